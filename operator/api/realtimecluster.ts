@@ -1,0 +1,300 @@
+import { z } from 'zod';
+
+/**
+ * The RealtimeCluster API: the single source of truth for its types, defaults and field docs.
+ * The CRD (crds/), the README's field reference and `kubectl explain` all come from here.
+ * Object fields use `prefault({})` so their nested defaults apply when the user omits them,
+ * the same way the API server's structural defaulting does.
+ */
+
+export const GROUP = 'socketfleet.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+export const KIND = 'RealtimeCluster';
+export const PLURAL = 'realtimeclusters';
+export const SINGULAR = 'realtimecluster';
+export const SHORT_NAMES = ['rtc'];
+
+/** Where the API server must keep unknown fields: Kubernetes types we pass through untouched. */
+const preserveUnknown = { 'x-kubernetes-preserve-unknown-fields': true } as const;
+
+const quantity = z
+  .union([z.string().regex(/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$/), z.number()])
+  .meta({ 'x-kubernetes-int-or-string': true });
+
+export const ResourceRequirementsSchema = z
+  .object({
+    requests: z.record(z.string(), quantity).optional().describe('Minimum resources the pod is scheduled with.'),
+    limits: z.record(z.string(), quantity).optional().describe('Maximum resources the container may use.'),
+  })
+  .describe('Kubernetes resource requests and limits (cpu, memory).');
+
+const resourcesDefault = (cpu: string, memory: string, memoryLimit: string) =>
+  ResourceRequirementsSchema.default({ requests: { cpu, memory }, limits: { memory: memoryLimit } });
+
+export const PARSERS = ['msgpack', 'json'] as const;
+export const TRANSPORTS = ['polling', 'websocket'] as const;
+export const GATEWAY_MODES = ['managed', 'none'] as const;
+export const BALANCE_MODES = ['ip-hash', 'consistent-hash', 'room-affinity'] as const;
+export const TUNING_MODES = ['privileged-init', 'safe-sysctls', 'off'] as const;
+export const SERVICE_TYPES = ['ClusterIP', 'NodePort', 'LoadBalancer'] as const;
+
+export const DEFAULT_SYSCTLS: Readonly<Record<string, string>> = {
+  'net.core.somaxconn': '65535',
+  'net.ipv4.tcp_max_syn_backlog': '65535',
+  'net.ipv4.ip_local_port_range': '1024 65535',
+  'net.ipv4.tcp_tw_reuse': '1',
+  'net.ipv4.tcp_fin_timeout': '15',
+  'net.ipv4.tcp_keepalive_time': '300',
+};
+
+export const SocketIOSpecSchema = z
+  .object({
+    parser: z
+      .enum(PARSERS)
+      .default('msgpack')
+      .describe(
+        'Wire encoding between clients and servers: msgpack (binary, smaller, needs socket.io-msgpack-parser in the client) or json (the Socket.IO default).',
+      ),
+    pingIntervalMs: z
+      .int()
+      .min(1000)
+      .max(300000)
+      .default(25000)
+      .describe('Interval between server heartbeats, in milliseconds. Proxy read timeouts must exceed pingIntervalMs + pingTimeoutMs.'),
+    pingTimeoutMs: z
+      .int()
+      .min(1000)
+      .max(300000)
+      .default(20000)
+      .describe('How long the server waits for a heartbeat answer before it closes the connection, in milliseconds.'),
+    maxPayloadBytes: z
+      .int()
+      .min(1024)
+      .max(104857600)
+      .default(100000)
+      .describe('Largest message a client may send, in bytes; a larger one closes that client only.'),
+    transports: z
+      .array(z.enum(TRANSPORTS))
+      .min(1)
+      .max(2)
+      .default(['polling', 'websocket'])
+      .describe('Transports the server accepts. Keep polling for clients behind proxies that block WebSocket.'),
+    corsOrigins: z
+      .array(z.string().min(1))
+      .max(64)
+      .default([])
+      .describe('Origins allowed by CORS for browser clients; empty means same-origin only.'),
+    eventsPerSecond: z
+      .int()
+      .min(1)
+      .max(100000)
+      .default(100)
+      .describe('Per-connection rate limit of the relay application, in events per second; excess events are refused with an error acknowledgement.'),
+    drainSeconds: z
+      .int()
+      .min(0)
+      .max(3600)
+      .default(20)
+      .describe(
+        'On shutdown, the window over which a server spreads the disconnection of its clients so they reconnect elsewhere without a thundering herd. Must be shorter than terminationGracePeriodSeconds.',
+      ),
+  })
+  .describe('Socket.IO server settings.');
+
+export const RedisSpecSchema = z
+  .object({
+    shards: z
+      .int()
+      .min(1)
+      .max(64)
+      .default(1)
+      .describe(
+        'Number of independent Redis shards (one StatefulSet each). Each room is consistently hashed to one shard; adding a shard moves about 1/N of the rooms.',
+      ),
+    image: z.string().min(1).default('redis:7.4').describe('Redis container image (Redis 7 or newer, for sharded pub/sub).'),
+    resources: resourcesDefault('100m', '128Mi', '512Mi'),
+    maxClients: z
+      .int()
+      .min(128)
+      .max(1000000)
+      .default(10000)
+      .describe('Redis maxclients: connections each shard accepts.'),
+    persistence: z
+      .object({
+        enabled: z
+          .boolean()
+          .default(false)
+          .describe('Keep an append-only file on a PersistentVolume. Pub/sub needs none; enable only if your handlers store data in Redis.'),
+        size: quantity.default('1Gi').describe('Size of each shard volume.'),
+        storageClassName: z.string().min(1).optional().describe('StorageClass of the shard volumes; the cluster default when unset.'),
+      })
+      .prefault({})
+      .describe('Optional persistence of each shard.'),
+    auth: z
+      .object({
+        enabled: z
+          .boolean()
+          .default(true)
+          .describe('Require a password on every shard. The operator generates it into a Secret; it never appears in the spec.'),
+      })
+      .prefault({})
+      .describe('Redis authentication.'),
+  })
+  .describe('The sharded Redis that carries messages between Socket.IO servers.');
+
+export const GatewaySpecSchema = z
+  .object({
+    mode: z
+      .enum(GATEWAY_MODES)
+      .default('managed')
+      .describe('managed: the operator runs an nginx gateway with sticky sessions; none: bring your own sticky load balancer.'),
+    balance: z
+      .enum(BALANCE_MODES)
+      .default('ip-hash')
+      .describe(
+        'How the gateway keeps a client on one pod: ip-hash (first three octets of the IPv4 address), consistent-hash (full client address, consistent), or room-affinity (consistent hash of the room key in the handshake, falling back to the client address).',
+      ),
+    roomKey: z
+      .string()
+      .regex(/^[a-zA-Z_][a-zA-Z0-9_]{0,62}$/)
+      .default('room')
+      .describe('With room-affinity: the handshake query parameter that names the client\'s main room.'),
+    replicas: z.int().min(1).max(100).default(2).describe('Number of gateway pods.'),
+    image: z.string().min(1).default('nginx:1.27').describe('nginx container image.'),
+    resources: resourcesDefault('100m', '64Mi', '256Mi'),
+    workerConnections: z
+      .int()
+      .min(1024)
+      .max(1000000)
+      .default(16384)
+      .describe('nginx worker_connections; each proxied WebSocket uses two.'),
+    proxyProtocol: z
+      .boolean()
+      .default(false)
+      .describe('Accept the PROXY protocol from the load balancer in front, so the real client address reaches nginx.'),
+    trustedProxies: z
+      .array(z.string().min(1))
+      .max(64)
+      .default([])
+      .describe('CIDRs of proxies whose PROXY protocol header or X-Forwarded-For is trusted for the client address.'),
+    service: z
+      .object({
+        type: z.enum(SERVICE_TYPES).default('LoadBalancer').describe('Kubernetes Service type of the gateway.'),
+        port: z.int().min(1).max(65535).default(80).describe('Port the gateway Service listens on.'),
+        externalTrafficPolicy: z
+          .enum(['Cluster', 'Local'])
+          .default('Local')
+          .describe('Local keeps the client source address (needed by ip-hash); applies to NodePort and LoadBalancer.'),
+        annotations: z.record(z.string(), z.string()).default({}).describe('Annotations for the gateway Service (cloud load balancer settings).'),
+      })
+      .prefault({})
+      .describe('The Service in front of the gateway.'),
+  })
+  .describe('The sticky-session gateway in front of the Socket.IO pods.');
+
+export const TuningSpecSchema = z
+  .object({
+    mode: z
+      .enum(TUNING_MODES)
+      .default('privileged-init')
+      .describe(
+        'privileged-init: a privileged init container writes every sysctl; safe-sysctls: only the kernel\'s namespaced safe sysctls, through the pod securityContext (for Pod Security "restricted"/"baseline" namespaces); off: no tuning.',
+      ),
+    sysctls: z
+      .record(z.string().regex(/^[a-z0-9_]+(\.[a-z0-9_-]+)+$/), z.string().min(1))
+      .default({ ...DEFAULT_SYSCTLS })
+      .describe('Kernel parameters set in each Socket.IO pod network namespace.'),
+    nofile: z
+      .int()
+      .min(1024)
+      .max(16777216)
+      .default(1048576)
+      .describe('Open-file limit the server raises its soft limit to, capped by the container hard limit.'),
+    initImage: z.string().min(1).default('busybox:1.37').describe('Image of the privileged init container.'),
+  })
+  .describe('Kernel and process tuning of the Socket.IO pods.');
+
+export const RealtimeClusterSpecSchema = z
+  .object({
+    replicas: z.int().min(0).max(1000).default(2).describe('Number of Socket.IO server pods (the scale subresource).'),
+    image: z.string().min(1).default('socketfleet/server:0.1.0').describe('The Socket.IO server image: ours, or one built FROM it.'),
+    imagePullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).optional().describe('Pull policy of every container.'),
+    resources: resourcesDefault('250m', '256Mi', '1Gi'),
+    terminationGracePeriodSeconds: z
+      .int()
+      .min(1)
+      .max(3600)
+      .default(30)
+      .describe('Time a Socket.IO pod gets to drain its clients after SIGTERM.'),
+    nodeSelector: z.record(z.string(), z.string()).optional().describe('Node labels the Socket.IO pods must match.'),
+    tolerations: z.array(z.record(z.string(), z.unknown())).optional().describe('Tolerations of the Socket.IO pods.'),
+    affinity: z.record(z.string(), z.unknown()).meta(preserveUnknown).optional().describe('Affinity of the Socket.IO pods.'),
+    topologySpreadConstraints: z
+      .array(z.record(z.string(), z.unknown()).meta(preserveUnknown))
+      .optional()
+      .describe('Topology spread constraints of the Socket.IO pods.'),
+    priorityClassName: z.string().min(1).optional().describe('PriorityClass of the Socket.IO pods.'),
+    socketio: SocketIOSpecSchema.prefault({}),
+    redis: RedisSpecSchema.prefault({}),
+    gateway: GatewaySpecSchema.prefault({}),
+    tuning: TuningSpecSchema.prefault({}),
+    networkPolicy: z
+      .object({
+        enabled: z
+          .boolean()
+          .default(true)
+          .describe('Restrict traffic: Redis only from this cluster\'s servers, servers only from the gateway (and scrapers on the metrics port).'),
+      })
+      .prefault({})
+      .describe('NetworkPolicies of the cluster.'),
+  })
+  .describe('Desired state of a Socket.IO cluster.');
+
+export const ConditionSchema = z.object({
+  type: z.string().describe('Ready, Progressing or Degraded.'),
+  status: z.enum(['True', 'False', 'Unknown']),
+  reason: z.string().describe('One CamelCase word.'),
+  message: z.string().describe('Human-readable detail.'),
+  lastTransitionTime: z.string().describe('When the status last changed (RFC 3339).'),
+  observedGeneration: z.int().optional().describe('The generation the condition was computed for.'),
+});
+
+export const RealtimeClusterStatusSchema = z
+  .object({
+    observedGeneration: z.int().optional().describe('The spec generation the operator last acted on.'),
+    conditions: z.array(ConditionSchema).optional().describe('Ready, Progressing and Degraded.'),
+    replicas: z.int().optional().describe('Socket.IO pods that exist.'),
+    readyReplicas: z.int().optional().describe('Socket.IO pods that are ready.'),
+    selector: z.string().optional().describe('Label selector of the Socket.IO pods (for the scale subresource).'),
+    shards: z.int().optional().describe('Redis shards desired.'),
+    readyShards: z.int().optional().describe('Redis shards that are ready.'),
+    endpoint: z.string().optional().describe('Where clients connect.'),
+  })
+  .describe('Observed state, written by the operator.');
+
+export const RealtimeClusterSchema = z.object({
+  apiVersion: z.literal(API_VERSION),
+  kind: z.literal(KIND),
+  metadata: z
+    .object({
+      name: z
+        .string()
+        .regex(/^[a-z]([-a-z0-9]*[a-z0-9])?$/, 'must be a lowercase DNS label')
+        .max(40, 'must be at most 40 characters so derived names fit'),
+      namespace: z.string().optional(),
+      uid: z.string().optional(),
+      generation: z.int().optional(),
+      resourceVersion: z.string().optional(),
+      labels: z.record(z.string(), z.string()).optional(),
+      annotations: z.record(z.string(), z.string()).optional(),
+    })
+    .loose(),
+  spec: RealtimeClusterSpecSchema.prefault({}),
+  status: RealtimeClusterStatusSchema.optional(),
+});
+
+export type RealtimeCluster = z.infer<typeof RealtimeClusterSchema>;
+export type RealtimeClusterSpec = z.infer<typeof RealtimeClusterSpecSchema>;
+export type RealtimeClusterStatus = z.infer<typeof RealtimeClusterStatusSchema>;
+export type Condition = z.infer<typeof ConditionSchema>;

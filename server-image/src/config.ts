@@ -1,0 +1,48 @@
+import { z } from 'zod';
+
+/**
+ * The contract between the operator and the server image: the operator's builders write a JSON
+ * file of this shape (mounted from a ConfigMap) and the server parses it with this schema.
+ * Secrets never travel in the file: the Redis password comes from the REDIS_PASSWORD variable,
+ * which the operator fills from a Secret.
+ */
+
+export const RedisShardAddressSchema = z.object({
+  host: z.string().min(1).describe('Host name or IP of the shard.'),
+  port: z.int().min(1).max(65535).default(6379).describe('Port of the shard.'),
+});
+
+export const ServerConfigSchema = z
+  .object({
+    port: z.int().min(1).max(65535).default(3000).describe('Port of the Socket.IO listener.'),
+    opsPort: z.int().min(1).max(65535).default(9090).describe('Port of /healthz, /readyz and /metrics.'),
+    path: z.string().startsWith('/').default('/socket.io').describe('HTTP path of Socket.IO.'),
+    parser: z.enum(['msgpack', 'json']).default('msgpack').describe('Wire encoding.'),
+    pingIntervalMs: z.int().min(1000).max(300000).default(25000),
+    pingTimeoutMs: z.int().min(1000).max(300000).default(20000),
+    maxPayloadBytes: z.int().min(1024).max(104857600).default(100000),
+    transports: z.array(z.enum(['polling', 'websocket'])).min(1).default(['polling', 'websocket']),
+    corsOrigins: z.array(z.string().min(1)).default([]),
+    eventsPerSecond: z.int().min(1).max(100000).default(100),
+    drainSeconds: z.int().min(0).max(3600).default(20),
+    redis: z
+      .object({
+        shards: z
+          .array(RedisShardAddressSchema)
+          .min(1)
+          .describe('Every shard in order; index i is shard i of the consistent-hash ring.'),
+      })
+      .describe('The sharded Redis.'),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+  })
+  .strict();
+
+export type ServerConfig = z.infer<typeof ServerConfigSchema>;
+export type ServerConfigInput = z.input<typeof ServerConfigSchema>;
+
+/** Environment variable holding the path of the JSON config file. */
+export const CONFIG_PATH_ENV = 'SOCKETFLEET_CONFIG';
+/** Environment variable holding the Redis password (from a Secret); unset means no auth. */
+export const REDIS_PASSWORD_ENV = 'REDIS_PASSWORD';
+/** Where the operator mounts the config file in the server container. */
+export const DEFAULT_CONFIG_PATH = '/etc/socketfleet/server.json';
