@@ -3,6 +3,9 @@ import { defineConfig } from 'vitest/config';
 // Three projects so a developer can run the fast unit suite alone; npm test runs all of them.
 export default defineConfig({
   test: {
+    // The JSON report is what .ci/run counts; the default reporter is for people.
+    reporters: ['default', 'json'],
+    outputFile: { json: '.vitest-results.json' },
     projects: [
       {
         test: {

@@ -1,0 +1,24 @@
+// Prints the one closing line CI reads ("N passed, N failed") from vitest's JSON report plus the
+// CI steps counted by .ci/run, and exits non-zero on any failure.
+import { existsSync, readFileSync } from 'node:fs';
+
+const [resultsPath, stepsPassed, stepsFailed] = process.argv.slice(2);
+let passed = Number(stepsPassed ?? 0);
+let failed = Number(stepsFailed ?? 0);
+let skipped = 0;
+if (resultsPath && existsSync(resultsPath)) {
+  const report = JSON.parse(readFileSync(resultsPath, 'utf8'));
+  passed += report.numPassedTests ?? 0;
+  failed += report.numFailedTests ?? 0;
+  skipped += (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
+  // A suite that failed to load has no failed tests but must still fail CI.
+  failed += (report.testResults ?? []).filter(
+    (r) => r.status === 'failed' && (r.assertionResults ?? []).every((a) => a.status !== 'failed'),
+  ).length;
+  if (report.success === false && failed === 0) failed += 1;
+} else if (failed === 0) {
+  // npm test stopped before vitest wrote a report (format, typecheck, lint or build failed).
+  failed += 1;
+}
+console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+process.exit(failed > 0 ? 1 : 0);
