@@ -19,18 +19,36 @@ export const SHORT_NAMES = ['rtc'];
 const preserveUnknown = { 'x-kubernetes-preserve-unknown-fields': true } as const;
 
 const quantity = z
-  .union([z.string().regex(/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$/), z.number()])
+  .union([
+    z
+      .string()
+      .regex(
+        /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$/,
+        'must be a Kubernetes quantity such as 500m, 1Gi or 2',
+      ),
+    z.number().nonnegative(),
+  ])
   .meta({ 'x-kubernetes-int-or-string': true });
 
 export const ResourceRequirementsSchema = z
   .object({
-    requests: z.record(z.string(), quantity).optional().describe('Minimum resources the pod is scheduled with.'),
-    limits: z.record(z.string(), quantity).optional().describe('Maximum resources the container may use.'),
+    requests: z
+      .record(z.string(), quantity)
+      .optional()
+      .describe('Minimum resources the pod is scheduled with.'),
+    limits: z
+      .record(z.string(), quantity)
+      .optional()
+      .describe('Maximum resources the container may use.'),
   })
+  .strict()
   .describe('Kubernetes resource requests and limits (cpu, memory).');
 
 const resourcesDefault = (cpu: string, memory: string, memoryLimit: string) =>
-  ResourceRequirementsSchema.default({ requests: { cpu, memory }, limits: { memory: memoryLimit } });
+  ResourceRequirementsSchema.default({
+    requests: { cpu, memory },
+    limits: { memory: memoryLimit },
+  });
 
 export const PARSERS = ['msgpack', 'json'] as const;
 export const TRANSPORTS = ['polling', 'websocket'] as const;
@@ -38,6 +56,12 @@ export const GATEWAY_MODES = ['managed', 'none'] as const;
 export const BALANCE_MODES = ['ip-hash', 'consistent-hash', 'room-affinity'] as const;
 export const TUNING_MODES = ['privileged-init', 'safe-sysctls', 'off'] as const;
 export const SERVICE_TYPES = ['ClusterIP', 'NodePort', 'LoadBalancer'] as const;
+
+/** Proxies and clients must see a heartbeat within this window; nginx timeouts are derived from it. */
+export const MAX_HEARTBEAT_MS = 300000;
+const HEARTBEAT_MESSAGE = `pingIntervalMs + pingTimeoutMs must be at most ${MAX_HEARTBEAT_MS} so proxies keep idle connections open`;
+const DRAIN_MESSAGE =
+  'must be less than spec.terminationGracePeriodSeconds so the drain finishes before the pod is killed';
 
 export const DEFAULT_SYSCTLS: Readonly<Record<string, string>> = {
   'net.core.somaxconn': '65535',
@@ -61,25 +85,34 @@ export const SocketIOSpecSchema = z
       .min(1000)
       .max(300000)
       .default(25000)
-      .describe('Interval between server heartbeats, in milliseconds. Proxy read timeouts must exceed pingIntervalMs + pingTimeoutMs.'),
+      .describe(
+        'Interval between server heartbeats, in milliseconds. Proxy read timeouts must exceed pingIntervalMs + pingTimeoutMs.',
+      ),
     pingTimeoutMs: z
       .int()
       .min(1000)
       .max(300000)
       .default(20000)
-      .describe('How long the server waits for a heartbeat answer before it closes the connection, in milliseconds.'),
+      .describe(
+        'How long the server waits for a heartbeat answer before it closes the connection, in milliseconds.',
+      ),
     maxPayloadBytes: z
       .int()
       .min(1024)
       .max(104857600)
       .default(100000)
-      .describe('Largest message a client may send, in bytes; a larger one closes that client only.'),
+      .describe(
+        'Largest message a client may send, in bytes; a larger one closes that client only.',
+      ),
     transports: z
       .array(z.enum(TRANSPORTS))
       .min(1)
       .max(2)
       .default(['polling', 'websocket'])
-      .describe('Transports the server accepts. Keep polling for clients behind proxies that block WebSocket.'),
+      .meta({ 'x-kubernetes-list-type': 'set' })
+      .describe(
+        'Transports the server accepts. Keep polling for clients behind proxies that block WebSocket.',
+      ),
     corsOrigins: z
       .array(z.string().min(1))
       .max(64)
@@ -90,7 +123,9 @@ export const SocketIOSpecSchema = z
       .min(1)
       .max(100000)
       .default(100)
-      .describe('Per-connection rate limit of the relay application, in events per second; excess events are refused with an error acknowledgement.'),
+      .describe(
+        'Per-connection rate limit of the relay application, in events per second; excess events are refused with an error acknowledgement.',
+      ),
     drainSeconds: z
       .int()
       .min(0)
@@ -99,6 +134,32 @@ export const SocketIOSpecSchema = z
       .describe(
         'On shutdown, the window over which a server spreads the disconnection of its clients so they reconnect elsewhere without a thundering herd. Must be shorter than terminationGracePeriodSeconds.',
       ),
+  })
+  .strict()
+  .superRefine((v, ctx) => {
+    if (v.pingIntervalMs + v.pingTimeoutMs > MAX_HEARTBEAT_MS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['pingTimeoutMs'],
+        message: HEARTBEAT_MESSAGE,
+      });
+    }
+    if (new Set(v.transports).size !== v.transports.length) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['transports'],
+        message: 'must not repeat a transport',
+      });
+    }
+  })
+  .meta({
+    'x-kubernetes-validations': [
+      {
+        rule: `(has(self.pingIntervalMs) ? self.pingIntervalMs : 25000) + (has(self.pingTimeoutMs) ? self.pingTimeoutMs : 20000) <= ${MAX_HEARTBEAT_MS}`,
+        message: HEARTBEAT_MESSAGE,
+        fieldPath: '.pingTimeoutMs',
+      },
+    ],
   })
   .describe('Socket.IO server settings.');
 
@@ -112,7 +173,11 @@ export const RedisSpecSchema = z
       .describe(
         'Number of independent Redis shards (one StatefulSet each). Each room is consistently hashed to one shard; adding a shard moves about 1/N of the rooms.',
       ),
-    image: z.string().min(1).default('redis:7.4').describe('Redis container image (Redis 7 or newer, for sharded pub/sub).'),
+    image: z
+      .string()
+      .min(1)
+      .default('redis:7.4')
+      .describe('Redis container image (Redis 7 or newer, for sharded pub/sub).'),
     resources: resourcesDefault('100m', '128Mi', '512Mi'),
     maxClients: z
       .int()
@@ -125,10 +190,17 @@ export const RedisSpecSchema = z
         enabled: z
           .boolean()
           .default(false)
-          .describe('Keep an append-only file on a PersistentVolume. Pub/sub needs none; enable only if your handlers store data in Redis.'),
+          .describe(
+            'Keep an append-only file on a PersistentVolume. Pub/sub needs none; enable only if your handlers store data in Redis.',
+          ),
         size: quantity.default('1Gi').describe('Size of each shard volume.'),
-        storageClassName: z.string().min(1).optional().describe('StorageClass of the shard volumes; the cluster default when unset.'),
+        storageClassName: z
+          .string()
+          .min(1)
+          .optional()
+          .describe('StorageClass of the shard volumes; the cluster default when unset.'),
       })
+      .strict()
       .prefault({})
       .describe('Optional persistence of each shard.'),
     auth: z
@@ -136,11 +208,15 @@ export const RedisSpecSchema = z
         enabled: z
           .boolean()
           .default(true)
-          .describe('Require a password on every shard. The operator generates it into a Secret; it never appears in the spec.'),
+          .describe(
+            'Require a password on every shard. The operator generates it into a Secret; it never appears in the spec.',
+          ),
       })
+      .strict()
       .prefault({})
       .describe('Redis authentication.'),
   })
+  .strict()
   .describe('The sharded Redis that carries messages between Socket.IO servers.');
 
 export const GatewaySpecSchema = z
@@ -148,7 +224,9 @@ export const GatewaySpecSchema = z
     mode: z
       .enum(GATEWAY_MODES)
       .default('managed')
-      .describe('managed: the operator runs an nginx gateway with sticky sessions; none: bring your own sticky load balancer.'),
+      .describe(
+        'managed: the operator runs an nginx gateway with sticky sessions; none: bring your own sticky load balancer.',
+      ),
     balance: z
       .enum(BALANCE_MODES)
       .default('ip-hash')
@@ -159,7 +237,9 @@ export const GatewaySpecSchema = z
       .string()
       .regex(/^[a-zA-Z_][a-zA-Z0-9_]{0,62}$/)
       .default('room')
-      .describe('With room-affinity: the handshake query parameter that names the client\'s main room.'),
+      .describe(
+        "With room-affinity: the handshake query parameter that names the client's main room.",
+      ),
     replicas: z.int().min(1).max(100).default(2).describe('Number of gateway pods.'),
     image: z.string().min(1).default('nginx:1.27').describe('nginx container image.'),
     resources: resourcesDefault('100m', '64Mi', '256Mi'),
@@ -172,25 +252,44 @@ export const GatewaySpecSchema = z
     proxyProtocol: z
       .boolean()
       .default(false)
-      .describe('Accept the PROXY protocol from the load balancer in front, so the real client address reaches nginx.'),
+      .describe(
+        'Accept the PROXY protocol from the load balancer in front, so the real client address reaches nginx.',
+      ),
     trustedProxies: z
-      .array(z.string().min(1))
+      .array(z.string().regex(/^[0-9a-fA-F.:]+(\/[0-9]{1,3})?$/, 'must be an IP address or CIDR'))
       .max(64)
       .default([])
-      .describe('CIDRs of proxies whose PROXY protocol header or X-Forwarded-For is trusted for the client address.'),
+      .describe(
+        'CIDRs of proxies whose PROXY protocol header or X-Forwarded-For is trusted for the client address.',
+      ),
     service: z
       .object({
-        type: z.enum(SERVICE_TYPES).default('LoadBalancer').describe('Kubernetes Service type of the gateway.'),
-        port: z.int().min(1).max(65535).default(80).describe('Port the gateway Service listens on.'),
+        type: z
+          .enum(SERVICE_TYPES)
+          .default('LoadBalancer')
+          .describe('Kubernetes Service type of the gateway.'),
+        port: z
+          .int()
+          .min(1)
+          .max(65535)
+          .default(80)
+          .describe('Port the gateway Service listens on.'),
         externalTrafficPolicy: z
           .enum(['Cluster', 'Local'])
           .default('Local')
-          .describe('Local keeps the client source address (needed by ip-hash); applies to NodePort and LoadBalancer.'),
-        annotations: z.record(z.string(), z.string()).default({}).describe('Annotations for the gateway Service (cloud load balancer settings).'),
+          .describe(
+            'Local keeps the client source address (needed by ip-hash); applies to NodePort and LoadBalancer.',
+          ),
+        annotations: z
+          .record(z.string(), z.string())
+          .default({})
+          .describe('Annotations for the gateway Service (cloud load balancer settings).'),
       })
+      .strict()
       .prefault({})
       .describe('The Service in front of the gateway.'),
   })
+  .strict()
   .describe('The sticky-session gateway in front of the Socket.IO pods.');
 
 export const TuningSpecSchema = z
@@ -202,7 +301,10 @@ export const TuningSpecSchema = z
         'privileged-init: a privileged init container writes every sysctl; safe-sysctls: only the kernel\'s namespaced safe sysctls, through the pod securityContext (for Pod Security "restricted"/"baseline" namespaces); off: no tuning.',
       ),
     sysctls: z
-      .record(z.string().regex(/^[a-z0-9_]+(\.[a-z0-9_-]+)+$/), z.string().min(1))
+      .record(
+        z.string().regex(/^[a-z0-9_]+(\.[a-z0-9_-]+)+$/, 'must be a dotted sysctl name'),
+        z.string().regex(/^[A-Za-z0-9 ._:,/-]+$/, 'must be a plain sysctl value'),
+      )
       .default({ ...DEFAULT_SYSCTLS })
       .describe('Kernel parameters set in each Socket.IO pod network namespace.'),
     nofile: z
@@ -210,16 +312,35 @@ export const TuningSpecSchema = z
       .min(1024)
       .max(16777216)
       .default(1048576)
-      .describe('Open-file limit the server raises its soft limit to, capped by the container hard limit.'),
-    initImage: z.string().min(1).default('busybox:1.37').describe('Image of the privileged init container.'),
+      .describe(
+        'Open-file limit the server raises its soft limit to, capped by the container hard limit.',
+      ),
+    initImage: z
+      .string()
+      .min(1)
+      .default('busybox:1.37')
+      .describe('Image of the privileged init container.'),
   })
+  .strict()
   .describe('Kernel and process tuning of the Socket.IO pods.');
 
 export const RealtimeClusterSpecSchema = z
   .object({
-    replicas: z.int().min(0).max(1000).default(2).describe('Number of Socket.IO server pods (the scale subresource).'),
-    image: z.string().min(1).default('socketfleet/server:0.1.0').describe('The Socket.IO server image: ours, or one built FROM it.'),
-    imagePullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).optional().describe('Pull policy of every container.'),
+    replicas: z
+      .int()
+      .min(0)
+      .max(1000)
+      .default(2)
+      .describe('Number of Socket.IO server pods (the scale subresource).'),
+    image: z
+      .string()
+      .min(1)
+      .default('socketfleet/server:0.1.0')
+      .describe('The Socket.IO server image: ours, or one built FROM it.'),
+    imagePullPolicy: z
+      .enum(['Always', 'IfNotPresent', 'Never'])
+      .optional()
+      .describe('Pull policy of every container.'),
     resources: resourcesDefault('250m', '256Mi', '1Gi'),
     terminationGracePeriodSeconds: z
       .int()
@@ -227,14 +348,28 @@ export const RealtimeClusterSpecSchema = z
       .max(3600)
       .default(30)
       .describe('Time a Socket.IO pod gets to drain its clients after SIGTERM.'),
-    nodeSelector: z.record(z.string(), z.string()).optional().describe('Node labels the Socket.IO pods must match.'),
-    tolerations: z.array(z.record(z.string(), z.unknown())).optional().describe('Tolerations of the Socket.IO pods.'),
-    affinity: z.record(z.string(), z.unknown()).meta(preserveUnknown).optional().describe('Affinity of the Socket.IO pods.'),
+    nodeSelector: z
+      .record(z.string(), z.string())
+      .optional()
+      .describe('Node labels the Socket.IO pods must match.'),
+    tolerations: z
+      .array(z.record(z.string(), z.unknown()))
+      .optional()
+      .describe('Tolerations of the Socket.IO pods.'),
+    affinity: z
+      .record(z.string(), z.unknown())
+      .meta(preserveUnknown)
+      .optional()
+      .describe('Affinity of the Socket.IO pods.'),
     topologySpreadConstraints: z
       .array(z.record(z.string(), z.unknown()).meta(preserveUnknown))
       .optional()
       .describe('Topology spread constraints of the Socket.IO pods.'),
-    priorityClassName: z.string().min(1).optional().describe('PriorityClass of the Socket.IO pods.'),
+    priorityClassName: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('PriorityClass of the Socket.IO pods.'),
     socketio: SocketIOSpecSchema.prefault({}),
     redis: RedisSpecSchema.prefault({}),
     gateway: GatewaySpecSchema.prefault({}),
@@ -244,10 +379,28 @@ export const RealtimeClusterSpecSchema = z
         enabled: z
           .boolean()
           .default(true)
-          .describe('Restrict traffic: Redis only from this cluster\'s servers, servers only from the gateway (and scrapers on the metrics port).'),
+          .describe(
+            "Restrict traffic: Redis only from this cluster's servers, servers only from the gateway (and scrapers on the metrics port).",
+          ),
       })
+      .strict()
       .prefault({})
       .describe('NetworkPolicies of the cluster.'),
+  })
+  .strict()
+  .superRefine((v, ctx) => {
+    if (v.socketio.drainSeconds >= v.terminationGracePeriodSeconds) {
+      ctx.addIssue({ code: 'custom', path: ['socketio', 'drainSeconds'], message: DRAIN_MESSAGE });
+    }
+  })
+  .meta({
+    'x-kubernetes-validations': [
+      {
+        rule: '(has(self.socketio) && has(self.socketio.drainSeconds) ? self.socketio.drainSeconds : 20) < (has(self.terminationGracePeriodSeconds) ? self.terminationGracePeriodSeconds : 30)',
+        message: DRAIN_MESSAGE,
+        fieldPath: '.socketio.drainSeconds',
+      },
+    ],
   })
   .describe('Desired state of a Socket.IO cluster.');
 
@@ -262,11 +415,17 @@ export const ConditionSchema = z.object({
 
 export const RealtimeClusterStatusSchema = z
   .object({
-    observedGeneration: z.int().optional().describe('The spec generation the operator last acted on.'),
+    observedGeneration: z
+      .int()
+      .optional()
+      .describe('The spec generation the operator last acted on.'),
     conditions: z.array(ConditionSchema).optional().describe('Ready, Progressing and Degraded.'),
     replicas: z.int().optional().describe('Socket.IO pods that exist.'),
     readyReplicas: z.int().optional().describe('Socket.IO pods that are ready.'),
-    selector: z.string().optional().describe('Label selector of the Socket.IO pods (for the scale subresource).'),
+    selector: z
+      .string()
+      .optional()
+      .describe('Label selector of the Socket.IO pods (for the scale subresource).'),
     shards: z.int().optional().describe('Redis shards desired.'),
     readyShards: z.int().optional().describe('Redis shards that are ready.'),
     endpoint: z.string().optional().describe('Where clients connect.'),

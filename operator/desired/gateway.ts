@@ -1,0 +1,159 @@
+import type { RealtimeCluster } from '../api/realtimecluster.js';
+import { contentHash } from './hash.js';
+import { componentLabels, objectMeta, selectorLabels } from './labels.js';
+import { resourceNames } from './names.js';
+import {
+  kubernetesNginxRuntime,
+  NGINX_CONF_DIR,
+  NGINX_CONF_FILE,
+  NGINX_TMP_DIR,
+  renderNginxConf,
+} from './nginx.js';
+import { GATEWAY_PORT } from './ports.js';
+import { NGINX_UID, podSecurity, pullPolicy, restrictedContainerSecurity } from './security.js';
+import type { Endpoint, KubeObject } from './types.js';
+
+export const GATEWAY_HASH_ANNOTATION = 'socketfleet.dev/gateway-config-hash';
+const CONF_PATH = `${NGINX_CONF_DIR}/${NGINX_CONF_FILE}`;
+
+/**
+ * Endpoint changes rewrite the ConfigMap; the kubelet swaps the mounted directory (which is why
+ * there is no subPath) and this loop reloads nginx in place, so clients keep their connections.
+ * A conf that fails `nginx -t` is logged and skipped, leaving the running one in service.
+ */
+export const RELOADER_SCRIPT = [
+  `conf=${CONF_PATH}`,
+  'last=$(cksum < "$conf")',
+  'while true; do',
+  '  sleep 2',
+  '  now=$(cksum < "$conf" 2>/dev/null) || continue',
+  '  [ "$now" = "$last" ] && continue',
+  '  last="$now"',
+  '  if nginx -t -q -c "$conf"; then',
+  '    nginx -s reload -c "$conf" && echo "socketfleet: nginx.conf changed, nginx reloaded"',
+  '  else',
+  '    echo "socketfleet: new nginx.conf failed nginx -t, keeping the running configuration" >&2',
+  '  fi',
+  'done',
+].join('\n');
+
+export function buildGatewayConfigMap(
+  cluster: RealtimeCluster,
+  upstreams: readonly Endpoint[],
+): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: objectMeta(
+      cluster,
+      resourceNames(cluster.metadata.name).gatewayConfig,
+      componentLabels(cluster, 'gateway'),
+    ),
+    data: {
+      [NGINX_CONF_FILE]: renderNginxConf(cluster, upstreams, kubernetesNginxRuntime(cluster)),
+    },
+  };
+}
+
+export function buildGatewayService(cluster: RealtimeCluster): KubeObject {
+  const svc = cluster.spec.gateway.service;
+  const spec: Record<string, unknown> = {
+    type: svc.type,
+    selector: selectorLabels(cluster, 'gateway'),
+    ports: [{ name: 'http', port: svc.port, targetPort: 'http', protocol: 'TCP' }],
+  };
+  if (svc.type !== 'ClusterIP') spec.externalTrafficPolicy = svc.externalTrafficPolicy;
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: objectMeta(
+      cluster,
+      resourceNames(cluster.metadata.name).gatewayService,
+      componentLabels(cluster, 'gateway'),
+      svc.annotations,
+    ),
+    spec,
+  };
+}
+
+export function buildGatewayDeployment(cluster: RealtimeCluster): KubeObject {
+  const g = cluster.spec.gateway;
+  const names = resourceNames(cluster.metadata.name);
+  // Only what a reload cannot pick up on its own: the conf without the upstream list.
+  const staticHash = contentHash(renderNginxConf(cluster, [], kubernetesNginxRuntime(cluster)));
+  const mounts = [
+    { name: 'conf', mountPath: NGINX_CONF_DIR, readOnly: true },
+    { name: 'run', mountPath: NGINX_TMP_DIR },
+  ];
+  const security = restrictedContainerSecurity(NGINX_UID);
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: objectMeta(cluster, names.gateway, componentLabels(cluster, 'gateway')),
+    spec: {
+      replicas: g.replicas,
+      selector: { matchLabels: selectorLabels(cluster, 'gateway') },
+      strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
+      template: {
+        metadata: {
+          labels: componentLabels(cluster, 'gateway'),
+          annotations: { [GATEWAY_HASH_ANNOTATION]: staticHash },
+        },
+        spec: {
+          serviceAccountName: names.serviceAccount,
+          automountServiceAccountToken: false,
+          // The reloader signals the nginx master, so both containers see one process tree.
+          shareProcessNamespace: true,
+          securityContext: podSecurity(NGINX_UID),
+          terminationGracePeriodSeconds: 30,
+          affinity: {
+            podAntiAffinity: {
+              preferredDuringSchedulingIgnoredDuringExecution: [
+                {
+                  weight: 100,
+                  podAffinityTerm: {
+                    topologyKey: 'kubernetes.io/hostname',
+                    labelSelector: { matchLabels: selectorLabels(cluster, 'gateway') },
+                  },
+                },
+              ],
+            },
+          },
+          containers: [
+            {
+              name: 'nginx',
+              image: g.image,
+              ...pullPolicy(cluster.spec.imagePullPolicy),
+              command: ['nginx', '-e', 'stderr', '-c', CONF_PATH, '-g', 'daemon off;'],
+              ports: [{ name: 'http', containerPort: GATEWAY_PORT, protocol: 'TCP' }],
+              readinessProbe: { tcpSocket: { port: 'http' }, periodSeconds: 5 },
+              livenessProbe: {
+                tcpSocket: { port: 'http' },
+                initialDelaySeconds: 5,
+                periodSeconds: 10,
+              },
+              // Let the Service drop this pod before nginx stops accepting.
+              lifecycle: { preStop: { exec: { command: ['sleep', '5'] } } },
+              resources: g.resources,
+              securityContext: security,
+              volumeMounts: mounts,
+            },
+            {
+              name: 'reloader',
+              image: g.image,
+              ...pullPolicy(cluster.spec.imagePullPolicy),
+              command: ['sh', '-c', RELOADER_SCRIPT],
+              resources: { requests: { cpu: '5m', memory: '16Mi' }, limits: { memory: '64Mi' } },
+              securityContext: security,
+              volumeMounts: mounts,
+            },
+          ],
+          volumes: [
+            { name: 'conf', configMap: { name: names.gatewayConfig } },
+            { name: 'run', emptyDir: {} },
+          ],
+        },
+      },
+    },
+  };
+}

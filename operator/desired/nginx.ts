@@ -1,0 +1,226 @@
+import type { RealtimeCluster } from '../api/realtimecluster.js';
+import { GATEWAY_PORT } from './ports.js';
+import type { Endpoint } from './types.js';
+
+/** Where this nginx runs: the pod, or a test's temp directory. Only these differ between them. */
+export interface NginxRuntime {
+  listenPort: number;
+  pidFile: string;
+  errorLog: string;
+  // 'off' is spelled out because it is a sentinel, not a path.
+  // eslint-disable-next-line @typescript-eslint/no-redundant-type-constituents
+  accessLog: string | 'off';
+  tempDir: string;
+  workerProcesses: number | 'auto';
+  /** Only meaningful when the master runs as root; the pod runs nginx as non-root and omits it. */
+  runAsUser?: string;
+}
+
+/** Mount directory of the rendered conf in the gateway pod (a ConfigMap volume, no subPath). */
+export const NGINX_CONF_DIR = '/etc/socketfleet/nginx';
+export const NGINX_CONF_FILE = 'nginx.conf';
+export const NGINX_TMP_DIR = '/tmp/nginx';
+
+export function kubernetesNginxRuntime(_cluster: RealtimeCluster): NginxRuntime {
+  return {
+    listenPort: GATEWAY_PORT,
+    pidFile: `${NGINX_TMP_DIR}/nginx.pid`,
+    errorLog: 'stderr',
+    accessLog: '/dev/stdout',
+    tempDir: NGINX_TMP_DIR,
+    workerProcesses: 'auto',
+  };
+}
+
+/**
+ * Seconds nginx waits on an idle proxied connection. Socket.IO sends a ping every pingInterval
+ * and waits pingTimeout for the answer, so a healthy connection is never silent longer than
+ * their sum; anything shorter would cut healthy clients.
+ */
+export function proxyTimeoutSeconds(cluster: RealtimeCluster): number {
+  const s = cluster.spec.socketio;
+  return Math.ceil((s.pingIntervalMs + s.pingTimeoutMs) / 1000) + 15;
+}
+
+/** Each proxied connection holds two descriptors (client and upstream), plus logs and listeners. */
+export function nginxNofile(cluster: RealtimeCluster): number {
+  return cluster.spec.gateway.workerConnections * 2 + 1024;
+}
+
+function ipKey(ip: string): string {
+  if (ip.includes(':')) return `6:${ip}`;
+  return `4:${ip
+    .split('.')
+    .map((o) => o.padStart(3, '0'))
+    .join('.')}`;
+}
+
+/** ip_hash maps by position, so a stable order keeps clients on their pod across re-renders. */
+export function sortEndpoints(upstreams: readonly Endpoint[]): Endpoint[] {
+  const seen = new Set<string>();
+  const out: Endpoint[] = [];
+  for (const e of upstreams) {
+    const key = `${e.ip}|${e.port}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(e);
+  }
+  return out.sort((a, b) => {
+    const ka = ipKey(a.ip);
+    const kb = ipKey(b.ip);
+    return ka < kb ? -1 : ka > kb ? 1 : a.port - b.port;
+  });
+}
+
+function hostPort(e: Endpoint): string {
+  return e.ip.includes(':') ? `[${e.ip}]:${e.port}` : `${e.ip}:${e.port}`;
+}
+
+function balanceDirective(cluster: RealtimeCluster): string {
+  switch (cluster.spec.gateway.balance) {
+    case 'ip-hash':
+      return 'ip_hash;';
+    case 'consistent-hash':
+      return 'hash $remote_addr consistent;';
+    case 'room-affinity':
+      return 'hash $socketfleet_affinity_key consistent;';
+  }
+}
+
+function realIpLines(cluster: RealtimeCluster): string[] {
+  const g = cluster.spec.gateway;
+  const lines: string[] = [];
+  if (g.proxyProtocol) {
+    // Every connection on a proxy_protocol listener carries the header, so with no list given
+    // the header itself is the only source of the client address.
+    const trusted = g.trustedProxies.length > 0 ? g.trustedProxies : ['0.0.0.0/0', '::/0'];
+    for (const cidr of trusted) lines.push(`set_real_ip_from ${cidr};`);
+    lines.push('real_ip_header proxy_protocol;');
+  } else if (g.trustedProxies.length > 0) {
+    for (const cidr of g.trustedProxies) lines.push(`set_real_ip_from ${cidr};`);
+    lines.push('real_ip_header X-Forwarded-For;', 'real_ip_recursive on;');
+  }
+  return lines;
+}
+
+function indent(lines: string[], depth: number): string[] {
+  const pad = '    '.repeat(depth);
+  return lines.map((l) => (l === '' ? '' : pad + l));
+}
+
+/**
+ * The whole nginx.conf of the gateway. With no ready upstream it still renders a valid config
+ * that answers 503, so a reload never fails just because every pod is rolling.
+ */
+export function renderNginxConf(
+  cluster: RealtimeCluster,
+  upstreams: readonly Endpoint[],
+  runtime: NginxRuntime,
+): string {
+  const g = cluster.spec.gateway;
+  const s = cluster.spec.socketio;
+  const servers = sortEndpoints(upstreams);
+  const timeout = proxyTimeoutSeconds(cluster);
+  const tmp = runtime.tempDir;
+  const bodyLimit = s.maxPayloadBytes + 65536;
+  const listen = `listen ${runtime.listenPort}${g.proxyProtocol ? ' proxy_protocol' : ''};`;
+
+  const top: string[] = [
+    `# Rendered by socketfleet for RealtimeCluster ${cluster.metadata.name}; do not edit.`,
+  ];
+  if (runtime.runAsUser) top.push(`user ${runtime.runAsUser};`);
+  top.push(
+    `worker_processes ${runtime.workerProcesses};`,
+    `worker_rlimit_nofile ${nginxNofile(cluster)};`,
+    `pid ${runtime.pidFile};`,
+    `error_log ${runtime.errorLog} warn;`,
+    '',
+    'events {',
+    `    worker_connections ${g.workerConnections};`,
+    '    multi_accept on;',
+    '}',
+    '',
+  );
+
+  const http: string[] = [
+    `client_body_temp_path ${tmp}/client_body;`,
+    `proxy_temp_path ${tmp}/proxy;`,
+    `fastcgi_temp_path ${tmp}/fastcgi;`,
+    `uwsgi_temp_path ${tmp}/uwsgi;`,
+    `scgi_temp_path ${tmp}/scgi;`,
+    '',
+    'server_tokens off;',
+    'sendfile on;',
+    'tcp_nodelay on;',
+    'keepalive_timeout 65s;',
+    `client_max_body_size ${bodyLimit};`,
+    '',
+    'log_format socketfleet escape=json',
+    `    '{"time":"$time_iso8601","client":"$remote_addr","request":"$request",'`,
+    `    '"status":$status,"upstream":"$upstream_addr","duration":$request_time}';`,
+    runtime.accessLog === 'off'
+      ? 'access_log off;'
+      : `access_log ${runtime.accessLog} socketfleet;`,
+    '',
+  ];
+  const realIp = realIpLines(cluster);
+  if (realIp.length > 0) http.push(...realIp, '');
+  http.push(
+    '# Keep-alive to the upstream for polling; Upgrade only when the client asks for it.',
+    'map $http_upgrade $connection_upgrade {',
+    '    default upgrade;',
+    "    ''      '';",
+    '}',
+    '',
+  );
+  if (g.balance === 'room-affinity') {
+    http.push(
+      `# Clients of one room meet on one pod; clients without ?${g.roomKey}= hash by address.`,
+      `map $arg_${g.roomKey} $socketfleet_affinity_key {`,
+      "    ''      $remote_addr;",
+      `    default $arg_${g.roomKey};`,
+      '}',
+      '',
+    );
+  }
+  if (servers.length > 0) {
+    http.push('upstream socketfleet_servers {', `    ${balanceDirective(cluster)}`);
+    for (const e of servers) http.push(`    server ${hostPort(e)} max_fails=3 fail_timeout=10s;`);
+    http.push('    keepalive 64;', '}', '');
+  }
+
+  const proxy: string[] = [
+    'proxy_pass http://socketfleet_servers;',
+    'proxy_http_version 1.1;',
+    'proxy_set_header Upgrade $http_upgrade;',
+    'proxy_set_header Connection $connection_upgrade;',
+    'proxy_set_header Host $host;',
+    'proxy_set_header X-Real-IP $remote_addr;',
+    'proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;',
+    'proxy_set_header X-Forwarded-Proto $scheme;',
+    'proxy_connect_timeout 5s;',
+    `proxy_read_timeout ${timeout}s;`,
+    `proxy_send_timeout ${timeout}s;`,
+    '# Long-polling responses must reach the client as soon as the server writes them.',
+    'proxy_buffering off;',
+    'proxy_request_buffering off;',
+  ];
+  const noUpstream: string[] = [
+    'default_type text/plain;',
+    'add_header Retry-After 5 always;',
+    "return 503 'no ready Socket.IO server\\n';",
+  ];
+
+  http.push(
+    'server {',
+    `    ${listen}`,
+    '    server_name _;',
+    '',
+    '    location / {',
+    ...indent(servers.length > 0 ? proxy : noUpstream, 2),
+    '    }',
+    '}',
+  );
+
+  return [...top, 'http {', ...indent(http, 1), '}', ''].join('\n');
+}

@@ -1,0 +1,153 @@
+import {
+  CONFIG_PATH_ENV,
+  DEFAULT_CONFIG_PATH,
+  REDIS_PASSWORD_ENV,
+} from '../../server-image/src/config.js';
+import type { RealtimeCluster } from '../api/realtimecluster.js';
+import { contentHash } from './hash.js';
+import { componentLabels, objectMeta, selectorLabels } from './labels.js';
+import { resourceNames } from './names.js';
+import { OPS_PORT, SOCKETIO_PORT } from './ports.js';
+import { redisPasswordEnv } from './secret.js';
+import { podSecurity, pullPolicy, restrictedContainerSecurity, SERVER_UID } from './security.js';
+import { buildServerConfig, kubernetesShardAddresses } from './server-config.js';
+import type { ServerTuning } from './tuning.js';
+import type { KubeObject } from './types.js';
+
+export const SERVER_CONFIG_KEY = 'server.json';
+export const CONFIG_HASH_ANNOTATION = 'socketfleet.dev/config-hash';
+const CONFIG_DIR = DEFAULT_CONFIG_PATH.slice(0, DEFAULT_CONFIG_PATH.lastIndexOf('/'));
+/** Time for endpoint removal to reach the gateway before the server starts draining. */
+const MAX_PRESTOP_SECONDS = 5;
+
+export function renderServerConfigJson(cluster: RealtimeCluster): string {
+  return (
+    JSON.stringify(buildServerConfig(cluster, kubernetesShardAddresses(cluster)), null, 2) + '\n'
+  );
+}
+
+export function buildServerConfigMap(cluster: RealtimeCluster): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: objectMeta(
+      cluster,
+      resourceNames(cluster.metadata.name).serverConfig,
+      componentLabels(cluster, 'server'),
+    ),
+    data: { [SERVER_CONFIG_KEY]: renderServerConfigJson(cluster) },
+  };
+}
+
+export function buildServerService(cluster: RealtimeCluster): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: objectMeta(
+      cluster,
+      resourceNames(cluster.metadata.name).serverService,
+      componentLabels(cluster, 'server'),
+    ),
+    spec: {
+      type: 'ClusterIP',
+      selector: selectorLabels(cluster, 'server'),
+      ports: [
+        { name: 'socketio', port: SOCKETIO_PORT, targetPort: 'socketio', protocol: 'TCP' },
+        { name: 'ops', port: OPS_PORT, targetPort: 'ops', protocol: 'TCP' },
+      ],
+    },
+  };
+}
+
+/** Seconds of preStop sleep that still leave the drain window inside the grace period. */
+export function preStopSeconds(cluster: RealtimeCluster): number {
+  const spare = cluster.spec.terminationGracePeriodSeconds - cluster.spec.socketio.drainSeconds - 1;
+  return Math.max(0, Math.min(MAX_PRESTOP_SECONDS, spare));
+}
+
+export function buildServerDeployment(cluster: RealtimeCluster, tuning: ServerTuning): KubeObject {
+  const spec = cluster.spec;
+  const names = resourceNames(cluster.metadata.name);
+  const env: Record<string, unknown>[] = [
+    { name: CONFIG_PATH_ENV, value: DEFAULT_CONFIG_PATH },
+    { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+  ];
+  if (spec.redis.auth.enabled) env.push(redisPasswordEnv(cluster, REDIS_PASSWORD_ENV));
+  env.push(...tuning.env);
+
+  // The pod template already rolls on its own changes; the ConfigMap content is the one input
+  // that would otherwise change under running pods without replacing them.
+  const configHash = contentHash(renderServerConfigJson(cluster));
+
+  const container: Record<string, unknown> = {
+    name: 'server',
+    image: spec.image,
+    ...pullPolicy(spec.imagePullPolicy),
+    env,
+    ports: [
+      { name: 'socketio', containerPort: SOCKETIO_PORT, protocol: 'TCP' },
+      { name: 'ops', containerPort: OPS_PORT, protocol: 'TCP' },
+    ],
+    readinessProbe: {
+      httpGet: { path: '/readyz', port: 'ops' },
+      periodSeconds: 5,
+      timeoutSeconds: 2,
+      failureThreshold: 2,
+    },
+    livenessProbe: {
+      httpGet: { path: '/healthz', port: 'ops' },
+      initialDelaySeconds: 10,
+      periodSeconds: 10,
+      timeoutSeconds: 3,
+      failureThreshold: 3,
+    },
+    resources: spec.resources,
+    securityContext: restrictedContainerSecurity(SERVER_UID),
+    volumeMounts: [
+      { name: 'config', mountPath: CONFIG_DIR, readOnly: true },
+      { name: 'tmp', mountPath: '/tmp' },
+    ],
+  };
+  const sleep = preStopSeconds(cluster);
+  if (sleep > 0) container.lifecycle = { preStop: { exec: { command: ['sleep', String(sleep)] } } };
+
+  const podSecurityContext = podSecurity(SERVER_UID);
+  if (tuning.podSysctls.length > 0) podSecurityContext.sysctls = tuning.podSysctls;
+
+  const podSpec: Record<string, unknown> = {
+    serviceAccountName: names.serviceAccount,
+    automountServiceAccountToken: false,
+    securityContext: podSecurityContext,
+    terminationGracePeriodSeconds: spec.terminationGracePeriodSeconds,
+  };
+  if (tuning.initContainers.length > 0) podSpec.initContainers = tuning.initContainers;
+  podSpec.containers = [container];
+  podSpec.volumes = [
+    { name: 'config', configMap: { name: names.serverConfig } },
+    { name: 'tmp', emptyDir: {} },
+  ];
+  if (spec.nodeSelector) podSpec.nodeSelector = spec.nodeSelector;
+  if (spec.tolerations) podSpec.tolerations = spec.tolerations;
+  if (spec.affinity) podSpec.affinity = spec.affinity;
+  if (spec.topologySpreadConstraints)
+    podSpec.topologySpreadConstraints = spec.topologySpreadConstraints;
+  if (spec.priorityClassName) podSpec.priorityClassName = spec.priorityClassName;
+
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: objectMeta(cluster, names.server, componentLabels(cluster, 'server')),
+    spec: {
+      replicas: spec.replicas,
+      selector: { matchLabels: selectorLabels(cluster, 'server') },
+      strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: '25%', maxUnavailable: 0 } },
+      template: {
+        metadata: {
+          labels: componentLabels(cluster, 'server'),
+          annotations: { [CONFIG_HASH_ANNOTATION]: configHash },
+        },
+        spec: podSpec,
+      },
+    },
+  };
+}

@@ -1,0 +1,42 @@
+/** The shapes every builder shares. Kept free of any Kubernetes client types so builders stay pure. */
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  ownerReferences?: OwnerReference[];
+}
+
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller: boolean;
+  blockOwnerDeletion: boolean;
+}
+
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta;
+  [k: string]: unknown;
+}
+
+/** A ready Socket.IO pod as the gateway reaches it. */
+export interface Endpoint {
+  ip: string;
+  port: number;
+}
+
+/** What the reconciler observed in the cluster; builders take nothing else from the outside. */
+export interface ObservedFacts {
+  serverEndpoints: Endpoint[];
+}
+
+export interface DesiredState {
+  objects: KubeObject[];
+  /** Things the user asked for that cannot be honoured as written, in one sentence each. */
+  warnings: string[];
+}
