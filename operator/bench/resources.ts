@@ -1,0 +1,134 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { Redis } from 'ioredis';
+import type { RedisTarget } from './options.js';
+
+/** Clock ticks per second of /proc/<pid>/stat; 100 on every Linux build we run on. */
+const CLK_TCK = 100;
+
+export interface ProcSample {
+  cpuSeconds: number;
+  rssBytes: number;
+  processes: number;
+}
+
+function readStat(pid: number): { ppid: number; cpuTicks: number } | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name may hold spaces and parentheses, so split after its last ')'.
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return { ppid: Number(fields[1]), cpuTicks: Number(fields[11]) + Number(fields[12]) };
+  } catch {
+    return undefined;
+  }
+}
+
+function readRss(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** The given pids and all their descendants: an entrypoint script may run node as a child. */
+export function processTree(pids: number[]): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const st = readStat(Number(name));
+    if (!st) continue;
+    const list = children.get(st.ppid) ?? [];
+    list.push(Number(name));
+    children.set(st.ppid, list);
+  }
+  const out = new Set<number>();
+  const queue = [...pids];
+  while (queue.length > 0) {
+    const p = queue.pop()!;
+    if (out.has(p)) continue;
+    out.add(p);
+    queue.push(...(children.get(p) ?? []));
+  }
+  return [...out];
+}
+
+export function sampleProcesses(pids: number[]): ProcSample {
+  let ticks = 0;
+  let rss = 0;
+  let n = 0;
+  for (const pid of processTree(pids)) {
+    const st = readStat(pid);
+    if (!st) continue;
+    ticks += st.cpuTicks;
+    rss += readRss(pid);
+    n++;
+  }
+  return { cpuSeconds: ticks / CLK_TCK, rssBytes: rss, processes: n };
+}
+
+/** Reads process_cpu_seconds_total and process_resident_memory_bytes from Prometheus endpoints. */
+export async function scrapeMetrics(urls: string[]): Promise<ProcSample> {
+  let cpu = 0;
+  let rss = 0;
+  let n = 0;
+  await Promise.all(
+    urls.map(async (url) => {
+      const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+      if (!res.ok)
+        throw new Error(`GET ${url} answered ${res.status}; pass a server's /metrics URL.`);
+      const text = await res.text();
+      cpu += metricValue(text, 'process_cpu_seconds_total');
+      rss += metricValue(text, 'process_resident_memory_bytes');
+      n++;
+    }),
+  );
+  return { cpuSeconds: cpu, rssBytes: rss, processes: n };
+}
+
+export function metricValue(text: string, name: string): number {
+  const m = new RegExp(`^${name}(?:\\{[^}]*\\})?\\s+([0-9.eE+-]+)`, 'm').exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+export interface RedisSample {
+  netBytes: number;
+  shards: number;
+}
+
+export class RedisSampler {
+  private readonly clients: Redis[];
+
+  constructor(targets: RedisTarget[], password: string | undefined) {
+    this.clients = targets.map(
+      (t) =>
+        new Redis({
+          host: t.host,
+          port: t.port,
+          ...(password ? { password } : {}),
+          lazyConnect: true,
+          maxRetriesPerRequest: 1,
+          enableOfflineQueue: true,
+        }),
+    );
+  }
+
+  async sample(): Promise<RedisSample> {
+    let bytes = 0;
+    for (const c of this.clients) {
+      const info = await c.info('stats');
+      bytes +=
+        infoNumber(info, 'total_net_input_bytes') + infoNumber(info, 'total_net_output_bytes');
+    }
+    return { netBytes: bytes, shards: this.clients.length };
+  }
+
+  close(): void {
+    for (const c of this.clients) c.disconnect();
+  }
+}
+
+export function infoNumber(info: string, field: string): number {
+  const m = new RegExp(`^${field}:(\\d+)`, 'm').exec(info);
+  return m ? Number(m[1]) : 0;
+}

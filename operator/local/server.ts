@@ -1,0 +1,71 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ServerConfigInput } from '../../server-image/src/config.js';
+import { CONFIG_PATH_ENV, REDIS_PASSWORD_ENV } from '../../server-image/src/config.js';
+import { waitFor } from './ports.js';
+import { Supervised } from './process.js';
+import { serverEntrypoint } from './paths.js';
+
+export interface ServerProcess {
+  id: number;
+  port: number;
+  opsPort: number;
+  /** The shard list the process was started with; a different one needs a restart. */
+  shardsKey: string;
+  proc: Supervised;
+  ready: boolean;
+}
+
+async function httpOk(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+    await res.body?.cancel();
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+
+/** Starts one Socket.IO server through the image's own entrypoint, as the pod does. */
+export async function startServer(opts: {
+  id: number;
+  port: number;
+  opsPort: number;
+  config: ServerConfigInput;
+  shardsKey: string;
+  stateDir: string;
+  password: string | undefined;
+}): Promise<ServerProcess> {
+  const configPath = join(opts.stateDir, `server-${opts.id}.json`);
+  writeFileSync(
+    configPath,
+    JSON.stringify({ ...opts.config, port: opts.port, opsPort: opts.opsPort }, null, 2) + '\n',
+  );
+  const env: NodeJS.ProcessEnv = { ...process.env, [CONFIG_PATH_ENV]: configPath };
+  if (opts.password !== undefined) env[REDIS_PASSWORD_ENV] = opts.password;
+  else delete env[REDIS_PASSWORD_ENV];
+  const proc = new Supervised(`server-${opts.id}`, 'sh', [serverEntrypoint()], {
+    env,
+    logFile: join(opts.stateDir, 'logs', `server-${opts.id}.log`),
+  });
+  const s: ServerProcess = {
+    id: opts.id,
+    port: opts.port,
+    opsPort: opts.opsPort,
+    shardsKey: opts.shardsKey,
+    proc,
+    ready: false,
+  };
+  await waitFor(
+    `server-${opts.id} (see ${join(opts.stateDir, 'logs', `server-${opts.id}.log`)})`,
+    () => httpOk(`http://127.0.0.1:${opts.opsPort}/readyz`),
+    60_000,
+    () => proc.running,
+  );
+  s.ready = true;
+  return s;
+}
+
+export function isReady(opsPort: number): Promise<boolean> {
+  return httpOk(`http://127.0.0.1:${opsPort}/readyz`);
+}
