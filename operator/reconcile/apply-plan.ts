@@ -1,0 +1,80 @@
+import { createHash } from 'node:crypto';
+import type { KubeObject } from '../desired/types.js';
+import { canonicalJson } from './status.js';
+
+/**
+ * Hash of the desired object as last applied. Comparing it with the live object's annotation
+ * tells whether an apply would change anything we own, without a write and without parsing
+ * managedFields. The price: a field edited by someone else is only corrected on the next spec
+ * change, not immediately.
+ */
+export const APPLIED_HASH_ANNOTATION = 'socketfleet.dev/applied-hash';
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+export const MANAGED_BY_VALUE = 'socketfleet-operator';
+export const INSTANCE_LABEL = 'app.kubernetes.io/instance';
+
+/** Identity of an object inside one namespace: API group, kind and name. */
+export function objectKey(obj: {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string };
+}): string {
+  const slash = obj.apiVersion.lastIndexOf('/');
+  const group = slash === -1 ? '' : obj.apiVersion.slice(0, slash);
+  return `${group}/${obj.kind}/${obj.metadata.name}`;
+}
+
+export function hashObject(obj: unknown): string {
+  return createHash('sha256').update(canonicalJson(obj)).digest('hex').slice(0, 32);
+}
+
+/**
+ * The object exactly as it will be applied: in the cluster's namespace, carrying the labels the
+ * operator's watches select on, and stamped with the hash of everything else.
+ */
+export function prepareForApply(obj: KubeObject, namespace: string, instance: string): KubeObject {
+  const { [APPLIED_HASH_ANNOTATION]: _ignored, ...annotations } = obj.metadata.annotations ?? {};
+  void _ignored;
+  const prepared: KubeObject = {
+    ...obj,
+    metadata: {
+      ...obj.metadata,
+      namespace,
+      labels: {
+        [MANAGED_BY_LABEL]: MANAGED_BY_VALUE,
+        [INSTANCE_LABEL]: instance,
+        ...obj.metadata.labels,
+      },
+      ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
+    },
+  };
+  const hash = hashObject(prepared);
+  return {
+    ...prepared,
+    metadata: {
+      ...prepared.metadata,
+      annotations: { ...prepared.metadata.annotations, [APPLIED_HASH_ANNOTATION]: hash },
+    },
+  };
+}
+
+interface LiveMeta {
+  metadata?: {
+    name?: string;
+    annotations?: Record<string, string> | undefined;
+    ownerReferences?: { uid?: string }[] | undefined;
+    deletionTimestamp?: unknown;
+  };
+}
+
+/** Whether applying `prepared` (from prepareForApply) could change the live object. */
+export function needsApply(prepared: KubeObject, live: LiveMeta | undefined): boolean {
+  if (!live?.metadata) return true;
+  const want = prepared.metadata.annotations?.[APPLIED_HASH_ANNOTATION];
+  return live.metadata.annotations?.[APPLIED_HASH_ANNOTATION] !== want;
+}
+
+/** Whether the live object is owned by the cluster with this uid. */
+export function ownedBy(live: LiveMeta, ownerUid: string): boolean {
+  return (live.metadata?.ownerReferences ?? []).some((r) => r.uid === ownerUid);
+}

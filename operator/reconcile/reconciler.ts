@@ -1,0 +1,411 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { parseRealtimeCluster } from '../api/parse.js';
+import {
+  API_VERSION,
+  KIND,
+  type RealtimeCluster,
+  type RealtimeClusterStatus,
+} from '../api/realtimecluster.js';
+import { buildDesired, buildRedisAuthSecret } from '../desired/index.js';
+import { serverSelector } from '../desired/labels.js';
+import { resourceNames } from '../desired/names.js';
+import { SOCKETIO_PORT } from '../desired/ports.js';
+import type { Endpoint, KubeObject } from '../desired/types.js';
+import {
+  INSTANCE_LABEL,
+  needsApply,
+  objectKey,
+  ownedBy,
+  prepareForApply,
+  APPLIED_HASH_ANNOTATION,
+} from './apply-plan.js';
+import { findCondition } from './conditions.js';
+import { OperatorError, toOperatorError, type ErrorTag } from './errors.js';
+import type { EventRecorder, EventTarget } from './events.js';
+import type { KindCache } from './informers.js';
+import type { AnyObject, KubeClient } from './kube-client.js';
+import { kindInfo, OWNED_KINDS, requireKindInfo } from './kinds.js';
+import type { OperatorMetrics } from './metrics.js';
+import type { Outcome } from './queue.js';
+import {
+  computeStatus,
+  invalidSpecStatus,
+  jsonEqual,
+  type StatusFacts,
+  type WorkloadFacts,
+} from './status.js';
+import { rfc3339 } from './time.js';
+
+export interface Caches {
+  clusters: KindCache;
+  /** One cache per kind in OWNED_KINDS, label-selected on the managed-by label. */
+  owned: Map<string, KindCache>;
+  endpointSlices: KindCache;
+}
+
+export interface ReconcilerDeps {
+  client: KubeClient;
+  caches: Caches;
+  events: EventRecorder;
+  metrics: OperatorMetrics;
+  log: Logger;
+  /** Consecutive failures of this key so far (from the work queue). */
+  failures(key: string): number;
+  now?: () => Date;
+  randomPassword?: () => string;
+}
+
+/** Retriable failures in a row before the cluster is reported Degraded (one blip is not news). */
+const DEGRADED_AFTER_FAILURES = 3;
+/** Level-based safety net: look at every cluster again even if no event arrives. */
+const RESYNC_MS = 10 * 60_000;
+
+interface RawCluster extends AnyObject {
+  spec?: unknown;
+  status?: RealtimeClusterStatus;
+}
+
+/**
+ * Reconciles one RealtimeCluster: level-based (it never looks at what event woke it) and
+ * idempotent, so running it twice in a row makes no writes the second time.
+ */
+export class Reconciler {
+  /** Hash we last applied per object, so a cache that lags our own write does not cause a rewrite. */
+  private readonly appliedHashes = new Map<string, string>();
+  /** Secrets that exist without our labels (created by hand); never try to create them again. */
+  private readonly foreignSecrets = new Set<string>();
+  private readonly now: () => Date;
+  private readonly randomPassword: () => string;
+
+  constructor(private readonly deps: ReconcilerDeps) {
+    this.now = deps.now ?? (() => new Date());
+    this.randomPassword = deps.randomPassword ?? (() => randomBytes(24).toString('base64url'));
+  }
+
+  async reconcile(key: string): Promise<Outcome> {
+    const [namespace, name] = splitKey(key);
+    const { metrics, log } = this.deps;
+    const raw = this.deps.caches.clusters.get(namespace, name);
+    if (!raw || raw.metadata.deletionTimestamp) {
+      // Owned objects carry owner references; the garbage collector removes them.
+      this.forget(namespace, name);
+      return { kind: 'done' };
+    }
+    const end = metrics.duration.startTimer();
+    const target: EventTarget = {
+      apiVersion: API_VERSION,
+      kind: KIND,
+      name,
+      namespace,
+      uid: raw.metadata.uid,
+    };
+    try {
+      const parsed = parseRealtimeCluster(raw);
+      if (!parsed.ok) {
+        await this.reportInvalid(raw, target, 'InvalidSpec', parsed.problems.join('; '));
+        metrics.reconciles.inc({ result: 'invalid' });
+        metrics.recordError('InvalidSpec');
+        return { kind: 'done' };
+      }
+      await this.converge(parsed.cluster, raw, target);
+      metrics.reconciles.inc({ result: 'success' });
+      return { kind: 'requeue', afterMs: RESYNC_MS };
+    } catch (e) {
+      const err = toOperatorError(e);
+      metrics.recordError(err.tag);
+      log.warn({ err: err.tag, cluster: key, detail: err.message }, 'reconcile failed');
+      if (err.terminal) {
+        metrics.reconciles.inc({ result: 'invalid' });
+        await this.reportInvalid(raw, target, err.tag, err.message).catch(() => undefined);
+        return { kind: 'done' };
+      }
+      metrics.reconciles.inc({ result: 'error' });
+      if (this.deps.failures(key) + 1 >= DEGRADED_AFTER_FAILURES) {
+        await this.reportFailing(raw, target, err.tag, err.message).catch(() => undefined);
+      }
+      return { kind: 'retry' };
+    } finally {
+      end();
+    }
+  }
+
+  private async converge(
+    cluster: RealtimeCluster,
+    raw: RawCluster,
+    target: EventTarget,
+  ): Promise<void> {
+    const { client, caches, log } = this.deps;
+    const namespace = raw.metadata.namespace ?? 'default';
+    const name = cluster.metadata.name;
+    const uid = raw.metadata.uid ?? '';
+    const names = resourceNames(name);
+    const actions: string[] = [];
+
+    if (cluster.spec.redis.auth.enabled) {
+      const created = await this.ensureAuthSecret(cluster, namespace);
+      if (created) actions.push(`created Secret/${names.redisAuthSecret}`);
+    }
+
+    let desired: KubeObject[];
+    try {
+      const built = buildDesired(cluster, {
+        serverEndpoints: this.serverEndpoints(namespace, names.serverService),
+      });
+      desired = built.objects;
+      for (const w of built.warnings) log.warn({ cluster: `${namespace}/${name}` }, w);
+    } catch (e) {
+      throw new OperatorError('BuildFailed', e instanceof Error ? e.message : String(e), {
+        cause: e,
+      });
+    }
+
+    const applied = new Map<string, AnyObject>();
+    const desiredKeys = new Set<string>();
+    for (const obj of desired) {
+      const prepared = prepareForApply(obj, namespace, name);
+      const k = objectKey(prepared);
+      desiredKeys.add(k);
+      const memoKey = `${namespace}/${k}`;
+      const hash = prepared.metadata.annotations?.[APPLIED_HASH_ANNOTATION] ?? '';
+      const live = await this.live(prepared, namespace);
+      if (!needsApply(prepared, live)) continue;
+      if (live && this.appliedHashes.get(memoKey) === hash) continue;
+      const result = await client.apply<AnyObject>(prepared);
+      this.appliedHashes.set(memoKey, hash);
+      applied.set(k, result);
+      actions.push(`${live ? 'updated' : 'created'} ${prepared.kind}/${prepared.metadata.name}`);
+    }
+
+    for (const kind of OWNED_KINDS) {
+      const cache = caches.owned.get(kind);
+      if (!cache || !uid) continue;
+      for (const live of cache.list(namespace)) {
+        if (live.metadata.labels?.[INSTANCE_LABEL] !== name) continue;
+        if (!ownedBy(live, uid) || live.metadata.deletionTimestamp) continue;
+        if (kind === 'Secret' && live.metadata.name === names.redisAuthSecret) continue;
+        const k = objectKey(live);
+        if (desiredKeys.has(k)) continue;
+        await client.delete(
+          requireKindInfo(live.apiVersion, live.kind),
+          namespace,
+          live.metadata.name,
+          live.metadata.uid,
+        );
+        this.appliedHashes.delete(`${namespace}/${k}`);
+        actions.push(`deleted ${live.kind}/${live.metadata.name}`);
+      }
+    }
+
+    const facts = this.statusFacts(cluster, namespace, applied);
+    const status = computeStatus(facts, raw.status, rfc3339(this.now()));
+    const wasReady = findCondition(raw.status?.conditions, 'Ready')?.status === 'True';
+    await this.writeStatus(raw, namespace, status);
+
+    if (actions.length > 0) {
+      log.info({ cluster: `${namespace}/${name}`, actions }, 'applied changes');
+      await this.deps.events.normal(
+        target,
+        'Applied',
+        'Apply',
+        capitalise(actions.join(', ')) + '.',
+      );
+    }
+    const nowReady = findCondition(status.conditions, 'Ready');
+    if (!wasReady && nowReady?.status === 'True') {
+      await this.deps.events.normal(target, 'Ready', 'Reconcile', nowReady.message);
+    }
+  }
+
+  private async live(prepared: KubeObject, namespace: string): Promise<AnyObject | undefined> {
+    const cache = this.deps.caches.owned.get(prepared.kind);
+    if (cache && cache.info.apiVersion === prepared.apiVersion) {
+      return cache.get(namespace, prepared.metadata.name);
+    }
+    // A kind without a watch (none today): reads are cheap and never count as writes.
+    const info =
+      kindInfo(prepared.apiVersion, prepared.kind) ??
+      requireKindInfo(prepared.apiVersion, prepared.kind);
+    return this.deps.client.get(info, namespace, prepared.metadata.name);
+  }
+
+  /** Creates the Redis password Secret once; an existing one is never read or overwritten. */
+  private async ensureAuthSecret(cluster: RealtimeCluster, namespace: string): Promise<boolean> {
+    const secretName = resourceNames(cluster.metadata.name).redisAuthSecret;
+    const k = `${namespace}/${secretName}`;
+    if (this.foreignSecrets.has(k)) return false;
+    if (this.deps.caches.owned.get('Secret')?.get(namespace, secretName)) return false;
+    const secret = buildRedisAuthSecret(
+      { ...cluster, metadata: { ...cluster.metadata, namespace } },
+      this.randomPassword(),
+    );
+    try {
+      await this.deps.client.createObject(secret);
+      return true;
+    } catch (err) {
+      if (err instanceof OperatorError && err.httpStatus === 409) {
+        this.foreignSecrets.add(k);
+        return false;
+      }
+      throw err;
+    }
+  }
+
+  /** Ready Socket.IO endpoints from the EndpointSlices of the server Service, sorted and unique. */
+  private serverEndpoints(namespace: string, serviceName: string): Endpoint[] {
+    const seen = new Map<string, Endpoint>();
+    for (const slice of this.deps.caches.endpointSlices.list(namespace)) {
+      if (slice.metadata.labels?.['kubernetes.io/service-name'] !== serviceName) continue;
+      const s = slice as AnyObject & {
+        ports?: { port?: number }[] | null;
+        endpoints?: { addresses?: string[]; conditions?: { ready?: boolean | null } }[] | null;
+      };
+      const ports = (s.ports ?? [])
+        .map((p) => p.port)
+        .filter((p): p is number => typeof p === 'number');
+      const port = ports.includes(SOCKETIO_PORT) ? SOCKETIO_PORT : (ports[0] ?? SOCKETIO_PORT);
+      for (const ep of s.endpoints ?? []) {
+        // A nil ready condition means "unknown", which consumers should treat as ready.
+        if (ep.conditions?.ready === false) continue;
+        for (const ip of ep.addresses ?? []) seen.set(`${ip}:${port}`, { ip, port });
+      }
+    }
+    return [...seen.values()].sort((a, b) =>
+      a.ip === b.ip ? a.port - b.port : a.ip < b.ip ? -1 : 1,
+    );
+  }
+
+  private workload(
+    kind: string,
+    namespace: string,
+    name: string,
+    applied: Map<string, AnyObject>,
+  ): WorkloadFacts | undefined {
+    const group = kind === 'Deployment' || kind === 'StatefulSet' ? 'apps' : '';
+    const obj =
+      applied.get(`${group}/${kind}/${name}`) ??
+      this.deps.caches.owned.get(kind)?.get(namespace, name);
+    if (!obj) return undefined;
+    const status = (obj as { status?: WorkloadFacts }).status ?? {};
+    return {
+      generation: obj.metadata.generation,
+      observedGeneration: status.observedGeneration,
+      replicas: status.replicas,
+      readyReplicas: status.readyReplicas,
+      updatedReplicas: status.updatedReplicas,
+    };
+  }
+
+  private statusFacts(
+    cluster: RealtimeCluster,
+    namespace: string,
+    applied: Map<string, AnyObject>,
+  ): StatusFacts {
+    const names = resourceNames(cluster.metadata.name);
+    const managedGateway = cluster.spec.gateway.mode === 'managed';
+    const shards: (WorkloadFacts | undefined)[] = [];
+    for (let i = 0; i < cluster.spec.redis.shards; i++) {
+      shards.push(this.workload('StatefulSet', namespace, names.redisShard(i), applied));
+    }
+    return {
+      generation: cluster.metadata.generation,
+      desiredReplicas: cluster.spec.replicas,
+      server: this.workload('Deployment', namespace, names.server, applied),
+      gateway: managedGateway
+        ? {
+            desired: cluster.spec.gateway.replicas,
+            facts: this.workload('Deployment', namespace, names.gateway, applied),
+          }
+        : undefined,
+      shards,
+      selector: serverSelector(cluster),
+      endpoint: this.endpoint(cluster, namespace),
+    };
+  }
+
+  /** Where clients connect: the load balancer address once there is one, else the in-cluster name. */
+  private endpoint(cluster: RealtimeCluster, namespace: string): string {
+    const names = resourceNames(cluster.metadata.name);
+    if (cluster.spec.gateway.mode !== 'managed') {
+      return `${names.serverService}.${namespace}.svc:${SOCKETIO_PORT}`;
+    }
+    const port = cluster.spec.gateway.service.port;
+    const svc = this.deps.caches.owned.get('Service')?.get(namespace, names.gatewayService) as
+      | { status?: { loadBalancer?: { ingress?: { ip?: string; hostname?: string }[] } } }
+      | undefined;
+    const ingress = svc?.status?.loadBalancer?.ingress?.[0];
+    const host = ingress?.ip ?? ingress?.hostname;
+    return host ? `${host}:${port}` : `${names.gatewayService}.${namespace}.svc:${port}`;
+  }
+
+  private async writeStatus(
+    raw: RawCluster,
+    namespace: string,
+    status: RealtimeClusterStatus,
+  ): Promise<boolean> {
+    if (jsonEqual(raw.status ?? {}, status)) return false;
+    await this.deps.client.apply(
+      {
+        apiVersion: API_VERSION,
+        kind: KIND,
+        metadata: { name: raw.metadata.name, namespace },
+        status,
+      },
+      'status',
+    );
+    return true;
+  }
+
+  private async reportInvalid(
+    raw: RawCluster,
+    target: EventTarget,
+    tag: ErrorTag,
+    message: string,
+  ): Promise<void> {
+    const status = invalidSpecStatus(
+      raw.metadata.generation,
+      raw.status,
+      tag,
+      message,
+      rfc3339(this.now()),
+    );
+    const changed = await this.writeStatus(raw, raw.metadata.namespace ?? 'default', status);
+    if (changed) await this.deps.events.warning(target, tag, 'Validate', message);
+  }
+
+  private async reportFailing(
+    raw: RawCluster,
+    target: EventTarget,
+    tag: ErrorTag,
+    message: string,
+  ): Promise<void> {
+    const previous = raw.status;
+    const status: RealtimeClusterStatus = {
+      ...(previous ?? {}),
+      ...invalidSpecStatus(raw.metadata.generation, previous, tag, message, rfc3339(this.now())),
+    };
+    const changed = await this.writeStatus(raw, raw.metadata.namespace ?? 'default', status);
+    if (changed)
+      await this.deps.events.warning(target, 'ReconcileFailed', 'Reconcile', `${tag}: ${message}`);
+  }
+
+  private forget(namespace: string, name: string): void {
+    for (const k of [...this.appliedHashes.keys()]) {
+      if (!k.startsWith(`${namespace}/`)) continue;
+      const objName = k.slice(k.lastIndexOf('/') + 1);
+      if (objName === name || objName.startsWith(`${name}-`)) this.appliedHashes.delete(k);
+    }
+    for (const k of [...this.foreignSecrets]) {
+      if (k.startsWith(`${namespace}/${name}-`)) this.foreignSecrets.delete(k);
+    }
+  }
+}
+
+export function splitKey(key: string): [string, string] {
+  const i = key.indexOf('/');
+  return [key.slice(0, i), key.slice(i + 1)];
+}
+
+function capitalise(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
