@@ -1,0 +1,60 @@
+{{/*
+The operator's permissions in the namespaces it watches: exactly the requests
+operator/reconcile sends (see operator/reconcile/kinds.ts and kube-client.ts),
+no wildcards. Reads go through list+watch caches, so there is no `get` on the
+watched kinds; writes are server-side apply (PATCH), which needs `create` as
+well as `patch` when the object does not exist yet. Shared by the ClusterRole
+(all namespaces) and the per-namespace Roles (watchNamespaces set).
+test/e2e/chart-rbac.test.ts runs the operator as this ServiceAccount and
+removes rules (and single verbs) to show each one is needed.
+*/}}
+{{- define "socketfleet-operator.rules" -}}
+# The RealtimeCluster cache lists and watches; reconcile reads from the cache.
+- apiGroups: [socketfleet.dev]
+  resources: [realtimeclusters]
+  verbs: [list, watch]
+# Conditions, ready counts and the scale selector: server-side apply of the status subresource.
+- apiGroups: [socketfleet.dev]
+  resources: [realtimeclusters/status]
+  verbs: [patch]
+# Server and gateway Deployments, one StatefulSet per Redis shard: cached,
+# server-side applied, and deleted when no longer desired (shards scaled in).
+- apiGroups: [apps]
+  resources: [deployments, statefulsets]
+  verbs: [list, watch, create, patch, delete]
+# Server/gateway/shard Services, server config and nginx ConfigMaps, the
+# servers' ServiceAccount: cached, server-side applied, deleted when no longer desired.
+- apiGroups: ['']
+  resources: [services, configmaps, serviceaccounts]
+  verbs: [list, watch, create, patch, delete]
+# The Redis password Secret: cached (to see that it exists), created once with
+# a random password, never read back through the API, rewritten or deleted
+# (owner references garbage-collect it with the cluster).
+- apiGroups: ['']
+  resources: [secrets]
+  verbs: [list, watch, create]
+# PodDisruptionBudgets of servers, gateway and shards: cached, applied, deleted when no longer desired.
+- apiGroups: [policy]
+  resources: [poddisruptionbudgets]
+  verbs: [list, watch, create, patch, delete]
+# NetworkPolicies: applied, and deleted when spec.networkPolicy.enabled turns false.
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
+  verbs: [list, watch, create, patch, delete]
+# Ready Socket.IO pod endpoints become the gateway's nginx upstreams.
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [list, watch]
+# events.k8s.io/v1 Events on RealtimeClusters (kubectl describe rtc); each is a new object.
+- apiGroups: [events.k8s.io]
+  resources: [events]
+  verbs: [create]
+{{- end }}
+
+{{/* Leader election: one Lease in the release namespace, nothing else. */}}
+{{- define "socketfleet-operator.leaseRules" -}}
+# get to read the holder, create the first time, update (PUT with resourceVersion) to renew or take over.
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  verbs: [get, create, update]
+{{- end }}

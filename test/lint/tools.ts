@@ -1,0 +1,165 @@
+// Helpers shared by the chart tests: run the helm binary built by
+// test/cluster/build.sh, render the chart, and run kube-score (built by
+// test/lint/build.sh) with the exclusions explained in kube-score.yaml.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse, parseAllDocuments } from 'yaml';
+import { binDir, run, type ExecResult } from '../cluster/harness.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const repoRoot = resolve(here, '..', '..');
+export const chartDir = join(repoRoot, 'charts', 'socketfleet-operator');
+
+export interface KubeDoc {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  [k: string]: unknown;
+}
+
+/** Helm keeps its config, cache and data in a throwaway directory, never in $HOME. */
+const helmHome = mkdtempSync(join(tmpdir(), 'socketfleet-helm-'));
+process.once('exit', () => rmSync(helmHome, { recursive: true, force: true }));
+
+export function helmEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    HELM_CONFIG_HOME: join(helmHome, 'config'),
+    HELM_CACHE_HOME: join(helmHome, 'cache'),
+    HELM_DATA_HOME: join(helmHome, 'data'),
+    ...extra,
+  };
+}
+
+export function helm(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ExecResult> {
+  return run(join(binDir(), 'helm'), args, { env: helmEnv(env), timeoutMs: 180_000 });
+}
+
+/** Writes values to a temp file: -f keeps types exact where --set would guess them. */
+export function valuesFile(values: unknown): string {
+  const dir = mkdtempSync(join(helmHome, 'values-'));
+  const file = join(dir, 'values.json');
+  writeFileSync(file, JSON.stringify(values));
+  return file;
+}
+
+export function parseDocs(text: string): KubeDoc[] {
+  return parseAllDocuments(text)
+    .map((d) => d.toJS() as KubeDoc | null)
+    .filter((d): d is KubeDoc => d !== null && typeof d === 'object' && 'kind' in d);
+}
+
+export interface TemplateOptions {
+  release?: string;
+  namespace?: string;
+  values?: unknown;
+  extraArgs?: string[];
+}
+
+/** `helm template`; throws with helm's stderr when rendering fails. */
+export async function helmTemplate(opts: TemplateOptions = {}): Promise<{
+  text: string;
+  docs: KubeDoc[];
+}> {
+  const r = await helmTemplateRaw(opts);
+  if (r.code !== 0) throw new Error(`helm template failed: ${r.stderr.trim()}`);
+  return { text: r.stdout, docs: parseDocs(r.stdout) };
+}
+
+export function helmTemplateRaw(opts: TemplateOptions = {}): Promise<ExecResult> {
+  const args = [
+    'template',
+    opts.release ?? 'socketfleet',
+    chartDir,
+    '--namespace',
+    opts.namespace ?? 'socketfleet-system',
+  ];
+  if (opts.values !== undefined) args.push('-f', valuesFile(opts.values));
+  return helm([...args, ...(opts.extraArgs ?? [])]);
+}
+
+export async function buildKubeScore(): Promise<string> {
+  const r = await run('bash', [join(here, 'build.sh')], { teeStderr: true });
+  if (r.code !== 0) throw new Error(`test/lint/build.sh failed (exit ${r.code}): ${r.stderr}`);
+  const lines = r.stdout.trim().split('\n');
+  return lines[lines.length - 1]!;
+}
+
+interface Exclusion {
+  check: string;
+  why: string;
+}
+
+export interface KubeScoreConfig {
+  kubernetesVersion: string;
+  ignoreContainerCpuLimit: { enabled: boolean; why: string };
+  enableOptional: Exclusion[];
+  ignore: Exclusion[];
+  /** Extra exclusions for `socketfleet render` output (the operator's workloads). */
+  renderIgnore: Exclusion[];
+}
+
+export function loadKubeScoreConfig(): KubeScoreConfig {
+  return parse(readFileSync(join(here, 'kube-score.yaml'), 'utf8')) as KubeScoreConfig;
+}
+
+export interface Finding {
+  object: string;
+  check: string;
+  grade: 'CRITICAL' | 'WARNING';
+  comments: string[];
+}
+
+interface ScoredObject {
+  object_name: string;
+  type_meta: { kind: string };
+  checks:
+    | {
+        check: { id: string };
+        grade: number;
+        skipped: boolean;
+        comments: { path: string; summary: string; description: string }[] | null;
+      }[]
+    | null;
+}
+
+/**
+ * Runs kube-score on manifests and returns every CRITICAL or WARNING finding
+ * that the config does not exclude.
+ */
+export async function kubeScore(
+  bin: string,
+  manifests: string,
+  target: 'chart' | 'render',
+): Promise<Finding[]> {
+  const cfg = loadKubeScoreConfig();
+  const ignore = [...cfg.ignore, ...(target === 'render' ? cfg.renderIgnore : [])];
+  const args = ['score', '-o', 'json', '--kubernetes-version', cfg.kubernetesVersion];
+  if (cfg.ignoreContainerCpuLimit.enabled) args.push('--ignore-container-cpu-limit');
+  for (const e of cfg.enableOptional) args.push('--enable-optional-test', e.check);
+  for (const e of ignore) args.push('--ignore-test', e.check);
+  args.push('-');
+  // kube-score exits 1 when it finds a critical problem; the JSON is the answer either way.
+  const r = await run(bin, args, { input: manifests, timeoutMs: 60_000 });
+  let objects: ScoredObject[];
+  try {
+    objects = JSON.parse(r.stdout) as ScoredObject[];
+  } catch {
+    throw new Error(`kube-score printed no JSON (exit ${r.code}): ${r.stderr.trim()}`);
+  }
+  const findings: Finding[] = [];
+  for (const o of objects ?? []) {
+    for (const c of o.checks ?? []) {
+      if (c.skipped || c.grade > 5) continue;
+      findings.push({
+        object: `${o.type_meta.kind}/${o.object_name}`,
+        check: c.check.id,
+        grade: c.grade <= 1 ? 'CRITICAL' : 'WARNING',
+        comments: (c.comments ?? []).map((m) => `${m.path}: ${m.summary}`),
+      });
+    }
+  }
+  return findings.sort((a, b) => `${a.object}${a.check}`.localeCompare(`${b.object}${b.check}`));
+}

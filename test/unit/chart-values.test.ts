@@ -1,0 +1,139 @@
+// Static checks of the Helm chart that need no helm binary: values.yaml and
+// values.schema.json describe the same keys, the chart's appVersion is the
+// package version (so the default image runs this code), and every RBAC rule
+// is explicit (no wildcards) and explained by a comment.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+
+const chartDir = join(import.meta.dirname, '..', '..', 'charts', 'socketfleet-operator');
+
+interface SchemaNode {
+  type?: string | string[];
+  properties?: Record<string, SchemaNode>;
+  additionalProperties?: boolean | SchemaNode;
+  required?: string[];
+}
+
+function readYaml(file: string): unknown {
+  return parse(readFileSync(join(chartDir, file), 'utf8'));
+}
+
+/** Dotted paths of values.yaml, stopping where the schema allows free-form content. */
+function valuePaths(value: unknown, schema: SchemaNode, prefix: string, out: string[]): void {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return;
+  for (const [key, child] of Object.entries(value as Record<string, unknown>)) {
+    const path = prefix ? `${prefix}.${key}` : key;
+    out.push(path);
+    const sub = schema.properties?.[key];
+    if (sub?.properties) valuePaths(child, sub, path, out);
+  }
+}
+
+function schemaPaths(schema: SchemaNode, prefix: string, out: string[]): void {
+  for (const [key, sub] of Object.entries(schema.properties ?? {})) {
+    const path = prefix ? `${prefix}.${key}` : key;
+    out.push(path);
+    schemaPaths(sub, path, out);
+  }
+}
+
+/** The YAML rule lists inside the `define` blocks of _rbac-rules.tpl, with their comments. */
+function ruleBlocks(): { name: string; text: string }[] {
+  const tpl = readFileSync(join(chartDir, 'templates', '_rbac-rules.tpl'), 'utf8');
+  const blocks: { name: string; text: string }[] = [];
+  const re = /\{\{- define "([^"]+)" -\}\}\n([\s\S]*?)\{\{- end \}\}/g;
+  for (const m of tpl.matchAll(re)) blocks.push({ name: m[1]!, text: m[2]! });
+  return blocks;
+}
+
+describe('chart values', () => {
+  const schema = JSON.parse(
+    readFileSync(join(chartDir, 'values.schema.json'), 'utf8'),
+  ) as SchemaNode;
+  const values = readYaml('values.yaml');
+
+  it('every key of values.yaml is declared in values.schema.json', () => {
+    const paths: string[] = [];
+    valuePaths(values, schema, '', paths);
+    const missing = paths.filter((p) => {
+      let node: SchemaNode | undefined = schema;
+      for (const part of p.split('.')) {
+        if (!node?.properties) return false; // free-form object: anything goes
+        node = node.properties[part];
+        if (!node) return true;
+      }
+      return false;
+    });
+    expect(missing).toEqual([]);
+  });
+
+  it('every key of the schema has a default in values.yaml', () => {
+    const declared: string[] = [];
+    schemaPaths(schema, '', declared);
+    const present: string[] = [];
+    valuePaths(values, schema, '', present);
+    expect(declared.filter((p) => p !== 'global' && !present.includes(p))).toEqual([]);
+  });
+
+  it('rejects unknown keys at every level the chart reads', () => {
+    const open: string[] = [];
+    const walk = (node: SchemaNode, path: string): void => {
+      if (!node.properties) return;
+      if (node.additionalProperties !== false) open.push(path || '<root>');
+      for (const [k, sub] of Object.entries(node.properties)) walk(sub, path ? `${path}.${k}` : k);
+    };
+    walk(schema, '');
+    expect(open).toEqual([]);
+  });
+
+  it('defaults the image to the version of this package', () => {
+    const chart = readYaml('Chart.yaml') as { appVersion: string; version: string };
+    const pkg = JSON.parse(
+      readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8'),
+    ) as { version: string };
+    expect(chart.appVersion).toBe(pkg.version);
+    expect((values as { image: { tag: string } }).image.tag).toBe('');
+  });
+});
+
+describe('chart RBAC rules', () => {
+  const blocks = ruleBlocks();
+
+  it('defines the watched-namespace rules and the leader-election rules', () => {
+    expect(blocks.map((b) => b.name)).toEqual([
+      'socketfleet-operator.rules',
+      'socketfleet-operator.leaseRules',
+    ]);
+  });
+
+  for (const block of blocks) {
+    it(`${block.name}: no wildcards, every rule explained by a comment`, () => {
+      const rules = parse(block.text) as {
+        apiGroups: string[];
+        resources: string[];
+        verbs: string[];
+      }[];
+      expect(rules.length).toBeGreaterThan(0);
+      for (const rule of rules) {
+        for (const v of [...rule.apiGroups, ...rule.resources, ...rule.verbs]) {
+          expect(v).not.toContain('*');
+        }
+        expect(rule.verbs.length).toBeGreaterThan(0);
+      }
+      const lines = block.text.split('\n');
+      lines.forEach((line, i) => {
+        if (line.startsWith('- apiGroups:')) {
+          const explained = (lines[i - 1] ?? '').startsWith('#');
+          expect(explained, `rule at line ${i + 1} of ${block.name} needs a comment`).toBe(true);
+        }
+      });
+    });
+  }
+
+  it('grants Leases only through the leader-election Role', () => {
+    const main = blocks.find((b) => b.name === 'socketfleet-operator.rules')!;
+    expect(main.text).not.toContain('leases');
+  });
+});
