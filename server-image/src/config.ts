@@ -15,13 +15,21 @@ export const RedisShardAddressSchema = z.object({
 export const ServerConfigSchema = z
   .object({
     port: z.int().min(1).max(65535).default(3000).describe('Port of the Socket.IO listener.'),
-    opsPort: z.int().min(1).max(65535).default(9090).describe('Port of /healthz, /readyz and /metrics.'),
+    opsPort: z
+      .int()
+      .min(1)
+      .max(65535)
+      .default(9090)
+      .describe('Port of /healthz, /readyz and /metrics.'),
     path: z.string().startsWith('/').default('/socket.io').describe('HTTP path of Socket.IO.'),
     parser: z.enum(['msgpack', 'json']).default('msgpack').describe('Wire encoding.'),
     pingIntervalMs: z.int().min(1000).max(300000).default(25000),
     pingTimeoutMs: z.int().min(1000).max(300000).default(20000),
     maxPayloadBytes: z.int().min(1024).max(104857600).default(100000),
-    transports: z.array(z.enum(['polling', 'websocket'])).min(1).default(['polling', 'websocket']),
+    transports: z
+      .array(z.enum(['polling', 'websocket']))
+      .min(1)
+      .default(['polling', 'websocket']),
     corsOrigins: z.array(z.string().min(1)).default([]),
     eventsPerSecond: z.int().min(1).max(100000).default(100),
     drainSeconds: z.int().min(0).max(3600).default(20),

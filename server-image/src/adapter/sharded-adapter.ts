@@ -1,0 +1,219 @@
+import { EventEmitter } from 'node:events';
+import { createShardedAdapter } from '@socket.io/redis-adapter';
+import notepack from 'notepack.io';
+import type { Namespace, Socket } from 'socket.io';
+import type { BroadcastOptions, ClusterMessage } from 'socket.io-adapter';
+import type { ShardRouter } from './router.js';
+import { canPreEncodeFrames, preEncodeFrame } from './ws-frame.js';
+
+/** MessageType.BROADCAST of socket.io-adapter's cluster protocol. */
+const BROADCAST = 3;
+
+export interface FastPaths {
+  /** Deliver to this server's sockets first, then publish to Redis (the sharded adapter awaits the publish first). */
+  localFirst: boolean;
+  /** Build one WebSocket frame per broadcast also for binary (msgpack) packets and reuse it for every recipient. */
+  binaryFrames: boolean;
+  /** Encode inter-server messages with msgpack instead of JSON. */
+  msgpackBus: boolean;
+}
+
+export const ALL_FAST_PATHS: FastPaths = { localFirst: true, binaryFrames: true, msgpackBus: true };
+
+export interface AdapterHooks {
+  /** Number of local sockets a broadcast was written to. */
+  onLocalDelivery?(recipients: number): void;
+  onPublishFailed?(err: Error): void;
+}
+
+export interface RoomShardedAdapterOptions {
+  router: ShardRouter;
+  fastPaths?: Partial<FastPaths>;
+  hooks?: AdapterHooks;
+}
+
+interface PacketOptions {
+  preEncoded: boolean;
+  volatile?: boolean | undefined;
+  compress?: boolean | undefined;
+  wsPreEncodedFrame?: Buffer[];
+}
+
+interface Packet {
+  type: number;
+  nsp?: string;
+  data?: unknown[];
+  id?: number;
+}
+
+/**
+ * The members of socket.io-adapter's ClusterAdapter (and @socket.io/redis-adapter's subclass) that
+ * the fast paths use; several are public in JS but protected or undeclared in the typings.
+ */
+export interface ShardedAdapter {
+  nsp: Namespace;
+  uid: string;
+  rooms: Map<string, Set<string>>;
+  sids: Map<string, Set<string>>;
+  broadcast(packet: Packet, opts: BroadcastOptions): Promise<void> | void;
+  onMessage(message: ClusterMessage, offset?: string): void;
+  _encode(packet: Packet, packetOpts: PacketOptions): (string | Buffer)[];
+  apply(opts: BroadcastOptions, callback: (socket: Socket) => void): void;
+  publishAndReturnOffset(message: ClusterMessage): Promise<string>;
+  encode(message: ClusterMessage): string | Buffer;
+  close(): Promise<void> | void;
+}
+
+/** What the local delivery touches on a socket; notifyOutgoingListeners is private in the typings. */
+interface LocalSocket {
+  notifyOutgoingListeners?: (packet: Packet) => void;
+  conn: { transport: { supportsBinary?: boolean } };
+  client: { writeToEngine(packets: (string | Buffer)[], opts: PacketOptions): void };
+}
+
+type ShardedAdapterClass = new (
+  nsp: Namespace,
+  pubClient: unknown,
+  subClient: unknown,
+  opts?: object,
+) => ShardedAdapter;
+
+let shardedAdapterClass: ShardedAdapterClass | undefined;
+
+/**
+ * @socket.io/redis-adapter exports only a factory, not its class. Building one instance against an
+ * inert client and namespace yields the class to extend, so the fast paths below override the
+ * library's methods instead of forking its code.
+ */
+function resolveShardedAdapterClass(): ShardedAdapterClass {
+  if (shardedAdapterClass) return shardedAdapterClass;
+  const inertClient = Object.assign(new EventEmitter(), {
+    ssubscribe: (): void => undefined,
+    sunsubscribe: (): void => undefined,
+    spublish: (): Promise<number> => Promise.resolve(0),
+  });
+  const inertNamespace = { name: '/__socketfleet_probe__', server: { encoder: undefined } };
+  const factory = createShardedAdapter(inertClient, inertClient) as unknown as (
+    nsp: unknown,
+  ) => object;
+  shardedAdapterClass = factory(inertNamespace).constructor as ShardedAdapterClass;
+  return shardedAdapterClass;
+}
+
+function isBinary(value: unknown): value is Buffer {
+  return value instanceof Uint8Array;
+}
+
+/**
+ * The room-sharded adapter: @socket.io/redis-adapter's sharded adapter in dynamic mode (one
+ * channel per room, subscribed only while this server has members) talking to N shards through
+ * the router, plus the fast paths of issue 7.
+ */
+export function createRoomShardedAdapter(
+  options: RoomShardedAdapterOptions,
+): (nsp: Namespace) => ShardedAdapter {
+  const Base = resolveShardedAdapterClass();
+  const fast: FastPaths = { ...ALL_FAST_PATHS, ...options.fastPaths };
+  const hooks = options.hooks ?? {};
+  const binaryFrames = fast.binaryFrames && canPreEncodeFrames;
+
+  class RoomShardedAdapter extends Base {
+    /** Connection-state recovery needs the publish offset before local delivery; keep the library path then. */
+    private get recoveryEnabled(): boolean {
+      return Boolean(
+        (this.nsp.server as unknown as { opts: { connectionStateRecovery?: unknown } }).opts
+          .connectionStateRecovery,
+      );
+    }
+
+    override broadcast(packet: Packet, opts: BroadcastOptions): Promise<void> | void {
+      if (!fast.localFirst || this.recoveryEnabled) {
+        return super.broadcast(packet, opts);
+      }
+      this.deliverLocally(packet, opts);
+      if (opts.flags?.local) return;
+      const message = {
+        type: BROADCAST,
+        data: {
+          packet,
+          opts: { rooms: [...opts.rooms], except: [...(opts.except ?? [])], flags: opts.flags },
+        },
+      } as unknown as ClusterMessage;
+      return this.publishAndReturnOffset(message).then(
+        () => undefined,
+        (err: unknown) =>
+          hooks.onPublishFailed?.(err instanceof Error ? err : new Error(String(err))),
+      );
+    }
+
+    /** Broadcasts from other servers take the same single-encoding local path. */
+    override onMessage(message: ClusterMessage, offset?: string): void {
+      const m = message as unknown as {
+        type: number;
+        uid: string;
+        nsp: string;
+        data: {
+          packet: Packet;
+          requestId?: string;
+          opts: { rooms: string[]; except: string[]; flags?: BroadcastOptions['flags'] };
+        };
+      };
+      if (
+        m.type !== BROADCAST ||
+        m.data.requestId !== undefined ||
+        m.uid === this.uid ||
+        m.nsp !== this.nsp.name ||
+        this.recoveryEnabled
+      ) {
+        super.onMessage(message, offset);
+        return;
+      }
+      this.deliverLocally(m.data.packet, {
+        rooms: new Set(m.data.opts.rooms),
+        except: new Set(m.data.opts.except),
+        flags: m.data.opts.flags ?? {},
+      });
+    }
+
+    override encode(message: ClusterMessage): string | Buffer {
+      // A msgpack map never starts with '{', which is how every version of the adapter tells JSON apart.
+      return fast.msgpackBus ? notepack.encode(message) : super.encode(message);
+    }
+
+    /** socket.io-adapter's in-memory broadcast, with one pre-built frame also for binary packets. */
+    private deliverLocally(packet: Packet, opts: BroadcastOptions): void {
+      const flags = opts.flags ?? {};
+      const plainOpts: PacketOptions = {
+        preEncoded: true,
+        volatile: flags.volatile,
+        compress: flags.compress,
+      };
+      packet.nsp = this.nsp.name;
+      // _encode attaches the text frame itself for string packets.
+      const framedOpts: PacketOptions = { ...plainOpts };
+      const encoded = this._encode(packet, framedOpts);
+      const only = encoded.length === 1 ? encoded[0] : undefined;
+      const binaryFrame =
+        binaryFrames && framedOpts.wsPreEncodedFrame === undefined && isBinary(only);
+      if (binaryFrame) framedOpts.wsPreEncodedFrame = preEncodeFrame(only);
+      let recipients = 0;
+      this.apply(opts, (socket) => {
+        const s = socket as unknown as LocalSocket;
+        if (typeof s.notifyOutgoingListeners === 'function') s.notifyOutgoingListeners(packet);
+        // A client that asked for base64 (b64=1) must not get a raw binary frame.
+        const transport = s.conn.transport;
+        const useFrame = !binaryFrame || transport.supportsBinary !== false;
+        s.client.writeToEngine(encoded, useFrame ? framedOpts : plainOpts);
+        recipients++;
+      });
+      hooks.onLocalDelivery?.(recipients);
+    }
+  }
+
+  // socket.io calls `new adapter(nsp)`, so this must be a constructible function, not an arrow.
+  return function roomShardedAdapter(nsp: Namespace): ShardedAdapter {
+    return new RoomShardedAdapter(nsp, options.router, options.router, {
+      subscriptionMode: 'dynamic',
+    });
+  };
+}

@@ -1,0 +1,30 @@
+// The library API of the server image: build your own image FROM ours with your own handlers.
+export {
+  createServer,
+  defineEvent,
+  type AckReply,
+  type CreateServerOptions,
+  type EventContext,
+  type EventHandler,
+  type ServerHandle,
+  type ServerHandlers,
+} from './server.js';
+export { relayHandlers, RoomNameSchema, PublishSchema, RELAY_MESSAGE_EVENT } from './relay.js';
+export { loadConfig, EXIT_CONFIG, type LoadedConfig } from './load-config.js';
+export {
+  ServerConfigSchema,
+  type ServerConfig,
+  type ServerConfigInput,
+  CONFIG_PATH_ENV,
+  REDIS_PASSWORD_ENV,
+  DEFAULT_CONFIG_PATH,
+} from './config.js';
+export { createLogger, type Logger } from './logger.js';
+export { createMetrics, type ServerMetrics } from './metrics.js';
+export { HashRing, hash32 } from './adapter/ring.js';
+export { ShardRouter, type ShardAddress, type RouterHooks } from './adapter/router.js';
+export {
+  createRoomShardedAdapter,
+  ALL_FAST_PATHS,
+  type FastPaths,
+} from './adapter/sharded-adapter.js';

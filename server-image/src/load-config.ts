@@ -1,0 +1,119 @@
+import { existsSync, readFileSync } from 'node:fs';
+import {
+  CONFIG_PATH_ENV,
+  DEFAULT_CONFIG_PATH,
+  REDIS_PASSWORD_ENV,
+  ServerConfigSchema,
+  type ServerConfig,
+} from './config.js';
+
+export type LoadedConfig =
+  | { ok: true; config: ServerConfig; redisPassword: string | undefined; source: string }
+  | { ok: false; problems: string[] };
+
+/** Exit code for a configuration error (sysexits EX_CONFIG), so a crash loop is recognisable. */
+export const EXIT_CONFIG = 78;
+
+/** Variables of a plain run without a config file (a laptop, a compose file). */
+export const ENV_SHARDS = 'SOCKETFLEET_REDIS_SHARDS';
+const ENV_NUMBERS: Record<string, string> = {
+  SOCKETFLEET_PORT: 'port',
+  SOCKETFLEET_OPS_PORT: 'opsPort',
+  SOCKETFLEET_EVENTS_PER_SECOND: 'eventsPerSecond',
+  SOCKETFLEET_DRAIN_SECONDS: 'drainSeconds',
+};
+const ENV_STRINGS: Record<string, string> = {
+  SOCKETFLEET_PARSER: 'parser',
+  SOCKETFLEET_LOG_LEVEL: 'logLevel',
+};
+
+/**
+ * Reads the config file named by $SOCKETFLEET_CONFIG (or the default mount path when it exists),
+ * otherwise builds the config from SOCKETFLEET_* variables. Never throws: every problem becomes
+ * one `<path>: <sentence>` line.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv): LoadedConfig {
+  const redisPassword = env[REDIS_PASSWORD_ENV] === '' ? undefined : env[REDIS_PASSWORD_ENV];
+  const explicitPath = env[CONFIG_PATH_ENV];
+  const path =
+    explicitPath !== undefined && explicitPath !== ''
+      ? explicitPath
+      : existsSync(DEFAULT_CONFIG_PATH)
+        ? DEFAULT_CONFIG_PATH
+        : undefined;
+
+  let raw: unknown;
+  let source: string;
+  if (path !== undefined) {
+    source = path;
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      const reason = err instanceof Error && 'code' in err ? String(err.code) : 'unreadable';
+      return {
+        ok: false,
+        problems: [
+          `${CONFIG_PATH_ENV}: cannot read ${path} (${reason}); mount the config file there or unset the variable.`,
+        ],
+      };
+    }
+    try {
+      raw = JSON.parse(text);
+    } catch (err) {
+      const detail = err instanceof Error ? err.message : String(err);
+      return { ok: false, problems: [`(file): ${path} is not valid JSON (${detail}).`] };
+    }
+  } else {
+    source = 'environment';
+    const built = configFromEnv(env);
+    if (!built.ok) return built;
+    raw = built.raw;
+  }
+
+  const parsed = ServerConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    return {
+      ok: false,
+      problems: parsed.error.issues.map((issue) => {
+        const where = issue.path.length === 0 ? '(root)' : issue.path.map(String).join('.');
+        return `${where}: ${issue.message}`;
+      }),
+    };
+  }
+  return { ok: true, config: parsed.data, redisPassword, source };
+}
+
+function configFromEnv(
+  env: NodeJS.ProcessEnv,
+): { ok: true; raw: unknown } | { ok: false; problems: string[] } {
+  const problems: string[] = [];
+  const raw: Record<string, unknown> = {};
+  const shardsText = env[ENV_SHARDS];
+  if (shardsText === undefined || shardsText.trim() === '') {
+    problems.push(
+      `redis.shards: set ${CONFIG_PATH_ENV} to a config file or ${ENV_SHARDS} to a comma-separated list of host:port.`,
+    );
+  } else {
+    raw.redis = {
+      shards: shardsText.split(',').map((entry) => {
+        const item = entry.trim();
+        const colon = item.lastIndexOf(':');
+        if (colon <= 0) return { host: item };
+        return { host: item.slice(0, colon), port: Number(item.slice(colon + 1)) };
+      }),
+    };
+  }
+  for (const [name, key] of Object.entries(ENV_NUMBERS)) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    const n = Number(value);
+    if (!Number.isInteger(n)) problems.push(`${key}: ${name} must be an integer, got "${value}".`);
+    else raw[key] = n;
+  }
+  for (const [name, key] of Object.entries(ENV_STRINGS)) {
+    const value = env[name];
+    if (value !== undefined && value !== '') raw[key] = value;
+  }
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, raw };
+}

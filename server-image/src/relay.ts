@@ -1,0 +1,49 @@
+import { z } from 'zod';
+import { defineEvent, type ServerHandlers } from './server.js';
+
+/** Socket ids are 20 URL-safe characters; a room named like one would receive that client's private traffic. */
+const SOCKET_ID_LIKE = /^[A-Za-z0-9_-]{20}$/;
+
+export const RoomNameSchema = z
+  .string()
+  .min(1)
+  .max(200)
+  .refine((room) => !SOCKET_ID_LIKE.test(room), {
+    message: 'room names of 20 letters, digits, "-" or "_" are reserved for socket ids',
+  });
+
+export const PublishSchema = z.object({ room: RoomNameSchema, data: z.unknown() }).strict();
+
+/** The event relayed to room members: `message` with `{ room, data }`. */
+export const RELAY_MESSAGE_EVENT = 'message';
+
+/**
+ * The image's default application: clients `join` and `leave` rooms and `publish` `{ room, data }`
+ * to every member of a room (on any server), each with an acknowledgement.
+ */
+export const relayHandlers: ServerHandlers = {
+  events: {
+    join: defineEvent(RoomNameSchema, async (room, { socket, roomSubscribed }) => {
+      await socket.join(room);
+      // Acknowledge only once this server receives the room's traffic, so a publish that the
+      // client causes after the ack is never missed.
+      const subscribed = await roomSubscribed(room);
+      return { ok: true, room, subscribed };
+    }),
+    leave: defineEvent(RoomNameSchema, async (room, { socket }) => {
+      await socket.leave(room);
+      return { ok: true, room };
+    }),
+    publish: defineEvent(PublishSchema, ({ room, data }, { io, roomShard }) => {
+      const { shard, up } = roomShard(room);
+      io.to(room).emit(RELAY_MESSAGE_EVENT, { room, data });
+      if (!up) {
+        return {
+          ok: false,
+          error: `room "${room}" lives on Redis shard ${shard}, which is unavailable; only clients on this server received the message.`,
+        };
+      }
+      return { ok: true };
+    }),
+  },
+};

@@ -1,0 +1,342 @@
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server as HttpServer,
+  type ServerResponse,
+} from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
+import { Server, type ServerOptions, type Socket } from 'socket.io';
+import * as msgpackParser from 'socket.io-msgpack-parser';
+import type { z } from 'zod';
+import { createRoomShardedAdapter, type FastPaths } from './adapter/sharded-adapter.js';
+import { ShardRouter } from './adapter/router.js';
+import type { ServerConfig } from './config.js';
+import { createLogger, type Logger } from './logger.js';
+import { createMetrics, type ServerMetrics } from './metrics.js';
+import { TokenBucket } from './rate-limit.js';
+
+export type AckReply = ({ ok: true } & Record<string, unknown>) | { ok: false; error: string };
+
+export interface EventContext {
+  socket: Socket;
+  io: Server;
+  logger: Logger;
+  /** The shard that carries a room's traffic and whether it is reachable right now. */
+  roomShard: (room: string) => { shard: number; up: boolean };
+  /** Resolves once this server's subscription to the room's channel is confirmed (or after a bounded wait). */
+  roomSubscribed: (room: string) => Promise<boolean>;
+}
+
+export interface EventHandler<T> {
+  schema: z.ZodType<T>;
+  handle(payload: T, ctx: EventContext): AckReply | Promise<AckReply>;
+}
+
+/** Types a handler's payload from its schema. */
+export function defineEvent<T>(
+  schema: z.ZodType<T>,
+  handle: (payload: T, ctx: EventContext) => AckReply | Promise<AckReply>,
+): EventHandler<T> {
+  return { schema, handle };
+}
+
+export interface ServerHandlers {
+  /** Client events by name; any other event name is refused with an error acknowledgement. */
+  events: Record<string, EventHandler<unknown>>;
+  /** Called for every new connection after the built-in middleware is attached. */
+  onConnection?(socket: Socket, ctx: Omit<EventContext, 'socket'>): void;
+}
+
+export interface CreateServerOptions {
+  redisPassword?: string | undefined;
+  logger?: Logger;
+  fastPaths?: Partial<FastPaths>;
+}
+
+export interface ServerHandle {
+  io: Server;
+  metrics: ServerMetrics;
+  router: ShardRouter;
+  logger: Logger;
+  port: number;
+  opsPort: number;
+  isReady(): boolean;
+  isDraining(): boolean;
+  /** Stops being ready, refuses new sessions and disconnects clients spread over drainSeconds. */
+  drain(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const SUBSCRIBE_WAIT_MS = 2000;
+
+function listen(server: HttpServer, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function hasBufferutil(): boolean {
+  try {
+    createRequire(import.meta.url).resolve('bufferutil');
+    return process.env.WS_NO_BUFFER_UTIL === undefined;
+  } catch {
+    return false;
+  }
+}
+
+function describeIssue(event: string, error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (!issue) return `invalid "${event}" payload.`;
+  const where = issue.path.length > 0 ? `${issue.path.map(String).join('.')}: ` : '';
+  return `invalid "${event}" payload: ${where}${issue.message}`;
+}
+
+/**
+ * A production Socket.IO server on the room-sharded Redis adapter, with ops endpoints, metrics,
+ * per-socket rate limiting, payload validation and graceful drain. The image's relay is one
+ * `handlers` value; a team can build its own image with its own handlers.
+ */
+export async function createServer(
+  config: ServerConfig,
+  handlers: ServerHandlers,
+  options: CreateServerOptions = {},
+): Promise<ServerHandle> {
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const metrics = createMetrics();
+  let draining = false;
+  let closed = false;
+
+  const router = new ShardRouter({
+    shards: config.redis.shards,
+    password: options.redisPassword,
+    hooks: {
+      onPublish: (shard) => metrics.broadcasts.inc({ shard: String(shard) }),
+      onPublishLost: (shard, reason) => {
+        metrics.publishesLost.inc({ shard: String(shard) });
+        logger.warn({ shard, reason }, 'publish lost: other servers did not receive it');
+      },
+      onError: (shard, err) => {
+        metrics.redisErrors.inc({ shard: String(shard) });
+        logger.warn({ shard, err: err.message }, 'redis shard error');
+      },
+      onShardState: (shard, up) => {
+        metrics.shardUp.set({ shard: String(shard) }, up ? 1 : 0);
+        logger.info({ shard, up }, up ? 'redis shard connected' : 'redis shard disconnected');
+      },
+    },
+  });
+  config.redis.shards.forEach((_s, i) => metrics.shardUp.set({ shard: String(i) }, 0));
+
+  const httpServer = createHttpServer();
+  const ioOptions: Partial<ServerOptions> = {
+    path: config.path,
+    transports: config.transports,
+    pingInterval: config.pingIntervalMs,
+    pingTimeout: config.pingTimeoutMs,
+    maxHttpBufferSize: config.maxPayloadBytes,
+    serveClient: false,
+    // Compression would defeat the pre-encoded frames and costs CPU per recipient.
+    perMessageDeflate: false,
+    allowRequest: (_req, callback) => {
+      if (draining) callback('server is draining; reconnect to another server', false);
+      else callback(null, true);
+    },
+    adapter: createRoomShardedAdapter({
+      router,
+      ...(options.fastPaths ? { fastPaths: options.fastPaths } : {}),
+      hooks: {
+        onLocalDelivery: (n) => metrics.eventsOut.inc(n),
+        onPublishFailed: (err) => logger.debug({ err: err.message }, 'broadcast publish failed'),
+      },
+    }) as unknown as ServerOptions['adapter'],
+  };
+  if (config.corsOrigins.length > 0)
+    ioOptions.cors = { origin: config.corsOrigins, credentials: true };
+  if (config.parser === 'msgpack') ioOptions.parser = msgpackParser;
+  const io = new Server(httpServer, ioOptions);
+
+  const nsp = io.of('/');
+  const roomChannel = (room: string): string => `socket.io#${nsp.name}#${room}#`;
+  const baseContext: Omit<EventContext, 'socket'> = {
+    io,
+    logger,
+    roomShard: (room) => {
+      const shard = router.shardForRoom(room);
+      return { shard, up: router.isShardUp(shard) };
+    },
+    roomSubscribed: (room) => router.whenSubscribed(roomChannel(room), SUBSCRIBE_WAIT_MS),
+  };
+  const knownEvents = new Set(Object.keys(handlers.events));
+
+  io.on('connection', (socket) => {
+    const bucket = new TokenBucket(config.eventsPerSecond);
+    const context: EventContext = { ...baseContext, socket };
+    socket.use((packet, next) => {
+      const [event, ...args] = packet as [unknown, ...unknown[]];
+      const last = args[args.length - 1];
+      const ack = typeof last === 'function' ? (last as (reply: AckReply) => void) : undefined;
+      const name = typeof event === 'string' && knownEvents.has(event) ? event : undefined;
+      metrics.eventsIn.inc({ event: name ?? 'unknown' });
+      if (!bucket.take()) {
+        metrics.rejectedEvents.inc({ reason: 'rate-limited' });
+        ack?.({
+          ok: false,
+          error: `rate limit exceeded: at most ${config.eventsPerSecond} events per second per connection.`,
+        });
+        return;
+      }
+      if (name === undefined) {
+        metrics.rejectedEvents.inc({ reason: 'unknown-event' });
+        ack?.({
+          ok: false,
+          error: `unknown event ${JSON.stringify(String(event)).slice(0, 80)}; this server accepts: ${[...knownEvents].join(', ')}.`,
+        });
+        return;
+      }
+      next();
+    });
+    for (const [event, handler] of Object.entries(handlers.events)) {
+      socket.on(event, (...args: unknown[]) => {
+        const last = args[args.length - 1];
+        const ack = typeof last === 'function' ? (last as (reply: AckReply) => void) : undefined;
+        const payload = ack ? args.slice(0, -1)[0] : args[0];
+        const parsed = handler.schema.safeParse(payload);
+        if (!parsed.success) {
+          metrics.rejectedEvents.inc({ reason: 'invalid-payload' });
+          ack?.({ ok: false, error: describeIssue(event, parsed.error) });
+          return;
+        }
+        Promise.resolve()
+          .then(() => handler.handle(parsed.data, context))
+          .then(
+            (reply) => ack?.(reply),
+            (err: unknown) => {
+              metrics.rejectedEvents.inc({ reason: 'handler-error' });
+              logger.error(
+                { event, err: err instanceof Error ? err.message : String(err) },
+                'event handler failed',
+              );
+              ack?.({ ok: false, error: `"${event}" failed on the server; the error was logged.` });
+            },
+          );
+      });
+    }
+    handlers.onConnection?.(socket, baseContext);
+  });
+
+  const isReady = (): boolean => !draining && !closed && router.allShardsUp();
+
+  const opsServer = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
+    const url = req.url ?? '/';
+    if (url === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+    } else if (url === '/readyz') {
+      const ready = isReady();
+      const reason = draining
+        ? 'draining'
+        : !router.allShardsUp()
+          ? 'redis shard unavailable'
+          : 'ready';
+      res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(`${reason}\n`);
+    } else if (url === '/metrics') {
+      metrics.connectedClients.set(io.engine.clientsCount);
+      let rooms = 0;
+      for (const room of nsp.adapter.rooms.keys()) if (!nsp.adapter.sids.has(room)) rooms++;
+      metrics.rooms.set(rooms);
+      metrics.registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+        (err: unknown) => res.writeHead(500).end(`${String(err)}\n`),
+      );
+    } else {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+    }
+  });
+
+  let port: number;
+  let opsPort: number;
+  try {
+    [port, opsPort] = await Promise.all([
+      listen(httpServer, config.port),
+      listen(opsServer, config.opsPort),
+    ]);
+  } catch (err) {
+    await router.close();
+    httpServer.close();
+    opsServer.close();
+    throw err;
+  }
+  logger.info(
+    {
+      port,
+      opsPort,
+      parser: config.parser,
+      transports: config.transports,
+      shards: config.redis.shards.length,
+      bufferutil: hasBufferutil(),
+      // ws validates UTF-8 with Node's buffer.isUtf8 when utf-8-validate is absent (Node >= 18.14).
+    },
+    'socket.io server listening',
+  );
+
+  const close = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    await new Promise<void>((resolve) => {
+      void io.close(() => resolve());
+    });
+    await router.close();
+    await new Promise<void>((resolve) => opsServer.close(() => resolve()));
+    opsServer.closeAllConnections();
+  };
+
+  let drainPromise: Promise<void> | undefined;
+  const drain = (): Promise<void> => {
+    drainPromise ??= (async () => {
+      draining = true;
+      metrics.draining.set(1);
+      const sockets = [...nsp.sockets.values()];
+      const windowMs = config.drainSeconds * 1000;
+      logger.info({ clients: sockets.length, windowMs }, 'draining: disconnecting clients');
+      // Closing the transport (not socket.disconnect()) makes clients reconnect on their own.
+      if (windowMs === 0 || sockets.length === 0) {
+        for (const s of sockets) s.conn.close();
+        return;
+      }
+      const tickMs = Math.max(10, Math.min(250, Math.floor(windowMs / sockets.length)));
+      const ticks = Math.max(1, Math.floor(windowMs / tickMs));
+      const perTick = Math.ceil(sockets.length / ticks);
+      let next = 0;
+      await new Promise<void>((resolve) => {
+        const timer = setInterval(() => {
+          for (const end = Math.min(sockets.length, next + perTick); next < end; next++) {
+            sockets[next]!.conn.close();
+          }
+          if (next >= sockets.length) {
+            clearInterval(timer);
+            resolve();
+          }
+        }, tickMs);
+      });
+      logger.info('drain complete');
+    })();
+    return drainPromise;
+  };
+
+  return {
+    io,
+    metrics,
+    router,
+    logger,
+    port,
+    opsPort,
+    isReady,
+    isDraining: () => draining,
+    drain,
+    close,
+  };
+}
