@@ -419,7 +419,11 @@ export const RealtimeClusterStatusSchema = z
       .int()
       .optional()
       .describe('The spec generation the operator last acted on.'),
-    conditions: z.array(ConditionSchema).optional().describe('Ready, Progressing and Degraded.'),
+    conditions: z
+      .array(ConditionSchema)
+      .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] })
+      .optional()
+      .describe('Ready, Progressing and Degraded.'),
     replicas: z.int().optional().describe('Socket.IO pods that exist.'),
     readyReplicas: z.int().optional().describe('Socket.IO pods that are ready.'),
     selector: z
