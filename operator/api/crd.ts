@@ -90,9 +90,7 @@ function ordered(node: JsonSchema): JsonSchema {
 }
 
 function jsonSchemaOf(schema: z.ZodType): JsonSchema {
-  return toStructural(
-    z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }),
-  );
+  return toStructural(z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }));
 }
 
 export function specSchema(): JsonSchema {
