@@ -200,13 +200,14 @@ export async function runBench(
     let lastPrinted = -1;
     const delivered = (): number => workers.reduce((a, w) => a + (w.lastTick?.delivered ?? 0), 0);
     const printer = setInterval(() => {
-      const t = Math.floor((nowMs() - startAt) / 1000);
-      const slot = timeline.get(t - 1);
-      if (t - 1 > lastPrinted && slot) {
-        lastPrinted = t - 1;
-        const s = summarize(slot.hist);
+      // Slot s holds the second (s-1, s]; print it once every worker had time to report it.
+      const s = Math.floor((nowMs() - startAt) / 1000) - 1;
+      const slot = timeline.get(s);
+      if (s > lastPrinted && s > 0 && slot) {
+        lastPrinted = s;
+        const l = summarize(slot.hist);
         progress(
-          `run   ${t}s/${options.durationS}s  sent ${slot.sent}/s  delivered ${slot.delivered}/s  p50 ${s.p50Ms}ms  p99 ${s.p99Ms}ms`,
+          `run   ${s}s/${options.durationS}s  sent ${slot.sent}/s  delivered ${slot.delivered}/s  p50 ${l.p50Ms}ms  p99 ${l.p99Ms}ms`,
         );
       }
     }, 250);
