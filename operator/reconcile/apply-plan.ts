@@ -33,12 +33,14 @@ export function hashObject(obj: unknown): string {
  * operator's watches select on, and stamped with the hash of everything else.
  */
 export function prepareForApply(obj: KubeObject, namespace: string, instance: string): KubeObject {
-  const { [APPLIED_HASH_ANNOTATION]: _ignored, ...annotations } = obj.metadata.annotations ?? {};
-  void _ignored;
+  const annotations = { ...obj.metadata.annotations };
+  delete annotations[APPLIED_HASH_ANNOTATION];
+  const { annotations: _dropped, ...meta } = obj.metadata;
+  void _dropped;
   const prepared: KubeObject = {
     ...obj,
     metadata: {
-      ...obj.metadata,
+      ...meta,
       namespace,
       labels: {
         [MANAGED_BY_LABEL]: MANAGED_BY_VALUE,
