@@ -1,0 +1,139 @@
+import { io, type Socket } from 'socket.io-client';
+import msgpackParser from 'socket.io-msgpack-parser';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { alive, freePort, groupMembers, until, UpProcess, type UpStatus } from './up-helpers.js';
+
+// `socketfleet up` as a user runs it: a real child process on examples/local.yaml (scaled
+// down), real redis-server, nginx and server processes, a real socket.io-client.
+
+function connect(url: string, localAddress: string): Promise<Socket> {
+  const s = io(url, {
+    transports: ['polling', 'websocket'],
+    parser: msgpackParser,
+    reconnection: false,
+    forceNew: true,
+    localAddress,
+  } as Parameters<typeof io>[1]);
+  return new Promise((res, rej) => {
+    s.once('connect', () => res(s));
+    s.once('connect_error', rej);
+  });
+}
+
+describe('socketfleet up', () => {
+  let up: UpProcess;
+  let first: UpStatus;
+  const sockets: Socket[] = [];
+
+  beforeAll(async () => {
+    up = new UpProcess(await freePort());
+    up.writeSpec((spec) => {
+      spec.replicas = 2;
+      spec.redis = { shards: 1 };
+      spec.terminationGracePeriodSeconds = 10;
+      (spec.socketio as Record<string, unknown>).drainSeconds = 1;
+    });
+    up.start();
+    first = await up.waitReady();
+  });
+
+  afterAll(async () => {
+    for (const s of sockets) s.disconnect();
+    await up.destroy();
+  });
+
+  it('starts one redis per shard, spec.replicas servers and the gateway, and prints the table and URL', () => {
+    expect(first.redis).toHaveLength(1);
+    expect(first.servers).toHaveLength(2);
+    expect(first.gateway?.port).toBe(up.port);
+    expect(first.url).toBe(`http://127.0.0.1:${up.port}`);
+    expect(up.output).toMatch(/COMPONENT\s+PID\s+ADDRESS\s+READY/);
+    expect(up.output).toContain(`Socket.IO URL: http://127.0.0.1:${up.port}`);
+    for (const p of [...first.redis, ...first.servers, first.gateway!])
+      expect(alive(p.pid)).toBe(true);
+  });
+
+  it('never prints the generated Redis password', () => {
+    expect(up.password().length).toBeGreaterThan(16);
+    expect(up.output).not.toContain(up.password());
+  });
+
+  it('relays a room broadcast between clients through the gateway URL (polling, then upgrade)', async () => {
+    const a = await connect(first.url!, '127.1.1.1');
+    const b = await connect(first.url!, '127.1.2.1');
+    sockets.push(a, b);
+    await expect(a.timeout(10_000).emitWithAck('join', 'up-room')).resolves.toMatchObject({
+      ok: true,
+    });
+    const got = new Promise((r) => a.once('message', r));
+    await expect(
+      b.timeout(10_000).emitWithAck('publish', { room: 'up-room', data: { hello: 1 } }),
+    ).resolves.toMatchObject({ ok: true });
+    await expect(got).resolves.toEqual({ room: 'up-room', data: { hello: 1 } });
+  });
+
+  it('follows edits of the file: more servers and shards (servers rolled), then fewer servers', async () => {
+    const before = new Set(first.servers.map((s) => s.pid));
+    up.writeSpec((spec) => {
+      spec.replicas = 3;
+      spec.redis = { shards: 2 };
+      spec.terminationGracePeriodSeconds = 10;
+      (spec.socketio as Record<string, unknown>).drainSeconds = 1;
+    });
+    const grown = await until('3 servers on 2 shards, all restarted', () => {
+      const s = up.status();
+      return s &&
+        s.redis.length === 2 &&
+        s.servers.length === 3 &&
+        s.servers.every((x) => !before.has(x.pid))
+        ? s
+        : undefined;
+    });
+    // A new shard list needs new server processes; the old ones drained and exited.
+    await until('old servers to exit', () => [...before].every((pid) => !alive(pid)), 30_000);
+    for (const s of grown.servers) expect(alive(s.pid)).toBe(true);
+
+    up.writeSpec((spec) => {
+      spec.replicas = 1;
+      spec.redis = { shards: 2 };
+      spec.terminationGracePeriodSeconds = 10;
+      (spec.socketio as Record<string, unknown>).drainSeconds = 1;
+    });
+    const shrunk = await until('1 server', () => {
+      const s = up.status();
+      return s && s.servers.length === 1 ? s : undefined;
+    });
+    const removed = grown.servers.filter((s) => s.pid !== shrunk.servers[0]!.pid);
+    expect(removed).toHaveLength(2);
+    await until('removed servers to exit', () => removed.every((s) => !alive(s.pid)), 30_000);
+    // The gateway kept its pid: scaling reloads nginx, it does not restart it.
+    expect(shrunk.gateway?.pid).toBe(first.gateway?.pid);
+  });
+
+  it('keeps running the previous spec when an edit is invalid, and says why', async () => {
+    const before = up.status()!;
+    up.writeSpec((spec) => {
+      spec.replicas = 1;
+      spec.redis = { shards: 0 };
+    });
+    await until(
+      'the problem to be printed',
+      () => up.output.includes('spec.redis.shards: must be >= 1'),
+      20_000,
+    );
+    expect(up.exitCode).toBeUndefined();
+    expect(up.status()!.servers.map((s) => s.pid)).toEqual(before.servers.map((s) => s.pid));
+  });
+
+  it('stops everything on SIGTERM and leaves no process behind', async () => {
+    const last = up.status()!;
+    const pids = [...up.seenPids];
+    expect(pids.length).toBeGreaterThanOrEqual(1 + 2 + 3 + 1);
+    expect(await up.stop('SIGTERM')).toBe(0);
+    for (const p of [...last.redis, ...last.servers, last.gateway!])
+      expect(alive(p.pid)).toBe(false);
+    // nginx workers and anything else in the process groups we started are gone too.
+    for (const pid of pids) expect(alive(pid)).toBe(false);
+    expect(groupMembers(pids)).toEqual([]);
+  });
+});
