@@ -5,6 +5,9 @@ export default defineConfig({
   test: {
     // The JSON report is what .ci/run counts; the default reporter is for people.
     reporters: ['default', 'json'],
+    // One file at a time: the data-plane and e2e suites start real processes, and this machine
+    // has two cores; parallel files would compete for CPU and ports and make timings noisy.
+    fileParallelism: false,
     outputFile: { json: '.vitest-results.json' },
     projects: [
       {
@@ -19,7 +22,6 @@ export default defineConfig({
           include: ['test/dataplane/**/*.test.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
-          fileParallelism: false,
         },
       },
       {
@@ -28,7 +30,6 @@ export default defineConfig({
           include: ['test/e2e/**/*.test.ts', 'test/cluster/**/*.test.ts'],
           testTimeout: 300_000,
           hookTimeout: 1_800_000,
-          fileParallelism: false,
         },
       },
     ],
