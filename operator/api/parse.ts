@@ -17,12 +17,18 @@ const TYPE_WORDS: Record<string, string> = {
   record: 'a map',
 };
 
+/** z.int() reports a non-number input as expecting `number`; its def still says safeint. */
+function isInt(issue: RawIssue): boolean {
+  const def = (issue.inst as { _zod?: { def?: { format?: unknown } } } | undefined)?._zod?.def;
+  return def?.format === 'safeint' || def?.format === 'int32';
+}
+
 /** Turns one zod issue into the sentence after `<path>: `; custom messages from the schema win. */
 function sentence(issue: RawIssue): string | undefined {
   switch (issue.code) {
     case 'invalid_type':
       if (issue.input === undefined) return 'is required';
-      return `must be ${TYPE_WORDS[issue.expected] ?? issue.expected}`;
+      return `must be ${TYPE_WORDS[isInt(issue) ? 'int' : issue.expected] ?? issue.expected}`;
     case 'too_small':
       return bound(issue.origin, 'min', Number(issue.minimum), issue.inclusive !== false);
     case 'too_big':
