@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { isLoopbackHost, sourceAddress } from '../../operator/bench/addresses.js';
+import {
+  decodeHistogram,
+  encodeHistogram,
+  latencyBuckets,
+  newHistogram,
+  summarize,
+} from '../../operator/bench/histogram.js';
+import { extractTimestamp, makePayload } from '../../operator/bench/payload.js';
+import {
+  infoNumber,
+  metricValue,
+  processTree,
+  sampleProcesses,
+} from '../../operator/bench/resources.js';
+
+describe('source addresses', () => {
+  it('gives each of the first 64516 clients its own /24 on loopback, so ip_hash tells them apart', () => {
+    const nets = new Set<string>();
+    for (let i = 0; i < 254 * 254; i++) nets.add(sourceAddress(i).split('.').slice(0, 3).join('.'));
+    expect(nets.size).toBe(254 * 254);
+    expect(sourceAddress(0)).toBe('127.1.1.1');
+    expect(sourceAddress(254)).toBe('127.2.1.1');
+  });
+
+  it('only spreads when the target is loopback', () => {
+    expect(isLoopbackHost('127.0.0.1')).toBe(true);
+    expect(isLoopbackHost('localhost')).toBe(true);
+    expect(isLoopbackHost('[::1]')).toBe(true);
+    expect(isLoopbackHost('10.0.0.5')).toBe(false);
+  });
+});
+
+describe('payload', () => {
+  it('serialises to about the requested size and carries its send time', () => {
+    const p = makePayload(370, 3, 42, 'room-7');
+    const len = JSON.stringify(p).length;
+    expect(len).toBeGreaterThanOrEqual(360);
+    expect(len).toBeLessThanOrEqual(380);
+    expect(extractTimestamp({ room: 'room-7', data: p })).toBe(p.ts);
+    expect(extractTimestamp(p)).toBe(p.ts);
+    expect(extractTimestamp('x')).toBeUndefined();
+  });
+});
+
+describe('histogram', () => {
+  it('survives the worker-to-coordinator encoding and reports percentiles in ms', () => {
+    const h = newHistogram();
+    for (let us = 1000; us <= 100_000; us += 1000) h.recordValue(us);
+    const back = decodeHistogram(encodeHistogram(h));
+    const s = summarize(back);
+    expect(s.count).toBe(100);
+    expect(s.p50Ms).toBeCloseTo(50, 0);
+    expect(s.p99Ms).toBeCloseTo(99, 0);
+    expect(s.maxMs).toBeCloseTo(100, 0);
+    const buckets = latencyBuckets(back);
+    expect(buckets.reduce((a, b) => a + b.count, 0)).toBe(100);
+    expect(buckets.find((b) => b.upToMs === 1)?.count).toBe(1);
+  });
+
+  it('summarises an empty histogram as zeros', () => {
+    expect(summarize(newHistogram())).toMatchObject({ count: 0, p99Ms: 0 });
+  });
+});
+
+describe('resource sampling', () => {
+  it('reads CPU and RSS of a process tree from /proc', () => {
+    expect(processTree([process.pid])).toContain(process.pid);
+    const s = sampleProcesses([process.pid]);
+    expect(s.processes).toBeGreaterThanOrEqual(1);
+    expect(s.rssBytes).toBeGreaterThan(10 * 1024 * 1024);
+    expect(s.cpuSeconds).toBeGreaterThan(0);
+  });
+
+  it('parses Prometheus text and Redis INFO fields', () => {
+    const prom =
+      '# HELP x\nprocess_cpu_seconds_total 12.5\nprocess_resident_memory_bytes{a="b"} 1e6\n';
+    expect(metricValue(prom, 'process_cpu_seconds_total')).toBe(12.5);
+    expect(metricValue(prom, 'process_resident_memory_bytes')).toBe(1e6);
+    expect(
+      infoNumber(
+        '# Stats\r\ntotal_net_input_bytes:123\r\ntotal_net_output_bytes:456\r\n',
+        'total_net_output_bytes',
+      ),
+    ).toBe(456);
+  });
+});
