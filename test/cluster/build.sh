@@ -22,6 +22,12 @@ BIN="$CACHE/k8s/$K8S_VERSION/bin"
 WORK="$CACHE/k8s/$K8S_VERSION/build"
 mkdir -p "$BIN" "$WORK"
 
+# Several test runs / developers may call this at once: one builder at a time.
+if command -v flock >/dev/null; then
+  exec 9>"$CACHE/k8s/$K8S_VERSION/.build.lock"
+  flock 9
+fi
+
 # Staging modules are published as v0.<minor>.<patch>.
 K8S_STAGING_VERSION="v0.${K8S_VERSION#v1.}"
 K8S_MAJOR=1
