@@ -2,6 +2,8 @@
 export {
   createServer,
   defineEvent,
+  CENSUS_EVENT,
+  type CensusReply,
   type AckReply,
   type CreateServerOptions,
   type EventContext,

@@ -70,6 +70,16 @@ export interface ServerHandle {
 
 const SUBSCRIBE_WAIT_MS = 2000;
 
+/** Server-side event every server answers with a CensusReply. */
+export const CENSUS_EVENT = 'socketfleet:census';
+
+export interface CensusReply {
+  pid: number;
+  port: number;
+  clients: number;
+  draining: boolean;
+}
+
 function listen(server: HttpServer, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -110,6 +120,7 @@ export async function createServer(
   const metrics = createMetrics();
   let draining = false;
   let closed = false;
+  let boundPort = config.port;
 
   const router = new ShardRouter({
     shards: config.redis.shards,
@@ -172,6 +183,18 @@ export async function createServer(
     roomSubscribed: (room) => router.whenSubscribed(roomChannel(room), SUBSCRIBE_WAIT_MS),
   };
   const knownEvents = new Set(Object.keys(handlers.events));
+
+  // Any server (or an operator tool holding a library server) can ask the whole cluster for a
+  // head count with `io.serverSideEmitWithAck(CENSUS_EVENT)`.
+  nsp.on(CENSUS_EVENT, (ack: unknown) => {
+    if (typeof ack !== 'function') return;
+    (ack as (reply: CensusReply) => void)({
+      pid: process.pid,
+      port: boundPort,
+      clients: io.engine.clientsCount,
+      draining,
+    });
+  });
 
   io.on('connection', (socket) => {
     const bucket = new TokenBucket(config.eventsPerSecond);
@@ -270,6 +293,7 @@ export async function createServer(
     opsServer.close();
     throw err;
   }
+  boundPort = port;
   logger.info(
     {
       port,
