@@ -74,10 +74,10 @@ describe('relay across servers', () => {
 
   it('keeps every message of a burst across servers, in order per publisher', async () => {
     const [x, y] = await Promise.all([connect(servers[0]!.url), connect(servers[2]!.url)]);
-    const got = collect(y!);
-    await y!.emitWithAck('join', 'burst');
+    const got = collect(y);
+    await y.emitWithAck('join', 'burst');
     const acks = await Promise.all(
-      Array.from({ length: 50 }, (_, i) => x!.emitWithAck('publish', { room: 'burst', data: i })),
+      Array.from({ length: 50 }, (_, i) => x.emitWithAck('publish', { room: 'burst', data: i })),
     );
     expect(acks.every((r) => (r as { ok: boolean }).ok)).toBe(true);
     await until('50 messages', () => got.length === 50);
