@@ -57,7 +57,8 @@ publishes --rate messages/s for --duration seconds and reports delivery, loss an
   --publishers N         publisher connections (default ceil(rate / ${PUBLISHES_PER_PUBLISHER}))
   --parser P             msgpack | json, must match the server (default msgpack)
   --transports LIST      websocket | polling,websocket (default websocket)
-  --room-query           append ?<room-key>=<room> to the handshake (room-affinity routing)
+  --room-query           append ?<room-key>=<room> to every handshake (room-affinity routing);
+                         publisher j publishes to rooms j, j+P, ... and names room j mod R
   --room-key NAME        query parameter of --room-query (default room)
   --path PATH            Socket.IO path (default /socket.io)
   --protocol P           socketio | ws (raw WebSocket floor server) (default socketio)

@@ -91,9 +91,9 @@ function ackError(err: unknown, res: unknown): string | undefined {
   return undefined;
 }
 
-function openSocketIo(addressIndex: number, room: string | undefined): Promise<Client> {
+function openSocketIo(addressIndex: number, room: string, member: boolean): Promise<Client> {
   const local = config.spreadSources ? sourceAddress(addressIndex) : undefined;
-  const query = config.roomQuery && room !== undefined ? { [config.roomKey]: room } : undefined;
+  const query = config.roomQuery ? { [config.roomKey]: room } : undefined;
   const socket: Socket = io(config.url, {
     path: config.path,
     transports: config.transports,
@@ -105,7 +105,7 @@ function openSocketIo(addressIndex: number, room: string | undefined): Promise<C
     ...(config.parser === 'msgpack' ? { parser: msgpackParser } : {}),
   });
   closers.push(() => socket.disconnect());
-  if (room !== undefined) socket.on(config.event, onMessage);
+  if (member) socket.on(config.event, onMessage);
   return new Promise((resolve, reject) => {
     socket.once('connect', () => {
       socket.on('disconnect', (reason) => {
@@ -138,13 +138,13 @@ function openSocketIo(addressIndex: number, room: string | undefined): Promise<C
   });
 }
 
-function openWs(addressIndex: number, room: string | undefined): Promise<Client> {
+function openWs(addressIndex: number, room: string, member: boolean): Promise<Client> {
   const local = config.spreadSources ? sourceAddress(addressIndex) : undefined;
   const u = new URL(config.url.replace(/^http/, 'ws'));
-  if (room !== undefined) u.searchParams.set('room', room);
+  if (member) u.searchParams.set('room', room);
   const ws = new WebSocket(u, { agent: new CountingAgent(local), perMessageDeflate: false });
   closers.push(() => ws.terminate());
-  if (room !== undefined) {
+  if (member) {
     ws.on('message', (data: Buffer) => onMessage(JSON.parse(data.toString('utf8'))));
   }
   return new Promise((resolve, reject) => {
@@ -167,8 +167,11 @@ function openWs(addressIndex: number, room: string | undefined): Promise<Client>
   });
 }
 
-function open(addressIndex: number, room: string | undefined): Promise<Client> {
-  return config.protocol === 'ws' ? openWs(addressIndex, room) : openSocketIo(addressIndex, room);
+/** Members join `room`; a publisher only names it in the handshake (room-affinity routing). */
+function open(addressIndex: number, room: string, member: boolean): Promise<Client> {
+  return config.protocol === 'ws'
+    ? openWs(addressIndex, room, member)
+    : openSocketIo(addressIndex, room, member);
 }
 
 async function connectAll(): Promise<void> {
@@ -187,7 +190,7 @@ async function connectAll(): Promise<void> {
       const roomIndex = index % config.rooms;
       const room = roomName(roomIndex);
       try {
-        const client = await open(index, room);
+        const client = await open(index, room, true);
         connected++;
         const err = await client.join(room);
         if (err === undefined) members[roomIndex]!++;
@@ -205,7 +208,10 @@ async function connectAll(): Promise<void> {
   clearInterval(progress);
   for (const p of config.publishers) {
     try {
-      publisherClients.set(p, await open(config.publisherAddressBase + p, undefined));
+      publisherClients.set(
+        p,
+        await open(config.publisherAddressBase + p, roomName(p % config.rooms), false),
+      );
     } catch (err) {
       failed++;
       sample(`publisher connect: ${(err as Error).message}`);

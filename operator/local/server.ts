@@ -59,7 +59,7 @@ export async function startServer(opts: {
   await waitFor(
     `server-${opts.id} (see ${join(opts.stateDir, 'logs', `server-${opts.id}.log`)})`,
     () => httpOk(`http://127.0.0.1:${opts.opsPort}/readyz`),
-    60_000,
+    120_000,
     () => proc.running,
   );
   s.ready = true;

@@ -1,0 +1,201 @@
+import type { BenchResult } from '../../operator/bench/result.js';
+
+/** The metrics of issue 7, read from one bench result; undefined where the run cannot see it. */
+export interface Metrics {
+  cpuMsPer1000: number | undefined;
+  redisBytesPerPublish: number | undefined;
+  wireBytesPerMessage: number;
+  p99Ms: number;
+  rssPerConnectionBytes: number | undefined;
+  lossRatio: number;
+  lost: number;
+  errors: number;
+}
+
+export function metricsOf(r: BenchResult): Metrics {
+  return {
+    cpuMsPer1000: r.server?.cpuMsPer1000Delivered,
+    redisBytesPerPublish: r.redis?.bytesPerPublished,
+    wireBytesPerMessage: r.wire.bytesPerDelivered,
+    p99Ms: r.latency.p99Ms,
+    rssPerConnectionBytes: r.server?.rssPerConnectionBytes,
+    lossRatio: r.delivery.lossRatio,
+    lost: r.delivery.lost,
+    errors: r.errors.total,
+  };
+}
+
+type MetricKey =
+  | 'cpuMsPer1000'
+  | 'redisBytesPerPublish'
+  | 'wireBytesPerMessage'
+  | 'p99Ms'
+  | 'rssPerConnectionBytes';
+
+export interface Target7 {
+  variant: 'ip-hash' | 'room-affinity';
+  metric: MetricKey | 'loss';
+  /** Ratio socketfleet/plain must be at most this; for loss, the loss must be zero. */
+  max: number;
+  text: string;
+}
+
+/** Issue 7's targets, same workload, same invocation. */
+export const TARGETS: Target7[] = [
+  {
+    variant: 'room-affinity',
+    metric: 'cpuMsPer1000',
+    max: 0.5,
+    text: 'room-affinity: server CPU per 1000 delivered <= 0.5x plain',
+  },
+  {
+    variant: 'room-affinity',
+    metric: 'redisBytesPerPublish',
+    max: 0.25,
+    text: 'room-affinity: Redis bytes per published message <= 0.25x plain',
+  },
+  {
+    variant: 'room-affinity',
+    metric: 'p99Ms',
+    max: 1.0,
+    text: 'room-affinity: p99 latency <= 1.0x plain',
+  },
+  { variant: 'room-affinity', metric: 'loss', max: 0, text: 'room-affinity: zero loss' },
+  {
+    variant: 'ip-hash',
+    metric: 'cpuMsPer1000',
+    max: 0.8,
+    text: 'ip-hash: server CPU per 1000 delivered <= 0.8x plain',
+  },
+  {
+    variant: 'ip-hash',
+    metric: 'redisBytesPerPublish',
+    max: 0.6,
+    text: 'ip-hash: Redis bytes per published message <= 0.6x plain',
+  },
+  { variant: 'ip-hash', metric: 'p99Ms', max: 1.0, text: 'ip-hash: p99 latency <= 1.0x plain' },
+  { variant: 'ip-hash', metric: 'loss', max: 0, text: 'ip-hash: zero loss' },
+  {
+    variant: 'ip-hash',
+    metric: 'rssPerConnectionBytes',
+    max: 1.0,
+    text: 'ip-hash: memory per idle connection <= 1.0x plain',
+  },
+  {
+    variant: 'room-affinity',
+    metric: 'rssPerConnectionBytes',
+    max: 1.0,
+    text: 'room-affinity: memory per idle connection <= 1.0x plain',
+  },
+];
+
+/** At 50 servers only the Redis bytes target applies. */
+export const AT_SCALE_TARGETS: Target7[] = [
+  {
+    variant: 'room-affinity',
+    metric: 'redisBytesPerPublish',
+    max: 0.06,
+    text: 'at scale, room-affinity: Redis bytes per published message <= 0.06x plain',
+  },
+  { variant: 'room-affinity', metric: 'loss', max: 0, text: 'at scale, room-affinity: zero loss' },
+];
+
+export function ratio(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined || b === undefined || b === 0) return undefined;
+  return a / b;
+}
+
+export interface Verdict {
+  target: Target7;
+  value: number | undefined;
+  pass: boolean | undefined;
+}
+
+export function judge(
+  targets: Target7[],
+  plain: Metrics | undefined,
+  variants: Partial<Record<'ip-hash' | 'room-affinity', Metrics>>,
+): Verdict[] {
+  return targets.map((t) => {
+    const m = variants[t.variant];
+    if (!m) return { target: t, value: undefined, pass: undefined };
+    if (t.metric === 'loss')
+      return { target: t, value: m.lossRatio, pass: m.lost === 0 && m.errors === 0 };
+    const value = ratio(m[t.metric], plain?.[t.metric]);
+    return { target: t, value, pass: value === undefined ? undefined : value <= t.max };
+  });
+}
+
+const ROWS: { key: MetricKey | 'lossRatio'; label: string; fmt: (v: number) => string }[] = [
+  { key: 'cpuMsPer1000', label: 'server CPU ms per 1000 delivered', fmt: (v) => v.toFixed(1) },
+  {
+    key: 'redisBytesPerPublish',
+    label: 'Redis bytes per published message',
+    fmt: (v) => v.toFixed(0),
+  },
+  {
+    key: 'wireBytesPerMessage',
+    label: 'bytes on the wire per delivered message',
+    fmt: (v) => v.toFixed(1),
+  },
+  { key: 'p99Ms', label: 'p99 latency ms', fmt: (v) => v.toFixed(1) },
+  {
+    key: 'rssPerConnectionBytes',
+    label: 'RSS per connection KiB',
+    fmt: (v) => (v / 1024).toFixed(1),
+  },
+  { key: 'lossRatio', label: 'loss', fmt: (v) => `${(v * 100).toFixed(3)}%` },
+];
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]): string => `| ${r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [
+    line(rows[0]!),
+    `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
+    ...rows.slice(1).map(line),
+  ].join('\n');
+}
+
+/** Markdown: absolute values per target, then the socketfleet/plain ratios. */
+export function formatComparison(
+  results: Partial<Record<string, Metrics>>,
+  order: string[],
+  labels: Record<string, string>,
+): string {
+  const present = order.filter((k) => results[k]);
+  const ratioCols = present.filter((k) => k !== 'plain' && results.plain);
+  const header = [
+    'metric',
+    ...present.map((k) => labels[k] ?? k),
+    ...ratioCols.map((k) => `${k} / plain`),
+  ];
+  const rows = ROWS.map((row) => {
+    const vals = present.map((k) => {
+      const v = results[k]![row.key];
+      return v === undefined ? 'n/a' : row.fmt(v);
+    });
+    const ratios = ratioCols.map((k) => {
+      if (row.key === 'lossRatio') return '-';
+      const r = ratio(results[k]![row.key], results.plain![row.key]);
+      return r === undefined ? 'n/a' : r.toFixed(2);
+    });
+    return [row.label, ...vals, ...ratios];
+  });
+  return table([header, ...rows]);
+}
+
+export function formatVerdicts(verdicts: Verdict[]): string {
+  return verdicts
+    .map((v) => {
+      const mark = v.pass === undefined ? 'N/A ' : v.pass ? 'PASS' : 'FAIL';
+      const val =
+        v.value === undefined
+          ? 'not measured'
+          : v.target.metric === 'loss'
+            ? `loss ${(v.value * 100).toFixed(3)}%`
+            : `${v.value.toFixed(2)}x`;
+      return `${mark}  ${v.target.text}: ${val}`;
+    })
+    .join('\n');
+}

@@ -1,0 +1,224 @@
+/**
+ * The comparative benchmark of issues 6 and 7: one invocation starts, on this machine, plain
+ * Socket.IO as teams run it today, socketfleet (ip-hash and room-affinity, through the same
+ * LocalCluster as `socketfleet up`) and a raw ws floor, runs the same workload against each
+ * with `socketfleet bench`'s engine, and prints the socketfleet/plain ratios with issue 7's
+ * targets. Run with `npm run bench` (or `npx tsx test/bench/compare.ts --help`).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { BenchOptions } from '../../operator/bench/options.js';
+import type { BenchResult } from '../../operator/bench/result.js';
+import { formatSummary } from '../../operator/bench/result.js';
+import { runBench } from '../../operator/bench/run.js';
+import { ensureBinaries } from '../../operator/local/deps.js';
+import { killAllSupervised } from '../../operator/local/process.js';
+import {
+  AT_SCALE_TARGETS,
+  formatComparison,
+  formatVerdicts,
+  judge,
+  metricsOf,
+  TARGETS,
+  type Metrics,
+} from './compare-table.js';
+import {
+  startPlain,
+  startSocketfleet,
+  startWsFloor,
+  TARGET_LABELS,
+  type Target,
+  type TargetKey,
+  type TargetOptions,
+} from './targets.js';
+
+const USAGE = `Usage: npx tsx test/bench/compare.ts [options]   (npm run bench -- [options])
+
+  --clients N      clients per target (default 3000)
+  --rooms N        rooms (default 30; 600 with --at-scale)
+  --rate N         publishes per second (default 300)
+  --duration S     seconds of publishing (default 30)
+  --servers N      Socket.IO server processes per target (default 3)
+  --at-scale       50 mostly idle servers, many small rooms: the Redis bytes target at scale
+  --shards N       socketfleet Redis shards (default 2)
+  --publishers N   publisher connections (default: one per room)
+  --workers N      bench client processes (default 2)
+  --targets LIST   plain,ip-hash,room-affinity,ws (default all; plain,room-affinity with --at-scale)
+  --out DIR        where results go (default bench-results/compare-<time>)
+  --strict         exit 1 when a target fails
+`;
+
+const ORDER: TargetKey[] = ['plain', 'ip-hash', 'room-affinity', 'ws'];
+
+function log(line: string): void {
+  process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      clients: { type: 'string' },
+      rooms: { type: 'string' },
+      rate: { type: 'string' },
+      duration: { type: 'string' },
+      servers: { type: 'string' },
+      'at-scale': { type: 'boolean' },
+      shards: { type: 'string' },
+      publishers: { type: 'string' },
+      workers: { type: 'string' },
+      targets: { type: 'string' },
+      out: { type: 'string' },
+      strict: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const atScale = values['at-scale'] ?? false;
+  const num = (v: string | undefined, d: number): number => {
+    const n = v === undefined ? d : Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`expected a positive integer, got "${v}"`);
+    return n;
+  };
+  const clients = num(values.clients, 3000);
+  const rooms = num(values.rooms, atScale ? 600 : 30);
+  const rate = num(values.rate, 300);
+  const duration = num(values.duration, 30);
+  const servers = num(values.servers, atScale ? 50 : 3);
+  const shards = num(values.shards, 2);
+  const publishers = num(values.publishers, rooms);
+  const workers = num(values.workers, 2);
+  const keys = (values.targets ?? (atScale ? 'plain,room-affinity' : ORDER.join(','))).split(
+    ',',
+  ) as TargetKey[];
+  for (const k of keys)
+    if (!ORDER.includes(k)) throw new Error(`unknown target "${k}"; use ${ORDER.join(',')}`);
+  const out = resolve(
+    values.out ??
+      join('bench-results', `compare-${new Date().toISOString().replace(/[:.]/g, '-')}`),
+  );
+  mkdirSync(out, { recursive: true });
+
+  const bins = ensureBinaries(log);
+  if ('error' in bins) {
+    process.stderr.write(`compare: ${bins.error}\n`);
+    return 1;
+  }
+  const topts: TargetOptions = { servers, shards, stateDir: join(out, 'state'), bins, log };
+  const command = `npm run bench -- ${argv.join(' ')}`.trim();
+  log(
+    `workload: ${clients} clients, ${rooms} rooms, ${rate} publishes/s for ${duration}s from ${publishers} publishers, ${servers} servers per target`,
+  );
+
+  const results: Partial<Record<TargetKey, BenchResult>> = {};
+  let current: Target | undefined;
+  const onSignal = (): void => {
+    killAllSupervised();
+    process.exit(130);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('exit', killAllSupervised);
+
+  for (const key of ORDER.filter((k) => keys.includes(k))) {
+    log(`=== ${TARGET_LABELS[key]}: starting`);
+    try {
+      current =
+        key === 'plain'
+          ? await startPlain(topts)
+          : key === 'ws'
+            ? await startWsFloor(topts)
+            : await startSocketfleet(topts, key);
+      const options: BenchOptions = {
+        url: current.url,
+        path: '/socket.io',
+        clients,
+        rooms,
+        rate,
+        durationS: duration,
+        publishers,
+        parser: current.parser,
+        transports: ['websocket'],
+        roomQuery: current.roomQuery,
+        roomKey: 'room',
+        protocol: current.protocol,
+        event: 'message',
+        workers,
+        rampConcurrency: 50,
+        payloadBytes: 370,
+        spreadSources: true,
+        pids: current.serverPids(),
+        metrics: [],
+        redis: current.redis,
+        redisPassword: current.redisPassword,
+        out: undefined,
+        maxLoss: 0,
+        maxErrors: 0,
+        drainTimeoutS: 15,
+        quiet: false,
+        json: false,
+      };
+      log(`=== ${TARGET_LABELS[key]}: ${current.url}, ${options.pids.length} server process(es)`);
+      const r = await runBench(options, (l) => log(`[${key}] ${l}`));
+      results[key] = r;
+      writeFileSync(join(out, `${key}.json`), JSON.stringify(r, null, 2) + '\n');
+      process.stderr.write(`${formatSummary(r)}\n`);
+    } catch (err) {
+      log(`=== ${TARGET_LABELS[key]}: failed: ${(err as Error).message}`);
+    } finally {
+      await current?.stop();
+      current = undefined;
+    }
+  }
+
+  const metrics: Partial<Record<TargetKey, Metrics>> = {};
+  for (const k of ORDER) if (results[k]) metrics[k] = metricsOf(results[k]);
+  const labels: Record<string, string> = {
+    plain: 'plain',
+    'ip-hash': 'sf ip-hash',
+    'room-affinity': 'sf room-affinity',
+    ws: 'ws floor',
+  };
+  const verdicts = judge(atScale ? AT_SCALE_TARGETS : TARGETS, metrics.plain, {
+    ...(metrics['ip-hash'] ? { 'ip-hash': metrics['ip-hash'] } : {}),
+    ...(metrics['room-affinity'] ? { 'room-affinity': metrics['room-affinity'] } : {}),
+  });
+  const md = [
+    `Command: \`${command}\``,
+    '',
+    `Workload: ${clients} clients, ${rooms} rooms, ${rate} publishes/s for ${duration} s from ${publishers} publishers, ~370-byte JSON payload, ${servers} server processes per Socket.IO target (socketfleet on ${shards} Redis shards), WebSocket transport, ${new Date().toISOString()}.`,
+    '',
+    formatComparison(metrics, ORDER, labels),
+    '',
+    'Targets of issue 7 (ratio socketfleet/plain):',
+    '',
+    '```',
+    formatVerdicts(verdicts),
+    '```',
+    '',
+  ].join('\n');
+  writeFileSync(join(out, 'compare.md'), md);
+  writeFileSync(
+    join(out, 'compare.json'),
+    JSON.stringify({ command, metrics, verdicts }, null, 2) + '\n',
+  );
+  process.stdout.write(`\n${md}\nResults in ${out}\n`);
+  const failed = verdicts.some((v) => v.pass === false) || keys.some((k) => !results[k]);
+  return values.strict && failed ? 1 : 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    killAllSupervised();
+    process.exit(code);
+  },
+  (err: unknown) => {
+    process.stderr.write(`compare: ${(err as Error).message}\n`);
+    killAllSupervised();
+    process.exit(2);
+  },
+);
