@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import type { z } from 'zod';
 import {
   CONFIG_PATH_ENV,
   DEFAULT_CONFIG_PATH,
@@ -72,16 +73,42 @@ export function loadConfig(env: NodeJS.ProcessEnv): LoadedConfig {
   }
 
   const parsed = ServerConfigSchema.safeParse(raw);
-  if (!parsed.success) {
-    return {
-      ok: false,
-      problems: parsed.error.issues.map((issue) => {
-        const where = issue.path.length === 0 ? '(root)' : issue.path.map(String).join('.');
-        return `${where}: ${issue.message}`;
-      }),
-    };
-  }
+  if (!parsed.success) return { ok: false, problems: parsed.error.issues.flatMap(describeIssue) };
   return { ok: true, config: parsed.data, redisPassword, source };
+}
+
+type Issue = z.core.$ZodIssue;
+
+/** One `<path>: <sentence>` per problem, worded for the person who wrote the file. */
+function describeIssue(issue: Issue): string[] {
+  const where = (path: PropertyKey[]): string =>
+    path.length === 0 ? '(root)' : path.map(String).join('.');
+  const at = where(issue.path);
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return issue.keys.map(
+        (key) => `${where([...issue.path, key])}: is not a known field; remove it.`,
+      );
+    case 'invalid_type':
+      return [
+        issue.input === undefined
+          ? `${at}: is required.`
+          : `${at}: must be ${issue.expected === 'int' ? 'an integer' : `a ${issue.expected}`}.`,
+      ];
+    case 'too_small':
+    case 'too_big': {
+      const bound = issue.code === 'too_small' ? issue.minimum : issue.maximum;
+      const word = issue.code === 'too_small' ? 'at least' : 'at most';
+      if (issue.origin === 'array') return [`${at}: must have ${word} ${Number(bound)} item(s).`];
+      if (issue.origin === 'string')
+        return [`${at}: must have ${word} ${Number(bound)} character(s).`];
+      return [`${at}: must be ${word} ${Number(bound)}.`];
+    }
+    case 'invalid_value':
+      return [`${at}: must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}.`];
+    default:
+      return [`${at}: ${issue.message}.`];
+  }
 }
 
 function configFromEnv(

@@ -38,6 +38,19 @@ interface Shard {
 const MAX_CACHED_CHANNELS = 100_000;
 
 /**
+ * The ring key of an adapter channel `<prefix>#<nsp>#<suffix>#`: the room (or a server's uid for
+ * its response channel), or undefined for the namespace-wide channel, which lives on the home
+ * shard. `prefix` includes its trailing `#`. Foreign channels hash as a whole.
+ */
+export function channelRoutingKey(channel: string, prefix: string): string | undefined {
+  if (!channel.startsWith(prefix)) return channel;
+  const nspEnd = channel.indexOf('#', prefix.length);
+  const rest = nspEnd === -1 ? '' : channel.slice(nspEnd + 1);
+  if (rest === '') return undefined;
+  return rest.endsWith('#') ? rest.slice(0, -1) : rest;
+}
+
+/**
  * Looks like one ioredis client to @socket.io/redis-adapter's sharded adapter (it calls
  * ssubscribe, sunsubscribe, spublish, send_command and listens to `smessageBuffer`) but sends
  * each channel to the shard that owns its room on a consistent-hash ring. Each shard has its own
@@ -129,15 +142,8 @@ export class ShardRouter extends EventEmitter {
   shardForChannel(channel: string): number {
     const cached = this.channelShard.get(channel);
     if (cached !== undefined) return cached;
-    let shard: number;
-    if (!channel.startsWith(this.prefix)) {
-      shard = this.ring.shardFor(channel);
-    } else {
-      const nspEnd = channel.indexOf('#', this.prefix.length);
-      const rest = nspEnd === -1 ? '' : channel.slice(nspEnd + 1);
-      if (rest === '') shard = this.homeShard;
-      else shard = this.ring.shardFor(rest.endsWith('#') ? rest.slice(0, -1) : rest);
-    }
+    const key = channelRoutingKey(channel, this.prefix);
+    const shard = key === undefined ? this.homeShard : this.ring.shardFor(key);
     if (this.channelShard.size >= MAX_CACHED_CHANNELS) this.channelShard.clear();
     this.channelShard.set(channel, shard);
     return shard;
