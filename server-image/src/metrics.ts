@@ -9,6 +9,7 @@ export interface ServerMetrics {
   eventsOut: Counter;
   rejectedEvents: Counter<'reason'>;
   broadcasts: Counter<'shard'>;
+  busMessagesIn: Counter;
   publishesLost: Counter<'shard'>;
   redisErrors: Counter<'shard'>;
   shardUp: Gauge<'shard'>;
@@ -53,6 +54,11 @@ export function createMetrics(): ServerMetrics {
       name: 'socketfleet_broadcasts_total',
       help: 'Messages published to each Redis shard.',
       labelNames: ['shard'],
+      registers,
+    }),
+    busMessagesIn: new Counter({
+      name: 'socketfleet_bus_messages_in_total',
+      help: 'Messages from other servers received over Redis (only rooms this server has members in, plus cluster requests).',
       registers,
     }),
     publishesLost: new Counter({

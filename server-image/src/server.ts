@@ -162,6 +162,7 @@ export async function createServer(
       ...(options.fastPaths ? { fastPaths: options.fastPaths } : {}),
       hooks: {
         onLocalDelivery: (n) => metrics.eventsOut.inc(n),
+        onBusMessage: () => metrics.busMessagesIn.inc(),
         onPublishFailed: (err) => logger.debug({ err: err.message }, 'broadcast publish failed'),
       },
     }) as unknown as ServerOptions['adapter'],

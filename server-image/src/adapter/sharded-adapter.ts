@@ -24,6 +24,8 @@ export interface AdapterHooks {
   /** Number of local sockets a broadcast was written to. */
   onLocalDelivery?(recipients: number): void;
   onPublishFailed?(err: Error): void;
+  /** A message from another server arrived over Redis (any type). */
+  onBusMessage?(): void;
 }
 
 export interface RoomShardedAdapterOptions {
@@ -158,6 +160,7 @@ export function createRoomShardedAdapter(
           opts: { rooms: string[]; except: string[]; flags?: BroadcastOptions['flags'] };
         };
       };
+      if (m.uid !== this.uid) hooks.onBusMessage?.();
       if (
         m.type !== BROADCAST ||
         m.data.requestId !== undefined ||
