@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, startCluster, waitFor, type Cluster } from '../cluster/harness.js';
 import {
   chartDir,
+  ensureNodeEphemeralStorage,
   helm,
   helmTemplate,
   helmTemplateRaw,
@@ -72,13 +73,16 @@ async function dryRun(text: string): Promise<void> {
   expect(r.code).toBe(0);
 }
 
+/** `kubectl auth can-i`; a resource written `plural.group/sub` checks that subresource. */
 async function canI(
   as: string,
   verb: string,
   resource: string,
   namespace?: string,
 ): Promise<boolean> {
-  const args = ['auth', 'can-i', verb, resource, `--as=${as}`];
+  const [res, sub] = resource.split('/');
+  const args = ['auth', 'can-i', verb, res!, `--as=${as}`];
+  if (sub) args.push(`--subresource=${sub}`);
   args.push(...(namespace ? ['-n', namespace] : ['--all-namespaces']));
   const r = await cluster.kubectl(args);
   return r.stdout.trim() === 'yes';
@@ -87,6 +91,7 @@ async function canI(
 describe('socketfleet-operator chart', () => {
   beforeAll(async () => {
     cluster = await startCluster();
+    await ensureNodeEphemeralStorage(cluster);
     for (const n of [ns, ...watched]) await cluster.kubectlOk(['create', 'namespace', n]);
   });
 
@@ -303,7 +308,7 @@ describe('socketfleet-operator chart', () => {
 
   it('installs (operator pods scheduled and Ready), grants view/edit through aggregation, and uninstalls keeping the CRD', async () => {
     const install = await helm(
-      ['install', release, chartDir, '-n', ns, '--wait', '--timeout', '3m'],
+      ['install', release, chartDir, '-n', ns, '--wait', '--timeout', '2m'],
       cluster.env,
     );
     expect(install.stderr).toBe('');

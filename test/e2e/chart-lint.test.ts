@@ -5,6 +5,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments, stringify } from 'yaml';
 import { run } from '../cluster/harness.js';
 import {
   buildKubeScore,
@@ -17,6 +18,21 @@ import {
 let kubeScoreBin: string;
 const examplesDir = join(repoRoot, 'examples');
 const examples = readdirSync(examplesDir).filter((f) => /\.ya?ml$/.test(f));
+
+function renderExample(file: string): ReturnType<typeof run> {
+  return run(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(repoRoot, 'operator', 'cli', 'main.ts'),
+      'render',
+      '-f',
+      join(examplesDir, file),
+    ],
+    { timeoutMs: 120_000 },
+  );
+}
 
 describe('manifest check (kube-score)', () => {
   beforeAll(async () => {
@@ -36,6 +52,10 @@ describe('manifest check (kube-score)', () => {
     for (const e of [...cfg.enableOptional, ...cfg.ignore, ...cfg.renderIgnore]) {
       expect(known, e.check).toContain(e.check);
       expect(e.why.trim().length, `${e.check} needs a reason`).toBeGreaterThan(20);
+    }
+    for (const e of cfg.renderIgnore) {
+      expect(['by-design', 'reported'], `${e.check} needs a status`).toContain(e.status);
+      expect(e.objects, `${e.check} must name the objects it excuses`).toBeTruthy();
     }
     expect(cfg.ignoreContainerCpuLimit.why.trim().length).toBeGreaterThan(20);
   });
@@ -74,13 +94,31 @@ describe('manifest check (kube-score)', () => {
     expect(examples.length).toBeGreaterThan(0);
   });
 
+  it('scopes render exclusions: a privileged server container is still reported', async () => {
+    const r = await renderExample('minimal.yaml');
+    expect(r.code, r.stderr).toBe(0);
+    interface Workload {
+      kind: string;
+      metadata: { name: string };
+      spec: { template: { spec: { containers: { name: string; securityContext?: object }[] } } };
+    }
+    const docs = parseAllDocuments(r.stdout).map((d) => d.toJS() as Workload | null);
+    const server = docs.find(
+      (d) => d?.kind === 'Deployment' && d.metadata.name.endsWith('-server'),
+    );
+    const main = server?.spec.template.spec.containers.find((c) => c.name === 'server');
+    expect(main).toBeTruthy();
+    main!.securityContext = { ...main!.securityContext, privileged: true };
+    const text = docs.map((d) => stringify(d)).join('---\n');
+    const findings = await kubeScore(kubeScoreBin, text, 'render');
+    expect(findings).toContainEqual(
+      expect.objectContaining({ check: 'container-security-context-privileged' }),
+    );
+  });
+
   for (const example of examples) {
     it(`finds nothing unexplained in \`socketfleet render -f examples/${example}\``, async () => {
-      const r = await run(
-        join(repoRoot, 'node_modules', '.bin', 'tsx'),
-        [join(repoRoot, 'operator', 'cli', 'main.ts'), 'render', '-f', join(examplesDir, example)],
-        { timeoutMs: 120_000 },
-      );
+      const r = await renderExample(example);
       expect(r.code, r.stderr).toBe(0);
       expect(await kubeScore(kubeScoreBin, r.stdout, 'render')).toEqual([]);
     });

@@ -22,11 +22,17 @@ removes rules (and single verbs) to show each one is needed.
 - apiGroups: [apps]
   resources: [deployments, statefulsets]
   verbs: [list, watch, create, patch, delete]
-# Server/gateway/shard Services, server config and nginx ConfigMaps, the
-# servers' ServiceAccount: cached, server-side applied, deleted when no longer desired.
+# Server/gateway/shard Services, Redis/server/nginx ConfigMaps: cached,
+# server-side applied, deleted when no longer desired (shards scaled in,
+# gateway.mode none).
 - apiGroups: ['']
-  resources: [services, configmaps, serviceaccounts]
+  resources: [services, configmaps]
   verbs: [list, watch, create, patch, delete]
+# The servers' ServiceAccount: cached and server-side applied. Every cluster
+# always has one, so the operator never deletes it (garbage collection does).
+- apiGroups: ['']
+  resources: [serviceaccounts]
+  verbs: [list, watch, create, patch]
 # The Redis password Secret: cached (to see that it exists), created once with
 # a random password, never read back through the API, rewritten or deleted
 # (owner references garbage-collect it with the cluster).
