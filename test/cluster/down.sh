@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tear down the socketfleet test cluster: `kwokctl delete cluster`, then kill
 # any of its processes that survived (matched by pid files and by the
-# cluster's working directory on their command line), then remove its state.
+# binaries), then remove its state.
 # Safe to run when no cluster exists. Always exits 0 unless cleanup failed.
 set -uo pipefail
 
@@ -11,17 +11,20 @@ source "$HERE/env.sh"
 
 log() { echo "[cluster-down $(date -u +%H:%M:%S)] $*" >&2; }
 
-if [[ ! -d "$CLUSTER_STATE" ]]; then
-  log "no cluster $CLUSTER_NAME"
-  exit 0
-fi
-
-if [[ -x "$BIN/kwokctl" ]]; then
-  timeout 60 "$BIN/kwokctl" delete cluster --name "$CLUSTER_NAME" --kubeconfig= >&2 || log "kwokctl delete cluster failed; killing leftovers"
+existed=0
+[[ -d "$CLUSTER_STATE" ]] && existed=1
+if [[ $existed -eq 1 && -x "$BIN/kwokctl" ]]; then
+  # kwokctl removes the cluster's context from --kubeconfig; give it a scratch
+  # file so ~/.kube/config is never touched (an empty value is rejected).
+  scratch="$CLUSTER_STATE/.scratch-kubeconfig"
+  touch "$scratch"
+  timeout 60 "$BIN/kwokctl" delete cluster --name "$CLUSTER_NAME" --kubeconfig "$scratch" >&2 || log "kwokctl delete cluster failed; killing leftovers"
 fi
 
 # Leftovers: processes whose pid file lives in the cluster dir, or whose
-# command line mentions the cluster dir (every component's flags do).
+# argv[0] is one of the cluster's binaries (kwokctl links them into
+# $CLUSTER_STATE/bin). Other processes that merely use the cluster's
+# kubeconfig (e.g. an operator under test) are left to their owners.
 pids=()
 if [[ -d "$CLUSTER_STATE/pids" ]]; then
   for f in "$CLUSTER_STATE"/pids/*.pid; do
@@ -29,11 +32,10 @@ if [[ -d "$CLUSTER_STATE/pids" ]]; then
   done
 fi
 for p in /proc/[0-9]*; do
-  pid="${p#/proc/}"
-  [[ "$pid" == "$$" ]] && continue
-  if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$CLUSTER_STATE/"; then
-    pids+=("$pid")
-  fi
+  # argv[0]: kwokctl runs the components through symlinks in $CLUSTER_STATE/bin.
+  argv0=""
+  { IFS= read -r -d '' argv0 <"$p/cmdline"; } 2>/dev/null || true
+  [[ "$argv0" == "$CLUSTER_STATE/bin/"* ]] && pids+=("${p#/proc/}")
 done
 live=()
 for pid in "${pids[@]}"; do
@@ -47,4 +49,8 @@ if [[ ${#live[@]} -gt 0 ]]; then
 fi
 
 rm -rf "$CLUSTER_STATE"
-log "cluster $CLUSTER_NAME deleted"
+if [[ $existed -eq 1 || ${#live[@]} -gt 0 ]]; then
+  log "cluster $CLUSTER_NAME deleted"
+else
+  log "no cluster $CLUSTER_NAME"
+fi

@@ -233,17 +233,20 @@ function registerExitHook(name: string, env: NodeJS.ProcessEnv): void {
   });
   if (signalsInstalled) return;
   signalsInstalled = true;
-  const onSignal = (signal: NodeJS.Signals): void => {
+  const runHooks = (): void => {
     for (const hook of exitHooks.values()) hook();
     exitHooks.clear();
-    process.kill(process.pid, signal);
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  process.once('exit', () => {
-    for (const hook of exitHooks.values()) hook();
-    exitHooks.clear();
-  });
+  // Prepended: vitest's own SIGINT/exit handlers call process.exit(), which would
+  // skip listeners registered after them.
+  const onSignal = (signal: NodeJS.Signals): void => {
+    runHooks();
+    // Nobody else handles the signal: restore the default (terminate).
+    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+  };
+  process.prependOnceListener('SIGINT', onSignal);
+  process.prependOnceListener('SIGTERM', onSignal);
+  process.prependOnceListener('exit', runHooks);
 }
 
 function unregisterExitHook(name: string): void {
