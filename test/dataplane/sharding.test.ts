@@ -47,11 +47,11 @@ describe('room sharding', () => {
     const room = roomOnShard(ring, 0, 'zero');
     const other = roomOnShard(ring, 1, 'one');
     const [a, b, c] = await Promise.all([connect(A.url), connect(B.url), connect(C.url)]);
-    const got = { a: collect(a!), b: collect(b!), c: collect(c!) };
-    await a!.emitWithAck('join', room);
-    await b!.emitWithAck('join', room);
+    const got = { a: collect(a), b: collect(b), c: collect(c) };
+    await a.emitWithAck('join', room);
+    await b.emitWithAck('join', room);
     // C subscribes to a room on the other shard, so it is an active server, just not in `room`.
-    await c!.emitWithAck('join', other);
+    await c.emitWithAck('join', other);
 
     expect(await shardNumSub(shards[0]!, room)).toBe(2);
     expect(await shardNumSub(shards[1]!, room)).toBe(0);
@@ -64,7 +64,7 @@ describe('room sharding', () => {
     );
     const N = 20;
     for (let i = 0; i < N; i++) {
-      expect(await c!.emitWithAck('publish', { room, data: i })).toEqual({ ok: true });
+      expect(await c.emitWithAck('publish', { room, data: i })).toEqual({ ok: true });
     }
     await until(
       'both members to get every message',
@@ -90,12 +90,12 @@ describe('room sharding', () => {
   it('unsubscribes a server from a room when its last member leaves or disconnects', async () => {
     const room = roomOnShard(ring, 1, 'leaving');
     const [x, y] = await Promise.all([connect(servers[0]!.url), connect(servers[1]!.url)]);
-    await x!.emitWithAck('join', room);
-    await y!.emitWithAck('join', room);
+    await x.emitWithAck('join', room);
+    await y.emitWithAck('join', room);
     expect(await shardNumSub(shards[1]!, room)).toBe(2);
-    await x!.emitWithAck('leave', room);
+    await x.emitWithAck('leave', room);
     await until('one subscriber left', async () => (await shardNumSub(shards[1]!, room)) === 1);
-    y!.close();
+    y.close();
     await until('no subscriber left', async () => (await shardNumSub(shards[1]!, room)) === 0);
   });
 });

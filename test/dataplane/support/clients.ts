@@ -14,6 +14,12 @@ export interface ClientOptions {
 }
 
 const open: Client[] = [];
+const firstTransport = new WeakMap<Client, string>();
+
+/** The transport the session was opened on (polling when it later upgraded). */
+export function initialTransport(client: Client): string | undefined {
+  return firstTransport.get(client);
+}
 
 /** A real socket.io-client with the server's parser; resolves once connected. */
 export async function connect(url: string, options: ClientOptions = {}): Promise<Client> {
@@ -34,6 +40,7 @@ export async function connect(url: string, options: ClientOptions = {}): Promise
   // `agent` is typed as string | boolean, but in Node engine.io-client hands it to the http/ws layer.
   const socket = io(url, opts as Partial<ManagerOptions & SocketOptions>);
   open.push(socket);
+  socket.io.once('open', () => firstTransport.set(socket, socket.io.engine.transport.name));
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', () => resolve());
     socket.once('connect_error', (err) => reject(err));

@@ -117,6 +117,7 @@ export interface ServerProcess {
 
 export interface NginxProcess {
   port: number;
+  runtime: NginxRuntimeLike;
   url: string;
   confFile: string;
   /** Rewrites the conf and reloads nginx gracefully (SIGHUP), as the gateway does on endpoint changes. */
@@ -323,6 +324,7 @@ export class Fleet {
     });
     return {
       port,
+      runtime,
       url: `http://127.0.0.1:${port}`,
       confFile,
       reload: async (conf: string) => {
