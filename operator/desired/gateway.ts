@@ -21,21 +21,24 @@ const CONF_PATH = `${NGINX_CONF_DIR}/${NGINX_CONF_FILE}`;
  * there is no subPath) and this loop reloads nginx in place, so clients keep their connections.
  * A conf that fails `nginx -t` is logged and skipped, leaving the running one in service.
  */
-export const RELOADER_SCRIPT = [
-  `conf=${CONF_PATH}`,
-  'last=$(cksum < "$conf")',
-  'while true; do',
-  '  sleep 2',
-  '  now=$(cksum < "$conf" 2>/dev/null) || continue',
-  '  [ "$now" = "$last" ] && continue',
-  '  last="$now"',
-  '  if nginx -t -q -c "$conf"; then',
-  '    nginx -s reload -c "$conf" && echo "socketfleet: nginx.conf changed, nginx reloaded"',
-  '  else',
-  '    echo "socketfleet: new nginx.conf failed nginx -t, keeping the running configuration" >&2',
-  '  fi',
-  'done',
-].join('\n');
+export function reloaderScript(confPath: string): string {
+  return [
+    `conf=${confPath}`,
+    'last=$(cksum < "$conf")',
+    'echo "socketfleet: watching $conf for changes"',
+    'while true; do',
+    '  sleep 2',
+    '  now=$(cksum < "$conf" 2>/dev/null) || continue',
+    '  [ "$now" = "$last" ] && continue',
+    '  last="$now"',
+    '  if nginx -t -q -c "$conf"; then',
+    '    nginx -s reload -c "$conf" && echo "socketfleet: nginx.conf changed, nginx reloaded"',
+    '  else',
+    '    echo "socketfleet: new nginx.conf failed nginx -t, keeping the running configuration" >&2',
+    '  fi',
+    'done',
+  ].join('\n');
+}
 
 export function buildGatewayConfigMap(
   cluster: RealtimeCluster,
@@ -142,7 +145,7 @@ export function buildGatewayDeployment(cluster: RealtimeCluster): KubeObject {
               name: 'reloader',
               image: g.image,
               ...pullPolicy(cluster.spec.imagePullPolicy),
-              command: ['sh', '-c', RELOADER_SCRIPT],
+              command: ['sh', '-c', reloaderScript(CONF_PATH)],
               resources: { requests: { cpu: '5m', memory: '16Mi' }, limits: { memory: '64Mi' } },
               securityContext: security,
               volumeMounts: mounts,

@@ -1,0 +1,222 @@
+// Tests read deep into plain Kubernetes objects whose shape the builders, not types, define.
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-return */
+import { describe, expect, it } from 'vitest';
+import {
+  buildDesired,
+  buildRedisAuthSecret,
+  resourceNames,
+  serverSelector,
+  type KubeObject,
+} from '../../operator/desired/index.js';
+import { clusterFrom, manifest } from './helpers.js';
+
+type Obj = KubeObject & { spec?: Record<string, unknown> };
+
+function build(spec: Record<string, unknown> = {}, meta: Record<string, unknown> = {}): Obj[] {
+  const cluster = clusterFrom({ ...manifest(spec), metadata: { name: 'demo', ...meta } });
+  return buildDesired(cluster, { serverEndpoints: [] }).objects;
+}
+
+function find(objects: Obj[], kind: string, name: string): Obj {
+  const o = objects.find((x) => x.kind === kind && x.metadata.name === name);
+  if (!o) throw new Error(`no ${kind} ${name}`);
+  return o;
+}
+
+function podSpec(o: Obj): Record<string, any> {
+  return (o.spec as any).template.spec;
+}
+
+describe('buildDesired', () => {
+  it('returns every owned object in apply order', () => {
+    const objects = build({ redis: { shards: 2 } });
+    expect(objects.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([
+      'ServiceAccount/demo-socketfleet',
+      'NetworkPolicy/demo-redis',
+      'NetworkPolicy/demo-server',
+      'NetworkPolicy/demo-gateway',
+      'ConfigMap/demo-redis-config',
+      'Service/demo-redis-0',
+      'StatefulSet/demo-redis-0',
+      'Service/demo-redis-1',
+      'StatefulSet/demo-redis-1',
+      'ConfigMap/demo-server-config',
+      'Service/demo-server',
+      'Deployment/demo-server',
+      'PodDisruptionBudget/demo-server',
+      'ConfigMap/demo-gateway-nginx',
+      'Service/demo-gateway',
+      'Deployment/demo-gateway',
+      'PodDisruptionBudget/demo-gateway',
+    ]);
+  });
+
+  it('sets namespace and a controller owner reference when the cluster has a uid', () => {
+    const objects = build({}, { namespace: 'rt', uid: 'uid-1' });
+    for (const o of objects) {
+      expect(o.metadata.namespace).toBe('rt');
+      expect(o.metadata.ownerReferences).toEqual([
+        {
+          apiVersion: 'socketfleet.dev/v1alpha1',
+          kind: 'RealtimeCluster',
+          name: 'demo',
+          uid: 'uid-1',
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ]);
+    }
+    for (const o of build()) {
+      expect(o.metadata.ownerReferences).toBeUndefined();
+      expect(o.metadata.namespace).toBeUndefined();
+    }
+  });
+
+  it('labels every object and selects pods by the immutable subset', () => {
+    const objects = build({ redis: { shards: 2 } });
+    for (const o of objects) {
+      expect(o.metadata.labels).toMatchObject({
+        'app.kubernetes.io/name': 'socketfleet',
+        'app.kubernetes.io/instance': 'demo',
+        'app.kubernetes.io/managed-by': 'socketfleet-operator',
+      });
+    }
+    const shard1 = find(objects, 'StatefulSet', 'demo-redis-1');
+    expect((shard1.spec as any).selector.matchLabels).toEqual({
+      'app.kubernetes.io/name': 'socketfleet',
+      'app.kubernetes.io/instance': 'demo',
+      'app.kubernetes.io/component': 'redis',
+      'socketfleet.dev/shard': '1',
+    });
+    expect((shard1.spec as any).template.metadata.labels['socketfleet.dev/shard']).toBe('1');
+    const server = find(objects, 'Deployment', 'demo-server');
+    expect((server.spec as any).selector.matchLabels['app.kubernetes.io/component']).toBe('server');
+    expect(serverSelector(clusterFrom(manifest()))).toBe(
+      'app.kubernetes.io/name=socketfleet,app.kubernetes.io/instance=demo,app.kubernetes.io/component=server',
+    );
+  });
+
+  it('never carries the Redis password, only references to the Secret', () => {
+    const text = JSON.stringify(build());
+    expect(text).not.toContain('"kind":"Secret"');
+    // The only requirepass is the shell expansion of the env var filled from the Secret.
+    const strings: string[] = [];
+    const walk = (v: unknown): void => {
+      if (typeof v === 'string') strings.push(v);
+      else if (v && typeof v === 'object') Object.values(v).forEach(walk);
+    };
+    walk(build());
+    expect(strings.filter((s) => s.includes('requirepass'))).toEqual([
+      'exec redis-server /etc/redis/redis.conf --requirepass "$REDIS_PASSWORD"',
+    ]);
+    expect(text).toContain('"secretKeyRef":{"name":"demo-redis-auth","key":"password"}');
+    const secret = buildRedisAuthSecret(clusterFrom(manifest({}, 'demo')), 's3cret');
+    expect(secret).toMatchObject({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'demo-redis-auth' },
+      stringData: { password: 's3cret' },
+    });
+  });
+
+  it('drops auth wiring when Redis auth is disabled', () => {
+    const objects = build({ redis: { auth: { enabled: false } } });
+    expect(JSON.stringify(objects)).not.toContain('demo-redis-auth');
+    const redis = podSpec(find(objects, 'StatefulSet', 'demo-redis-0')).containers[0];
+    expect(redis.command[2]).not.toContain('requirepass');
+  });
+
+  it('scales shards and replicas from the spec', () => {
+    const objects = build({ replicas: 7, redis: { shards: 5 }, gateway: { replicas: 3 } });
+    expect(objects.filter((o) => o.kind === 'StatefulSet')).toHaveLength(5);
+    const headless = objects.filter(
+      (o) => o.kind === 'Service' && (o.spec as any).clusterIP === 'None',
+    );
+    expect(headless.map((o) => o.metadata.name)).toEqual(
+      [0, 1, 2, 3, 4].map((i) => `demo-redis-${i}`),
+    );
+    expect((find(objects, 'Deployment', 'demo-server').spec as any).replicas).toBe(7);
+    expect((find(objects, 'Deployment', 'demo-gateway').spec as any).replicas).toBe(3);
+  });
+
+  it('leaves the gateway out with gateway mode none and opens the Socket.IO port', () => {
+    const objects = build({ gateway: { mode: 'none' } });
+    expect(objects.some((o) => o.metadata.name.startsWith('demo-gateway'))).toBe(false);
+    const np = find(objects, 'NetworkPolicy', 'demo-server');
+    expect((np.spec as any).ingress).toEqual([
+      { ports: [{ protocol: 'TCP', port: 3000 }] },
+      { ports: [{ protocol: 'TCP', port: 9090 }] },
+    ]);
+  });
+
+  it('restricts Redis to the servers and the servers to the gateway', () => {
+    const objects = build();
+    const redis = find(objects, 'NetworkPolicy', 'demo-redis').spec as any;
+    expect(redis.podSelector.matchLabels['app.kubernetes.io/component']).toBe('redis');
+    expect(redis.ingress).toEqual([
+      {
+        from: [
+          {
+            podSelector: {
+              matchLabels: {
+                'app.kubernetes.io/name': 'socketfleet',
+                'app.kubernetes.io/instance': 'demo',
+                'app.kubernetes.io/component': 'server',
+              },
+            },
+          },
+        ],
+        ports: [{ protocol: 'TCP', port: 6379 }],
+      },
+    ]);
+    const server = find(objects, 'NetworkPolicy', 'demo-server').spec as any;
+    expect(server.ingress[0].from[0].podSelector.matchLabels['app.kubernetes.io/component']).toBe(
+      'gateway',
+    );
+    expect(server.ingress[0].ports).toEqual([{ protocol: 'TCP', port: 3000 }]);
+    expect(server.ingress[1]).toEqual({ ports: [{ protocol: 'TCP', port: 9090 }] });
+    expect(
+      build({ networkPolicy: { enabled: false } }).some((o) => o.kind === 'NetworkPolicy'),
+    ).toBe(false);
+  });
+
+  it('runs every workload with its own ServiceAccount, no token and non-root containers', () => {
+    const objects = build({ tuning: { mode: 'off' } });
+    expect(find(objects, 'ServiceAccount', 'demo-socketfleet').automountServiceAccountToken).toBe(
+      false,
+    );
+    const workloads = objects.filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet');
+    expect(workloads).toHaveLength(3);
+    for (const w of workloads) {
+      const pod = podSpec(w);
+      expect(pod.serviceAccountName).toBe('demo-socketfleet');
+      expect(pod.automountServiceAccountToken).toBe(false);
+      for (const c of pod.containers) {
+        expect(c.securityContext, `${w.metadata.name}/${c.name}`).toMatchObject({
+          runAsNonRoot: true,
+          allowPrivilegeEscalation: false,
+          capabilities: { drop: ['ALL'] },
+        });
+        expect(c.resources.requests, `${w.metadata.name}/${c.name}`).toBeDefined();
+      }
+    }
+    const uid = (name: string, kind: string): number =>
+      podSpec(find(objects, kind, name)).containers[0].securityContext.runAsUser;
+    expect(uid('demo-server', 'Deployment')).toBe(10001);
+    expect(uid('demo-redis-0', 'StatefulSet')).toBe(999);
+    expect(uid('demo-gateway', 'Deployment')).toBe(101);
+  });
+
+  it('builds names in one place', () => {
+    const n = resourceNames('chat');
+    expect([n.server, n.serverConfig, n.gateway, n.gatewayConfig, n.redisAuthSecret]).toEqual([
+      'chat-server',
+      'chat-server-config',
+      'chat-gateway',
+      'chat-gateway-nginx',
+      'chat-redis-auth',
+    ]);
+    expect(n.serviceAccount).toBe('chat-socketfleet');
+    expect(n.redisShard(3)).toBe('chat-redis-3');
+  });
+});

@@ -1,0 +1,248 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { request, createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket, WebSocketServer } from 'ws';
+import { reloaderScript } from '../../operator/desired/gateway.js';
+import { renderNginxConf } from '../../operator/desired/nginx.js';
+import type { Endpoint } from '../../operator/desired/types.js';
+import { clusterFrom, manifest } from './helpers.js';
+import {
+  freePort,
+  NGINX_PATH_ENV,
+  nginxDir,
+  startNginx,
+  stop,
+  waitFor,
+  writeConf,
+  type NginxDir,
+} from './nginx-process.js';
+
+/**
+ * The rendered conf driving Debian's real nginx in front of real HTTP/WebSocket upstreams:
+ * stickiness per balance mode, the 503 placeholder, headers, and a graceful reload.
+ */
+
+interface Upstream {
+  name: string;
+  endpoint: Endpoint;
+  server: Server;
+  wss: WebSocketServer;
+}
+
+let cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.reverse()) await c();
+  cleanups = [];
+});
+
+async function upstream(name: string): Promise<Upstream> {
+  const server = createServer((req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(
+      JSON.stringify({
+        name,
+        xff: req.headers['x-forwarded-for'] ?? null,
+        realIp: req.headers['x-real-ip'] ?? null,
+      }),
+    );
+  });
+  const wss = new WebSocketServer({ server });
+  wss.on('connection', (ws) =>
+    ws.on('message', (m) => ws.send(`${name}:${(m as Buffer).toString()}`)),
+  );
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as AddressInfo).port;
+  cleanups.push(
+    () =>
+      new Promise<void>((r) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close();
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  );
+  return { name, endpoint: { ip: '127.0.0.1', port }, server, wss };
+}
+
+interface Gateway {
+  d: NginxDir;
+  child: ChildProcess;
+  port: number;
+}
+
+async function gateway(spec: Record<string, unknown>, upstreams: Endpoint[]): Promise<Gateway> {
+  const port = await freePort();
+  const d = nginxDir(port);
+  const cluster = clusterFrom(manifest(spec));
+  writeConf(d.confPath, renderNginxConf(cluster, upstreams, d.runtime));
+  const child = startNginx(d);
+  cleanups.push(async () => {
+    await stop(child);
+    d.cleanup();
+  });
+  await waitFor('nginx to listen', async () =>
+    (await get(port, '/')).status > 0 ? true : undefined,
+  );
+  return { d, child, port };
+}
+
+function get(
+  port: number,
+  path: string,
+  localAddress = '127.0.0.1',
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port, path, localAddress, headers, agent: false },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function servedBy(port: number, path: string, localAddress = '127.0.0.1'): Promise<string> {
+  const r = await get(port, path, localAddress);
+  expect(r.status).toBe(200);
+  return (JSON.parse(r.body) as { name: string }).name;
+}
+
+describe('nginx with the rendered conf', () => {
+  it('answers 503 with Retry-After while no server is ready', async () => {
+    const g = await gateway({}, []);
+    const r = await get(g.port, '/socket.io/?EIO=4&transport=polling');
+    expect(r.status).toBe(503);
+    expect(r.headers['retry-after']).toBe('5');
+    expect(r.body).toBe('no ready Socket.IO server\n');
+  });
+
+  it('ip-hash keeps one /24 on one server and spreads different /24s', async () => {
+    const ups = await Promise.all(['a', 'b', 'c'].map(upstream));
+    const g = await gateway(
+      {},
+      ups.map((u) => u.endpoint),
+    );
+    const seen = new Set<string>();
+    for (let i = 1; i <= 24; i++) {
+      const first = await servedBy(g.port, '/', `127.0.${i}.1`);
+      // Another host of the same /24 lands on the same server.
+      expect(await servedBy(g.port, '/', `127.0.${i}.2`)).toBe(first);
+      seen.add(first);
+    }
+    expect(seen.size).toBeGreaterThan(1);
+  });
+
+  it('consistent-hash keys on the full address', async () => {
+    const ups = await Promise.all(['a', 'b', 'c'].map(upstream));
+    const g = await gateway(
+      { gateway: { balance: 'consistent-hash' } },
+      ups.map((u) => u.endpoint),
+    );
+    const seen = new Set<string>();
+    for (let i = 1; i <= 24; i++) {
+      const addr = `127.0.0.${i + 1}`;
+      const first = await servedBy(g.port, '/', addr);
+      expect(await servedBy(g.port, '/', addr)).toBe(first);
+      seen.add(first);
+    }
+    // Within one /24, ip_hash could never do this.
+    expect(seen.size).toBeGreaterThan(1);
+  });
+
+  it('room-affinity sends one room to one server from any client', async () => {
+    const ups = await Promise.all(['a', 'b', 'c'].map(upstream));
+    const g = await gateway(
+      { gateway: { balance: 'room-affinity' } },
+      ups.map((u) => u.endpoint),
+    );
+    const seen = new Set<string>();
+    for (let room = 0; room < 24; room++) {
+      const path = `/socket.io/?EIO=4&transport=polling&room=r${room}`;
+      const first = await servedBy(g.port, path, '127.0.1.1');
+      expect(await servedBy(g.port, path, '127.0.2.1')).toBe(first);
+      expect(await servedBy(g.port, path, '127.0.3.1')).toBe(first);
+      seen.add(first);
+    }
+    expect(seen.size).toBeGreaterThan(1);
+  });
+
+  it('passes WebSocket upgrades and forwards the client address', async () => {
+    const a = await upstream('a');
+    const g = await gateway({}, [a.endpoint]);
+    const info = JSON.parse((await get(g.port, '/', '127.0.9.1')).body) as {
+      xff: string;
+      realIp: string;
+    };
+    expect(info.realIp).toBe('127.0.9.1');
+    expect(info.xff).toBe('127.0.9.1');
+
+    const ws = new WebSocket(`ws://127.0.0.1:${g.port}/socket.io/?EIO=4&transport=websocket`);
+    cleanups.push(() => ws.terminate());
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    const reply = new Promise<string>((r) =>
+      ws.once('message', (m) => r((m as Buffer).toString())),
+    );
+    ws.send('hello');
+    expect(await reply).toBe('a:hello');
+  });
+
+  it('the reloader applies a changed conf in place and keeps open WebSockets', async () => {
+    const a = await upstream('a');
+    const b = await upstream('b');
+    const cluster = clusterFrom(manifest());
+    const g = await gateway({}, [a.endpoint]);
+    const masterPid = readFileSync(g.d.runtime.pidFile, 'utf8').trim();
+
+    const ws = new WebSocket(`ws://127.0.0.1:${g.port}/socket.io/?EIO=4&transport=websocket`);
+    cleanups.push(() => ws.terminate());
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+
+    const reloader = spawn('sh', ['-c', reloaderScript(g.d.confPath)], {
+      env: NGINX_PATH_ENV,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let log = '';
+    reloader.stdout.on('data', (c: Buffer) => (log += c.toString()));
+    reloader.stderr.on('data', (c: Buffer) => (log += c.toString()));
+    cleanups.push(() => stop(reloader));
+
+    // The reloader remembers the checksum it starts with; change the file only after that.
+    await waitFor('the reloader to start', () =>
+      Promise.resolve(log.includes('watching') ? true : undefined),
+    );
+    // A conf nginx -t rejects is skipped: traffic keeps flowing to the old upstream.
+    writeConf(g.d.confPath, 'this is not nginx\n');
+    await waitFor('the reloader to reject the broken conf', () =>
+      Promise.resolve(log.includes('failed nginx -t') ? true : undefined),
+    );
+    expect(await servedBy(g.port, '/')).toBe('a');
+
+    writeConf(g.d.confPath, renderNginxConf(cluster, [b.endpoint], g.d.runtime));
+    await waitFor('traffic to move to the new upstream', async () =>
+      (await servedBy(g.port, '/')) === 'b' ? true : undefined,
+    );
+    expect(log).toContain('nginx reloaded');
+    // Reloaded, not restarted: same master, and the old connection still talks to its server.
+    expect(g.child.exitCode).toBeNull();
+    expect(readFileSync(g.d.runtime.pidFile, 'utf8').trim()).toBe(masterPid);
+    const reply = new Promise<string>((r) =>
+      ws.once('message', (m) => r((m as Buffer).toString())),
+    );
+    ws.send('still-here');
+    expect(await reply).toBe('a:still-here');
+  }, 60_000);
+});

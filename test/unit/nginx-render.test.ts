@@ -1,0 +1,152 @@
+import { describe, expect, it } from 'vitest';
+import {
+  kubernetesNginxRuntime,
+  nginxNofile,
+  proxyTimeoutSeconds,
+  renderNginxConf,
+  sortEndpoints,
+  type NginxRuntime,
+} from '../../operator/desired/nginx.js';
+import { clusterFrom, manifest } from './helpers.js';
+
+const runtime: NginxRuntime = {
+  listenPort: 18080,
+  pidFile: '/tmp/x/nginx.pid',
+  errorLog: '/tmp/x/error.log',
+  accessLog: 'off',
+  tempDir: '/tmp/x',
+  workerProcesses: 1,
+};
+const two = [
+  { ip: '10.0.0.12', port: 3000 },
+  { ip: '10.0.0.9', port: 3000 },
+];
+
+function conf(spec: Record<string, unknown> = {}, upstreams = two, rt = runtime): string {
+  return renderNginxConf(clusterFrom(manifest(spec)), upstreams, rt);
+}
+
+function upstreamBlock(text: string): string {
+  const m = /upstream socketfleet_servers \{\n([\s\S]*?)\n\s*\}/.exec(text);
+  if (!m) throw new Error('no upstream block');
+  return m[1]!;
+}
+
+describe('renderNginxConf', () => {
+  it('balances with ip_hash by default', () => {
+    const up = upstreamBlock(conf());
+    expect(up).toContain('ip_hash;');
+    expect(up).not.toContain('hash $');
+  });
+
+  it('balances on the full address with consistent-hash', () => {
+    const up = upstreamBlock(conf({ gateway: { balance: 'consistent-hash' } }));
+    expect(up).toContain('hash $remote_addr consistent;');
+    expect(up).not.toContain('ip_hash');
+  });
+
+  it('hashes the room key with room-affinity and falls back to the client address', () => {
+    const text = conf({ gateway: { balance: 'room-affinity', roomKey: 'channel' } });
+    expect(upstreamBlock(text)).toContain('hash $socketfleet_affinity_key consistent;');
+    expect(text).toMatch(
+      /map \$arg_channel \$socketfleet_affinity_key \{\n\s*''\s+\$remote_addr;\n\s*default \$arg_channel;\n\s*\}/,
+    );
+  });
+
+  it('lists upstreams in a stable numeric order without duplicates', () => {
+    const a = conf({}, [...two, { ip: '10.0.0.9', port: 3000 }]);
+    const b = conf({}, [...two].reverse());
+    expect(a).toBe(b);
+    const servers = upstreamBlock(a)
+      .split('\n')
+      .filter((l) => l.trim().startsWith('server '));
+    expect(servers.map((l) => l.trim().split(' ')[1])).toEqual(['10.0.0.9:3000', '10.0.0.12:3000']);
+    expect(
+      sortEndpoints([
+        { ip: 'fd00::2', port: 1 },
+        { ip: '10.1.0.1', port: 1 },
+      ])[0]!.ip,
+    ).toBe('10.1.0.1');
+    expect(conf({}, [{ ip: 'fd00::1', port: 3000 }])).toContain('server [fd00::1]:3000');
+  });
+
+  it('answers 503 and has no upstream block when no server is ready', () => {
+    const text = conf({}, []);
+    expect(text).not.toMatch(/^\s*upstream /m);
+    expect(text).not.toContain('proxy_pass');
+    expect(text).toContain("return 503 'no ready Socket.IO server\\n';");
+  });
+
+  it('passes WebSocket upgrades and does not buffer long-polling', () => {
+    const text = conf();
+    expect(text).toContain('proxy_http_version 1.1;');
+    expect(text).toContain('proxy_set_header Upgrade $http_upgrade;');
+    expect(text).toContain('proxy_set_header Connection $connection_upgrade;');
+    expect(text).toContain('proxy_buffering off;');
+    expect(text).toContain('proxy_request_buffering off;');
+    expect(text).toContain('proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;');
+  });
+
+  it('keeps proxy timeouts above pingInterval + pingTimeout', () => {
+    const spec = { socketio: { pingIntervalMs: 60000, pingTimeoutMs: 30000 } };
+    const seconds = proxyTimeoutSeconds(clusterFrom(manifest(spec)));
+    expect(seconds).toBeGreaterThan(90);
+    expect(conf(spec)).toContain(`proxy_read_timeout ${seconds}s;`);
+    expect(conf(spec)).toContain(`proxy_send_timeout ${seconds}s;`);
+    expect(conf()).toContain('proxy_read_timeout 60s;');
+  });
+
+  it('sizes worker_connections and worker_rlimit_nofile together', () => {
+    const c = clusterFrom(manifest({ gateway: { workerConnections: 4096 } }));
+    expect(nginxNofile(c)).toBeGreaterThan(2 * 4096);
+    const text = renderNginxConf(c, two, runtime);
+    expect(text).toContain('worker_connections 4096;');
+    expect(text).toContain(`worker_rlimit_nofile ${nginxNofile(c)};`);
+  });
+
+  it('reads the client address from the PROXY protocol of trusted proxies', () => {
+    const text = conf({ gateway: { proxyProtocol: true, trustedProxies: ['10.0.0.0/8'] } });
+    expect(text).toContain('listen 18080 proxy_protocol;');
+    expect(text).toContain('set_real_ip_from 10.0.0.0/8;');
+    expect(text).toContain('real_ip_header proxy_protocol;');
+    expect(text).not.toContain('set_real_ip_from 0.0.0.0/0;');
+  });
+
+  it('trusts the PROXY header from anywhere only when no proxy list is given', () => {
+    const text = conf({ gateway: { proxyProtocol: true } });
+    expect(text).toContain('set_real_ip_from 0.0.0.0/0;');
+    expect(text).toContain('set_real_ip_from ::/0;');
+  });
+
+  it('takes X-Forwarded-For only from trusted proxies without PROXY protocol', () => {
+    const text = conf({ gateway: { trustedProxies: ['192.168.0.0/16'] } });
+    expect(text).toContain('listen 18080;');
+    expect(text).toContain('set_real_ip_from 192.168.0.0/16;');
+    expect(text).toContain('real_ip_header X-Forwarded-For;');
+    expect(conf()).not.toContain('real_ip_header');
+  });
+
+  it('writes the runtime paths and the optional user', () => {
+    const text = conf({}, two, { ...runtime, accessLog: '/var/log/a.log', runAsUser: 'nobody' });
+    expect(text).toContain('pid /tmp/x/nginx.pid;');
+    expect(text).toContain('error_log /tmp/x/error.log warn;');
+    expect(text).toContain('access_log /var/log/a.log socketfleet;');
+    expect(text).toContain('proxy_temp_path /tmp/x/proxy;');
+    expect(text).toContain('user nobody;');
+    expect(conf()).toContain('access_log off;');
+    expect(conf()).not.toContain('user ');
+  });
+
+  it('lets polling bodies up to maxPayloadBytes through', () => {
+    expect(conf({ socketio: { maxPayloadBytes: 1000000 } })).toContain(
+      `client_max_body_size ${1000000 + 65536};`,
+    );
+  });
+
+  it('runs unprivileged in Kubernetes', () => {
+    const rt = kubernetesNginxRuntime(clusterFrom(manifest()));
+    expect(rt.listenPort).toBe(8080);
+    expect(rt.runAsUser).toBeUndefined();
+    expect(rt.pidFile.startsWith(rt.tempDir)).toBe(true);
+  });
+});

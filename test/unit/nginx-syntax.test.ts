@@ -1,0 +1,54 @@
+import { writeFileSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { BALANCE_MODES } from '../../operator/api/realtimecluster.js';
+import { renderNginxConf } from '../../operator/desired/nginx.js';
+import { clusterFrom, manifest } from './helpers.js';
+import { nginxDir, nginxTest, type NginxDir } from './nginx-process.js';
+
+const dirs: NginxDir[] = [];
+afterAll(() => {
+  for (const d of dirs) d.cleanup();
+});
+
+const upstreamSets = {
+  none: [],
+  one: [{ ip: '10.0.0.5', port: 3000 }],
+  mixed: [
+    { ip: '10.0.0.5', port: 3000 },
+    { ip: '10.0.1.7', port: 3000 },
+    { ip: 'fd00::7', port: 3000 },
+  ],
+};
+const gatewayVariants: Record<string, Record<string, unknown>> = {
+  plain: {},
+  'proxy-protocol': { proxyProtocol: true, trustedProxies: ['10.0.0.0/8', 'fd00::/8'] },
+  'x-forwarded-for': { trustedProxies: ['192.168.0.0/16'] },
+};
+
+const cases = BALANCE_MODES.flatMap((balance) =>
+  Object.keys(upstreamSets).flatMap((set) =>
+    Object.keys(gatewayVariants).map((variant) => [balance, set, variant] as const),
+  ),
+);
+
+describe("Debian's nginx accepts the rendered nginx.conf", () => {
+  it.each(cases)('%s with %s upstreams (%s)', (balance, set, variant) => {
+    const d = nginxDir(18080);
+    dirs.push(d);
+    const cluster = clusterFrom(manifest({ gateway: { balance, ...gatewayVariants[variant] } }));
+    writeFileSync(
+      d.confPath,
+      renderNginxConf(cluster, upstreamSets[set as keyof typeof upstreamSets], d.runtime),
+    );
+    const r = nginxTest(d.confPath, d.dir);
+    expect(r.output).toContain('test is successful');
+    expect(r.status).toBe(0);
+  });
+
+  it('rejects a broken conf, so the check above can fail', () => {
+    const d = nginxDir(18080);
+    dirs.push(d);
+    writeFileSync(d.confPath, 'events {}\nhttp { upstream x { ip_hash } }\n');
+    expect(nginxTest(d.confPath, d.dir).status).not.toBe(0);
+  });
+});
