@@ -344,6 +344,10 @@ export class Reconciler {
     status: RealtimeClusterStatus,
   ): Promise<boolean> {
     if (jsonEqual(raw.status ?? {}, status)) return false;
+    this.deps.log.debug(
+      { cluster: `${namespace}/${raw.metadata.name}`, from: raw.status ?? {}, to: status },
+      'writing status',
+    );
     await this.deps.client.apply(
       {
         apiVersion: API_VERSION,
