@@ -51,6 +51,8 @@ export interface BenchResult {
   latency: LatencySummary;
   latencyBuckets: { upToMs: number; count: number }[];
   wire: { bytesReceived: number; bytesPerDelivered: number };
+  /** CPU of the bench's own worker processes during the publish phase and drain. */
+  clients: { processes: number; cpuSecondsRun: number; runSeconds: number };
   errors: {
     total: number;
     connectFailed: number;
@@ -105,6 +107,7 @@ export function formatSummary(r: BenchResult): string {
     `delivery    ${r.delivery.delivered}/${r.delivery.expected} delivered, ${r.delivery.lost} lost (${(r.delivery.lossRatio * 100).toFixed(3)}%), ${r.delivery.published} published, ${r.delivery.refused} refused`,
     `latency     p50 ${r.latency.p50Ms}ms  p99 ${r.latency.p99Ms}ms  p999 ${r.latency.p999Ms}ms  max ${r.latency.maxMs}ms`,
     `wire        ${r.wire.bytesPerDelivered.toFixed(1)} bytes received per delivered message`,
+    `bench cpu   ${((r.clients.cpuSecondsRun / Math.max(r.clients.runSeconds, 0.001)) * 100).toFixed(0)}% of one core over ${r.clients.processes} worker(s)`,
   ];
   if (r.server) {
     lines.push(

@@ -193,6 +193,8 @@ export async function runBench(
     // Let the servers settle (GC, buffers) before reading memory per connection.
     await sleep(1000);
     const afterConnect = await sampleServers(options);
+    const clientPids = workers.map((w) => w.child.pid).filter((p): p is number => p !== undefined);
+    const clientStart = sampleProcesses(clientPids);
     const redisStart: RedisSample | undefined = await redis?.sample();
     const durationMs = options.durationS * 1000;
     const startAt = nowMs() + 500;
@@ -231,6 +233,7 @@ export async function runBench(
     }
     const runSeconds = (nowMs() - startAt) / 1000;
     const afterRun = await sampleServers(options);
+    const clientEnd = sampleProcesses(clientPids);
     const redisEnd = await redis?.sample();
     for (const w of workers)
       if (w.child.connected) w.child.send({ type: 'stop' } satisfies ToWorker);
@@ -289,6 +292,12 @@ export async function runBench(
       wire: {
         bytesReceived: bytes,
         bytesPerDelivered: finalDelivered === 0 ? 0 : bytes / finalDelivered,
+      },
+      // The load generator shares the machine: if its CPU nears workers x 1 core, latency is ours.
+      clients: {
+        processes: clientPids.length,
+        cpuSecondsRun: clientEnd.cpuSeconds - clientStart.cpuSeconds,
+        runSeconds,
       },
       errors: {
         total: failed + joinFailed + refused + disconnects,

@@ -20,6 +20,8 @@ export interface LocalClusterOptions {
   drainGraceSeconds?: number;
   /** Servers started at once when scaling up (default 8): dozens of node boots starve small machines. */
   startBatch?: number;
+  /** nginx worker_processes; each worker holds at most ~9500 proxied connections under a 20000 nofile limit. */
+  nginxWorkers?: number;
 }
 
 export interface StatusRow {
@@ -200,6 +202,7 @@ export class LocalCluster {
         this.opts.binaries.nginx,
         this.opts.stateDir,
         this.opts.gatewayPort,
+        this.opts.nginxWorkers ?? 'auto',
       );
       await this.gateway.start(cluster, this.endpoints());
       this.opts.log(`gateway ready on ${this.url ?? ''} (pid ${this.gateway.pid ?? '?'})`);

@@ -8,7 +8,11 @@ import { canConnect, waitFor } from './ports.js';
 import { Supervised } from './process.js';
 
 /** The operator's nginx.conf, pointed at files under the state dir instead of the pod's paths. */
-export function localNginxRuntime(stateDir: string, listenPort: number): NginxRuntime {
+export function localNginxRuntime(
+  stateDir: string,
+  listenPort: number,
+  workerProcesses: number | 'auto' = 'auto',
+): NginxRuntime {
   const dir = join(stateDir, 'nginx');
   return {
     listenPort,
@@ -16,7 +20,7 @@ export function localNginxRuntime(stateDir: string, listenPort: number): NginxRu
     errorLog: join(stateDir, 'logs', 'nginx-error.log'),
     accessLog: 'off',
     tempDir: join(dir, 'tmp'),
-    workerProcesses: 'auto',
+    workerProcesses,
     // As root nginx would drop its workers to nobody, who cannot read a state dir under /root.
     ...(process.getuid?.() === 0 ? { runAsUser: 'root' } : {}),
   };
@@ -31,8 +35,9 @@ export class Gateway {
     private readonly nginx: string,
     private readonly stateDir: string,
     readonly port: number,
+    workerProcesses: number | 'auto' = 'auto',
   ) {
-    this.runtime = localNginxRuntime(stateDir, port);
+    this.runtime = localNginxRuntime(stateDir, port, workerProcesses);
     mkdirSync(this.runtime.tempDir, { recursive: true });
     this.confPath = join(stateDir, 'nginx', 'nginx.conf');
   }

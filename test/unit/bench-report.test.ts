@@ -45,6 +45,7 @@ function result(over: Partial<BenchResult['delivery']> = {}, errors = 0): BenchR
       { upToMs: 2, count: 50 },
     ],
     wire: { bytesReceived: 40000, bytesPerDelivered: 400 },
+    clients: { processes: 1, cpuSecondsRun: 1, runSeconds: 2 },
     errors: {
       total: errors,
       connectFailed: errors,
