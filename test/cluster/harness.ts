@@ -5,11 +5,12 @@
 //
 // Env:
 //   SOCKETFLEET_CACHE         cache root for binaries and cluster state (default ~/.cache/socketfleet)
-//   SOCKETFLEET_CLUSTER_NAME  cluster name (default socketfleet-test)
+//   SOCKETFLEET_CLUSTER_NAME  cluster name for startCluster() (default socketfleet-run-<pid>, so
+//                             concurrent runs do not collide; up.sh/down.sh default to socketfleet-test)
 //   SOCKETFLEET_KUBECONFIG    when set, startCluster() attaches to that running cluster and stop() is a no-op
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -67,8 +68,41 @@ export function cacheDir(): string {
   return process.env.SOCKETFLEET_CACHE ?? join(homedir(), '.cache', 'socketfleet');
 }
 
+/** Name of the cluster that up.sh/down.sh (the CLI) manage by default. */
 export function clusterName(): string {
   return process.env.SOCKETFLEET_CLUSTER_NAME ?? 'socketfleet-test';
+}
+
+const RUN_PREFIX = 'socketfleet-run-';
+
+/**
+ * Clusters started by startCluster() are named socketfleet-run-<pid> so that
+ * concurrent test runs (and a developer's `up.sh` cluster) never clobber each
+ * other; one whose process is gone (killed with SIGKILL) is reaped here.
+ */
+async function reapOrphanedRunClusters(): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(join(cacheDir(), 'kwok', 'clusters'));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(RUN_PREFIX)) continue;
+    const pid = Number(name.slice(RUN_PREFIX.length));
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    let alive = true;
+    try {
+      process.kill(pid, 0);
+    } catch (err) {
+      alive = (err as NodeJS.ErrnoException).code === 'EPERM';
+    }
+    if (alive) continue;
+    await run('bash', [join(here, 'down.sh')], {
+      env: { ...process.env, SOCKETFLEET_CLUSTER_NAME: name },
+      teeStderr: true,
+    });
+  }
 }
 
 export function binDir(): string {
@@ -270,7 +304,8 @@ export async function startCluster(opts: { name?: string } = {}): Promise<Cluste
     if (!existsSync(external)) throw new Error(`SOCKETFLEET_KUBECONFIG=${external} does not exist`);
     return makeCluster(clusterName(), resolve(external), false, {});
   }
-  const name = opts.name ?? clusterName();
+  await reapOrphanedRunClusters();
+  const name = opts.name ?? process.env.SOCKETFLEET_CLUSTER_NAME ?? `${RUN_PREFIX}${process.pid}`;
   const extraEnv: NodeJS.ProcessEnv = { SOCKETFLEET_CLUSTER_NAME: name };
   const env = { ...process.env, ...extraEnv };
   delete env.SOCKETFLEET_KUBECONFIG;
