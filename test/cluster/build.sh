@@ -39,6 +39,8 @@ export CGO_ENABLED=0
 export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
 PAR="${SOCKETFLEET_BUILD_PARALLEL:-2}"
 
+trap 'rm -f "$BIN"/.*.tmp.$$' EXIT
+
 log() { echo "[build $(date -u +%H:%M:%S)] $*" >&2; }
 
 command -v go >/dev/null || {
