@@ -28,6 +28,8 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts', 'test/cluster/**/*.test.ts'],
+          // One real control plane for the whole suite; each test file uses its own namespace.
+          globalSetup: ['test/cluster/global-setup.ts'],
           testTimeout: 300_000,
           hookTimeout: 1_800_000,
         },
