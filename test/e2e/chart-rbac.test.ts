@@ -1,0 +1,442 @@
+// The chart's RBAC is sufficient and minimal, proven on the real API server:
+// the operator runs locally with a kubeconfig that authenticates as the
+// chart's ServiceAccount (a token from `kubectl create token`), so any
+// permission the chart forgot fails the scenario. Then each rule of the
+// ClusterRole (and the leader-election Role) is removed in turn, and a few
+// single verbs, to show the operator breaks without it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+import { readAuditEvents, startCluster, type Cluster } from '../cluster/harness.js';
+import { chartDir, ensureNodeEphemeralStorage, helm, repoRoot } from '../lint/tools.js';
+
+interface Rule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+}
+
+interface ScenarioResult {
+  ok: boolean;
+  /** Where it stopped: converged, or the step that failed. */
+  stage: string;
+  /** Operator log lines that report a 403 from the API server. */
+  forbidden: string[];
+}
+
+const ns = `sf-rbac-${process.pid}`;
+const app = `${ns}-app`;
+const release = 'sfrbac';
+const fullname = `${release}-socketfleet-operator`;
+const leaseRole = `${fullname}-leader-election`;
+const saUser = `system:serviceaccount:${ns}:${fullname}`;
+const WRITE_VERBS = ['create', 'patch', 'update', 'delete'];
+/** A denied rule shows up as a 403 in the operator's logs within seconds; a converge takes ~10-30 s. */
+const SCENARIO_TIMEOUT_MS = 120_000;
+
+let cluster: Cluster;
+let workDir: string;
+let saKubeconfig: string;
+let clusterRules: Rule[];
+let leaseRules: Rule[];
+const running = new Set<ChildProcess>();
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until fn is true; false on timeout (the caller decides what a timeout means). */
+async function poll(fn: () => Promise<boolean> | boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await fn()) return true;
+    if (Date.now() > deadline) return false;
+    await sleep(500);
+  }
+}
+
+function describeRule(r: Rule): string {
+  const group = r.apiGroups.map((g) => g || 'core').join(',');
+  return `${group}/${r.resources.join(',')} [${r.verbs.join(',')}]`;
+}
+
+async function json<T>(args: string[]): Promise<T> {
+  return JSON.parse(await cluster.kubectlOk([...args, '-o', 'json'])) as T;
+}
+
+/** A kubeconfig for the admin kubeconfig's API server, authenticating with a ServiceAccount token. */
+async function serviceAccountKubeconfig(): Promise<string> {
+  const token = (
+    await cluster.kubectlOk(['-n', ns, 'create', 'token', fullname, '--duration=2h'])
+  ).trim();
+  const admin = parse(readFileSync(cluster.kubeconfigPath, 'utf8')) as {
+    clusters: { cluster: Record<string, string> }[];
+  };
+  const server = admin.clusters[0]!.cluster;
+  const file = join(workDir, 'operator-sa.kubeconfig');
+  writeFileSync(
+    file,
+    stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'test', cluster: server }],
+      users: [{ name: 'operator', user: { token } }],
+      contexts: [{ name: 'operator', context: { cluster: 'test', user: 'operator' } }],
+      'current-context': 'operator',
+    }),
+    { mode: 0o600 },
+  );
+  return file;
+}
+
+interface Operator {
+  lines: string[];
+  forbidden(): string[];
+  stop(): Promise<void>;
+}
+
+function startOperator(): Operator {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(repoRoot, 'operator', 'cli', 'main.ts'),
+      'operator',
+      '--kubeconfig',
+      saKubeconfig,
+      '--metrics-port',
+      '0',
+      '--leader-election-namespace',
+      ns,
+      '--lease-name',
+      fullname,
+    ],
+    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  running.add(child);
+  const lines: string[] = [];
+  let partial = '';
+  const onData = (d: string): void => {
+    const parts = (partial + d).split('\n');
+    partial = parts.pop() ?? '';
+    lines.push(...parts);
+  };
+  child.stdout.setEncoding('utf8').on('data', onData);
+  child.stderr.setEncoding('utf8').on('data', onData);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    lines,
+    forbidden: () => lines.filter((l) => /\b403\b|forbidden/i.test(l)),
+    async stop(): Promise<void> {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      running.delete(child);
+    },
+  };
+}
+
+interface RtcStatus {
+  metadata: { generation: number };
+  status?: {
+    observedGeneration?: number;
+    conditions?: { type: string; status: string }[];
+  };
+}
+
+async function readyAtLatestGeneration(name: string): Promise<boolean> {
+  const r = await cluster.kubectl(['-n', app, 'get', 'rtc', name, '-o', 'json']);
+  if (r.code !== 0) return false;
+  const rtc = JSON.parse(r.stdout) as RtcStatus;
+  return (
+    rtc.status?.observedGeneration === rtc.metadata.generation &&
+    (rtc.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True')
+  );
+}
+
+async function count(args: string[]): Promise<number> {
+  return (await json<{ items: unknown[] }>(['-n', app, 'get', ...args])).items.length;
+}
+
+/**
+ * The operator's whole job, so that every permission gets used: create a
+ * cluster (2 shards, gateway, NetworkPolicies, Secret, events) and wait for
+ * Ready; then scale shards in, disable NetworkPolicies and the gateway (every
+ * kind of delete) and wait for Ready at the new generation.
+ */
+async function scenario(name: string): Promise<ScenarioResult> {
+  const op = startOperator();
+  const failed = (stage: string): ScenarioResult => ({
+    ok: false,
+    stage,
+    forbidden: op.forbidden(),
+  });
+  try {
+    await cluster.kubectlOk(
+      ['-n', app, 'apply', '-f', '-'],
+      stringify({
+        apiVersion: 'socketfleet.dev/v1alpha1',
+        kind: 'RealtimeCluster',
+        metadata: { name },
+        spec: { replicas: 1, redis: { shards: 2 }, gateway: { replicas: 1 } },
+      }),
+    );
+    const created = await poll(
+      async () => op.forbidden().length > 0 || (await readyAtLatestGeneration(name)),
+      SCENARIO_TIMEOUT_MS,
+    );
+    if (op.forbidden().length > 0) return failed('create: forbidden');
+    if (!created) return failed('create: not Ready in time');
+
+    await cluster.kubectlOk([
+      '-n',
+      app,
+      'patch',
+      'rtc',
+      name,
+      '--type=merge',
+      '-p',
+      JSON.stringify({
+        spec: {
+          redis: { shards: 1 },
+          networkPolicy: { enabled: false },
+          gateway: { mode: 'none' },
+        },
+      }),
+    ]);
+    const selector = `app.kubernetes.io/instance=${name}`;
+    const shrunk = await poll(
+      async () =>
+        op.forbidden().length > 0 ||
+        ((await readyAtLatestGeneration(name)) &&
+          (await count(['statefulsets', '-l', selector])) === 1 &&
+          (await count(['networkpolicies', '-l', selector])) === 0 &&
+          (await count(['deployments', '-l', selector])) === 1),
+      SCENARIO_TIMEOUT_MS,
+    );
+    if (op.forbidden().length > 0) return failed('scale-in: forbidden');
+    if (!shrunk) return failed('scale-in: not converged in time');
+
+    const events = await json<{
+      items: { reportingController?: string; regarding?: { name?: string } }[];
+    }>(['-n', app, 'get', 'events.events.k8s.io']);
+    const recorded = events.items.some(
+      (e) => e.regarding?.name === name && e.reportingController === 'socketfleet.dev/operator',
+    );
+    if (!recorded) return failed('events: none recorded');
+    return { ok: true, stage: 'converged', forbidden: [] };
+  } finally {
+    await op.stop();
+    await cluster.kubectl(['-n', app, 'delete', 'rtc', name, '--ignore-not-found', '--wait=false']);
+  }
+}
+
+async function saCan(verb: string, resource: string, namespace: string): Promise<boolean> {
+  const [res, sub] = resource.split('/');
+  const args = ['auth', 'can-i', verb, res!, `--as=${saUser}`, '-n', namespace];
+  if (sub) args.push(`--subresource=${sub}`);
+  return (await cluster.kubectl(args)).stdout.trim() === 'yes';
+}
+
+function qualified(group: string, resource: string): string {
+  const [res, sub] = resource.split('/');
+  return `${res}${group ? `.${group}` : ''}${sub ? `/${sub}` : ''}`;
+}
+
+/** Replaces a role's rules and waits until the authorizer sees the change. */
+async function setRules(
+  kind: 'clusterrole' | 'role',
+  name: string,
+  rules: Rule[],
+  probe: { verb: string; resource: string; namespace: string; allowed: boolean },
+): Promise<void> {
+  await cluster.kubectlOk([
+    ...(kind === 'role' ? ['-n', ns] : []),
+    'patch',
+    kind,
+    name,
+    '--type=merge',
+    '-p',
+    JSON.stringify({ rules }),
+  ]);
+  const seen = await poll(
+    async () => (await saCan(probe.verb, probe.resource, probe.namespace)) === probe.allowed,
+    30_000,
+  );
+  if (!seen) throw new Error(`RBAC change on ${kind}/${name} not visible after 30s`);
+}
+
+function probeFor(rule: Rule, namespace: string, allowed: boolean, verb = rule.verbs[0]!) {
+  return { verb, resource: qualified(rule.apiGroups[0]!, rule.resources[0]!), namespace, allowed };
+}
+
+describe('chart RBAC, proven with the operator running as the chart ServiceAccount', () => {
+  beforeAll(async () => {
+    workDir = mkdtempSync(join(tmpdir(), 'socketfleet-rbac-'));
+    cluster = await startCluster();
+    await ensureNodeEphemeralStorage(cluster);
+    for (const n of [ns, app]) await cluster.kubectlOk(['create', 'namespace', n]);
+    const install = await helm(
+      ['install', release, chartDir, '-n', ns, '--wait', '--timeout', '2m'],
+      cluster.env,
+    );
+    if (install.code !== 0) throw new Error(`helm install failed: ${install.stderr}`);
+    saKubeconfig = await serviceAccountKubeconfig();
+    clusterRules = (await json<{ rules: Rule[] }>(['get', 'clusterrole', fullname])).rules;
+    leaseRules = (await json<{ rules: Rule[] }>(['-n', ns, 'get', 'role', leaseRole])).rules;
+  });
+
+  afterAll(async () => {
+    for (const child of running) child.kill('SIGKILL');
+    if (cluster) {
+      await cluster.kubectl(['-n', app, 'delete', 'rtc', '--all', '--wait=false']);
+      await helm(['uninstall', release, '-n', ns, '--wait'], cluster.env);
+      for (const n of [app, ns]) await cluster.kubectl(['delete', 'namespace', n, '--wait=false']);
+      await cluster.stop();
+    }
+    if (workDir) rmSync(workDir, { recursive: true, force: true });
+  });
+
+  it('authenticates as the chart ServiceAccount, not as an admin', async () => {
+    const r = await cluster.kubectlOk([
+      '--kubeconfig',
+      saKubeconfig,
+      'auth',
+      'whoami',
+      '-o',
+      'json',
+    ]);
+    const who = JSON.parse(r) as { status: { userInfo: { username: string } } };
+    expect(who.status.userInfo.username).toBe(saUser);
+    const denied = await cluster.kubectl(['--kubeconfig', saKubeconfig, 'get', 'pods', '-A']);
+    expect(denied.stderr).toContain('forbidden');
+  });
+
+  it('converges (create, Ready, scale-in, Ready) and uses every write it is granted', async () => {
+    const since = new Date(Date.now() - 1000);
+    const result = await scenario('full');
+    expect(result).toEqual({ ok: true, stage: 'converged', forbidden: [] });
+
+    const audit = await readAuditEvents(cluster.auditLogPath, { since, user: saUser });
+    const denied = audit.filter((e) => e.responseStatus?.code === 403);
+    expect(denied.map((e) => `${e.verb} ${e.requestURI}`)).toEqual([]);
+    // Reads are not audited; every granted write must show up. Server-side
+    // apply that creates an object is audited as patch with 201 Created.
+    const used = (verb: string, group: string, resource: string): boolean => {
+      const [res, sub] = resource.split('/');
+      return audit.some((e) => {
+        const o = e.objectRef ?? {};
+        if (
+          (o.apiGroup ?? '') !== group ||
+          o.resource !== res ||
+          (o.subresource ?? '') !== (sub ?? '')
+        ) {
+          return false;
+        }
+        if (verb === 'create')
+          return e.verb === 'create' || (e.verb === 'patch' && e.responseStatus?.code === 201);
+        return e.verb === verb;
+      });
+    };
+    const unused: string[] = [];
+    for (const rule of [...clusterRules, ...leaseRules]) {
+      for (const group of rule.apiGroups) {
+        for (const resource of rule.resources) {
+          for (const verb of rule.verbs.filter((v) => WRITE_VERBS.includes(v))) {
+            if (!used(verb, group, resource)) unused.push(`${verb} ${qualified(group, resource)}`);
+          }
+        }
+      }
+    }
+    expect(unused).toEqual([]);
+  });
+
+  it('breaks without any single rule of the ClusterRole or the leader-election Role', async () => {
+    const report: { rule: string; broke: boolean; evidence: string }[] = [];
+    const cases: {
+      kind: 'clusterrole' | 'role';
+      name: string;
+      rules: Rule[];
+      index: number;
+      namespace: string;
+    }[] = [
+      ...clusterRules.map((_, index) => ({
+        kind: 'clusterrole' as const,
+        name: fullname,
+        rules: clusterRules,
+        index,
+        namespace: app,
+      })),
+      ...leaseRules.map((_, index) => ({
+        kind: 'role' as const,
+        name: leaseRole,
+        rules: leaseRules,
+        index,
+        namespace: ns,
+      })),
+    ];
+    for (const c of cases) {
+      const removed = c.rules[c.index]!;
+      const rest = c.rules.filter((_, i) => i !== c.index);
+      await setRules(c.kind, c.name, rest, probeFor(removed, c.namespace, false));
+      try {
+        const result = await scenario(`drop-${c.kind === 'role' ? 'lease' : 'rule'}-${c.index}`);
+        report.push({
+          rule: describeRule(removed),
+          broke: !result.ok,
+          evidence: result.forbidden[0]?.slice(0, 300) ?? result.stage,
+        });
+      } finally {
+        await setRules(c.kind, c.name, c.rules, probeFor(removed, c.namespace, true));
+      }
+    }
+    console.log(
+      report
+        .map((r) => `${r.broke ? 'needed  ' : 'UNNEEDED'} ${r.rule}\n         ${r.evidence}`)
+        .join('\n'),
+    );
+    expect(report.filter((r) => !r.broke).map((r) => r.rule)).toEqual([]);
+    expect(report).toHaveLength(clusterRules.length + leaseRules.length);
+  }, 1_800_000);
+
+  it('breaks without single verbs too (a representative subset)', async () => {
+    // create next to patch: server-side apply of a missing object needs both;
+    // watch next to list: the caches stream changes; delete: shard scale-in.
+    const drops: { resource: string; verb: string }[] = [
+      { resource: 'deployments', verb: 'create' },
+      { resource: 'endpointslices', verb: 'watch' },
+      { resource: 'statefulsets', verb: 'delete' },
+    ];
+    const report: { drop: string; broke: boolean; evidence: string }[] = [];
+    for (const d of drops) {
+      const index = clusterRules.findIndex((r) => r.resources.includes(d.resource));
+      expect(index, d.resource).toBeGreaterThanOrEqual(0);
+      const rule = clusterRules[index]!;
+      const rules = clusterRules.map((r, i) =>
+        i === index ? { ...r, verbs: r.verbs.filter((v) => v !== d.verb) } : r,
+      );
+      await setRules('clusterrole', fullname, rules, probeFor(rule, app, false, d.verb));
+      try {
+        const result = await scenario(`drop-${d.verb}-${d.resource}`.slice(0, 40));
+        report.push({
+          drop: `${d.verb} ${describeRule(rule)}`,
+          broke: !result.ok,
+          evidence: result.forbidden[0]?.slice(0, 300) ?? result.stage,
+        });
+      } finally {
+        await setRules('clusterrole', fullname, clusterRules, probeFor(rule, app, true, d.verb));
+      }
+    }
+    console.log(
+      report
+        .map((r) => `${r.broke ? 'needed  ' : 'UNNEEDED'} ${r.drop}\n         ${r.evidence}`)
+        .join('\n'),
+    );
+    expect(report.filter((r) => !r.broke).map((r) => r.drop)).toEqual([]);
+  }, 900_000);
+});
