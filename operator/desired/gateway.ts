@@ -9,12 +9,13 @@ import {
   NGINX_TMP_DIR,
   renderNginxConf,
 } from './nginx.js';
-import { GATEWAY_PORT } from './ports.js';
+import { GATEWAY_PORT, SOCKETIO_PORT } from './ports.js';
 import { NGINX_UID, podSecurity, pullPolicy, restrictedContainerSecurity } from './security.js';
 import type { Endpoint, KubeObject } from './types.js';
 
 export const GATEWAY_HASH_ANNOTATION = 'socketfleet.dev/gateway-config-hash';
 const CONF_PATH = `${NGINX_CONF_DIR}/${NGINX_CONF_FILE}`;
+const HASH_PLACEHOLDER: Endpoint = { ip: '0.0.0.0', port: SOCKETIO_PORT };
 
 /**
  * Endpoint changes rewrite the ConfigMap; the kubelet swaps the mounted directory (which is why
@@ -82,8 +83,11 @@ export function buildGatewayService(cluster: RealtimeCluster): KubeObject {
 export function buildGatewayDeployment(cluster: RealtimeCluster): KubeObject {
   const g = cluster.spec.gateway;
   const names = resourceNames(cluster.metadata.name);
-  // Only what a reload cannot pick up on its own: the conf without the upstream list.
-  const staticHash = contentHash(renderNginxConf(cluster, [], kubernetesNginxRuntime(cluster)));
+  // The conf with a fixed stand-in upstream: every static directive counts (balance included),
+  // the changing list of ready endpoints does not.
+  const staticHash = contentHash(
+    renderNginxConf(cluster, [HASH_PLACEHOLDER], kubernetesNginxRuntime(cluster)),
+  );
   const mounts = [
     { name: 'conf', mountPath: NGINX_CONF_DIR, readOnly: true },
     { name: 'run', mountPath: NGINX_TMP_DIR },

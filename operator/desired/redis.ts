@@ -25,7 +25,6 @@ export function renderRedisConf(cluster: RealtimeCluster): string {
     'tcp-keepalive 60',
     'timeout 0',
     `maxclients ${r.maxClients}`,
-    'dir /data',
     'save ""',
     // A Socket.IO server that falls behind on broadcasts gets disconnected and resubscribes
     // rather than growing Redis memory without bound.
@@ -104,6 +103,9 @@ export function buildRedisStatefulSet(cluster: RealtimeCluster, shard: number): 
             name: 'redis',
             image: r.image,
             ...pullPolicy(cluster.spec.imagePullPolicy),
+            // Redis keeps its files in the working directory; the conf stays path-free so the
+            // same file runs outside Kubernetes too.
+            workingDir: '/data',
             command: ['sh', '-c', start],
             env,
             ports: [{ name: 'redis', containerPort: REDIS_PORT, protocol: 'TCP' }],

@@ -1,0 +1,101 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { buildDesired, type KubeObject } from '../../operator/desired/index.js';
+import { clusterFrom, manifest } from './helpers.js';
+import { freePort, stop, waitFor } from './nginx-process.js';
+
+/** The shard's own start command and probe, run against Debian's redis-server. */
+
+interface Container {
+  command: string[];
+  readinessProbe: { exec: { command: string[] } };
+}
+
+function shard(spec: Record<string, unknown>): { conf: string; container: Container } {
+  const objects = buildDesired(clusterFrom(manifest(spec)), { serverEndpoints: [] }).objects;
+  const cm = objects.find(
+    (o: KubeObject) => o.metadata.name === 'demo-redis-config',
+  ) as unknown as {
+    data: Record<string, string>;
+  };
+  const sts = objects.find((o) => o.kind === 'StatefulSet') as unknown as {
+    spec: { template: { spec: { containers: Container[] } } };
+  };
+  return { conf: cm.data['redis.conf']!, container: sts.spec.template.spec.containers[0]! };
+}
+
+const PASSWORD = 'p@ss word $HOME';
+let cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.reverse()) await c();
+  cleanups = [];
+});
+
+async function startShard(spec: Record<string, unknown>): Promise<{ port: number; dir: string }> {
+  const { conf, container } = shard(spec);
+  const dir = mkdtempSync(join(tmpdir(), 'socketfleet-redis-'));
+  writeFileSync(join(dir, 'redis.conf'), conf);
+  const port = await freePort();
+  // The pod's command, with the mount path pointed at the temp dir and a free loopback port.
+  const script = `${container.command[2]!.replace('/etc/redis/redis.conf', join(dir, 'redis.conf'))} --port ${port} --bind 127.0.0.1`;
+  const child: ChildProcess = spawn('sh', ['-c', script], {
+    cwd: dir,
+    env: { ...process.env, REDIS_PASSWORD: PASSWORD },
+    stdio: 'ignore',
+  });
+  cleanups.push(async () => {
+    await stop(child);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  await waitFor('redis to answer', () => {
+    const r = cli(port, ['ping'], PASSWORD);
+    return Promise.resolve(r.includes('PONG') ? true : undefined);
+  });
+  return { port, dir };
+}
+
+function cli(port: number, args: string[], password?: string): string {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  if (password === undefined) delete env.REDISCLI_AUTH;
+  else env.REDISCLI_AUTH = password;
+  const r = spawnSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8', env });
+  return `${r.stdout}${r.stderr}`.trim();
+}
+
+describe('redis shard', { timeout: 60_000 }, () => {
+  it('starts from the rendered conf with the password from the environment', async () => {
+    const { port } = await startShard({ redis: { maxClients: 2048 } });
+    expect(cli(port, ['ping'])).toContain('NOAUTH');
+    expect(cli(port, ['ping'], 'wrong')).toMatch(/WRONGPASS|invalid/i);
+    expect(cli(port, ['config', 'get', 'maxclients'], PASSWORD)).toBe('maxclients\n2048');
+    expect(cli(port, ['config', 'get', 'appendonly'], PASSWORD)).toBe('appendonly\nno');
+    expect(cli(port, ['config', 'get', 'save'], PASSWORD)).toBe('save');
+    // Sharded pub/sub, which the Socket.IO adapter relies on.
+    expect(cli(port, ['spublish', 'room-x', 'hi'], PASSWORD)).toBe('0');
+  });
+
+  it('the readiness probe passes only against a live shard', async () => {
+    const { container } = shard({});
+    const { port } = await startShard({});
+    const probe = container.readinessProbe.exec.command[2]!.replace('-p 6379', `-p ${port}`);
+    const ok = spawnSync('sh', ['-c', probe], { env: { ...process.env, REDISCLI_AUTH: PASSWORD } });
+    expect(ok.status).toBe(0);
+    const wrong = spawnSync('sh', ['-c', probe], {
+      env: { ...process.env, REDISCLI_AUTH: 'nope' },
+    });
+    expect(wrong.status).not.toBe(0);
+  });
+
+  it('keeps an append-only file only when persistence is enabled', async () => {
+    expect(shard({ redis: { persistence: { enabled: true } } }).conf).toContain('appendonly yes');
+    const { port } = await startShard({ redis: { persistence: { enabled: true } } });
+    expect(cli(port, ['config', 'get', 'appendonly'], PASSWORD)).toBe('appendonly\nyes');
+  });
+
+  it('never writes the password into the conf', () => {
+    expect(shard({}).conf).not.toContain('requirepass');
+  });
+});

@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { ServerConfigSchema } from '../../server-image/src/config.js';
+import { buildDesired } from '../../operator/desired/index.js';
+import {
+  buildServerConfig,
+  kubernetesShardAddresses,
+} from '../../operator/desired/server-config.js';
+import { clusterFrom, EXAMPLES, exampleCluster, manifest } from './helpers.js';
+
+describe('server config', () => {
+  it.each(EXAMPLES)(
+    'the server.json built for examples/%s.yaml parses with ServerConfigSchema',
+    (name) => {
+      const cluster = exampleCluster(name);
+      const cm = buildDesired(cluster, { serverEndpoints: [] }).objects.find(
+        (o) =>
+          o.kind === 'ConfigMap' && o.metadata.name === `${cluster.metadata.name}-server-config`,
+      ) as unknown as { data: Record<string, string> };
+      const parsed = ServerConfigSchema.parse(JSON.parse(cm.data['server.json']!));
+      expect(parsed.redis.shards).toHaveLength(cluster.spec.redis.shards);
+      expect(parsed.parser).toBe(cluster.spec.socketio.parser);
+      expect(parsed.pingIntervalMs).toBe(cluster.spec.socketio.pingIntervalMs);
+      expect(parsed.drainSeconds).toBe(cluster.spec.socketio.drainSeconds);
+      expect(parsed.port).toBe(3000);
+      expect(parsed.opsPort).toBe(9090);
+    },
+  );
+
+  it('addresses shards by their in-cluster Service names in ring order', () => {
+    const c = clusterFrom({
+      ...manifest({ redis: { shards: 3 } }),
+      metadata: { name: 'chat', namespace: 'rt' },
+    });
+    expect(kubernetesShardAddresses(c)).toEqual([
+      { host: 'chat-redis-0.rt.svc', port: 6379 },
+      { host: 'chat-redis-1.rt.svc', port: 6379 },
+      { host: 'chat-redis-2.rt.svc', port: 6379 },
+    ]);
+    expect(kubernetesShardAddresses(clusterFrom(manifest()))[0]!.host).toBe('demo-redis-0');
+  });
+
+  it('takes any shard list, as the local runtime needs', () => {
+    const c = clusterFrom(
+      manifest({ socketio: { transports: ['websocket'], corsOrigins: ['https://a.example'] } }),
+    );
+    const cfg = ServerConfigSchema.parse(
+      buildServerConfig(c, [
+        { host: '127.0.0.1', port: 7001 },
+        { host: '127.0.0.1', port: 7002 },
+      ]),
+    );
+    expect(cfg.redis.shards).toEqual([
+      { host: '127.0.0.1', port: 7001 },
+      { host: '127.0.0.1', port: 7002 },
+    ]);
+    expect(cfg.transports).toEqual(['websocket']);
+    expect(cfg.corsOrigins).toEqual(['https://a.example']);
+    expect(JSON.stringify(cfg)).not.toMatch(/password/i);
+  });
+});
