@@ -96,7 +96,7 @@ interface Operator {
   stop(): Promise<void>;
 }
 
-function startOperator(): Operator {
+function startOperator(extraArgs: string[] = []): Operator {
   const child = spawn(
     process.execPath,
     [
@@ -112,6 +112,7 @@ function startOperator(): Operator {
       ns,
       '--lease-name',
       fullname,
+      ...extraArgs,
     ],
     { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -169,8 +170,8 @@ async function count(args: string[]): Promise<number> {
  * Ready; then scale shards in, disable NetworkPolicies and the gateway (every
  * kind of delete) and wait for Ready at the new generation.
  */
-async function scenario(name: string): Promise<ScenarioResult> {
-  const op = startOperator();
+async function scenario(name: string, operatorArgs: string[] = []): Promise<ScenarioResult> {
+  const op = startOperator(operatorArgs);
   const failed = (stage: string): ScenarioResult => ({
     ok: false,
     stage,
@@ -439,4 +440,19 @@ describe('chart RBAC, proven with the operator running as the chart ServiceAccou
     );
     expect(report.filter((r) => !r.broke).map((r) => r.drop)).toEqual([]);
   }, 900_000);
+
+  it('namespaced mode (watchNamespaces): converges with Roles only, no cluster-wide access', async () => {
+    const values = join(workDir, 'namespaced.json');
+    writeFileSync(values, JSON.stringify({ watchNamespaces: [app] }));
+    const r = await helm(
+      ['upgrade', release, chartDir, '-n', ns, '--wait', '--timeout', '2m', '-f', values],
+      cluster.env,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect((await cluster.kubectl(['get', 'clusterrole', fullname])).stderr).toContain('NotFound');
+    expect(await saCan('list', 'realtimeclusters.socketfleet.dev', 'default')).toBe(false);
+    expect(await saCan('list', 'realtimeclusters.socketfleet.dev', app)).toBe(true);
+    const result = await scenario('namespaced', ['--namespace', app]);
+    expect(result).toEqual({ ok: true, stage: 'converged', forbidden: [] });
+  });
 });
