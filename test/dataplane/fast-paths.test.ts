@@ -1,0 +1,153 @@
+import notepack from 'notepack.io';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FastPaths } from '../../server-image/src/adapter/sharded-adapter.js';
+import { ServerConfigSchema } from '../../server-image/src/config.js';
+import { createServer, relayHandlers, type ServerHandle } from '../../server-image/src/index.js';
+import { closeAllClients, collect, connect, type Client } from './support/clients.js';
+import { Fleet, freePort, sleep, until, type RedisShard } from './support/fleet.js';
+
+interface Captured {
+  opts: { wsPreEncodedFrame?: Buffer[] };
+}
+
+/** Wraps the server-side writeToEngine of `client`'s socket to record every write, synchronously. */
+function spyWrites(server: ServerHandle, client: Client): Captured[] {
+  const socket = server.io.of('/').sockets.get(client.id!);
+  if (!socket) throw new Error(`socket ${client.id} is not on this server`);
+  const engineClient = socket.client as unknown as {
+    writeToEngine(packets: unknown, opts: Captured['opts']): void;
+  };
+  const original = engineClient.writeToEngine.bind(engineClient);
+  const writes: Captured[] = [];
+  engineClient.writeToEngine = (packets, opts) => {
+    writes.push({ opts });
+    original(packets, opts);
+  };
+  return writes;
+}
+
+// In-process library servers, so the tests can look at what the adapter does synchronously and
+// at the frames it hands to engine.io. Each fast path is compared with the same server without it.
+describe('adapter fast paths', () => {
+  const fleet = new Fleet('fast-paths');
+  let shard: RedisShard;
+  const handles: ServerHandle[] = [];
+
+  async function library(fastPaths?: Partial<FastPaths>): Promise<ServerHandle> {
+    const config = ServerConfigSchema.parse({
+      port: await freePort(),
+      opsPort: await freePort(),
+      logLevel: 'warn',
+      redis: { shards: [{ host: '127.0.0.1', port: shard.port }] },
+    });
+    const handle = await createServer(config, relayHandlers, {
+      redisPassword: shard.password,
+      ...(fastPaths ? { fastPaths } : {}),
+    });
+    handles.push(handle);
+    await until('library server ready', () => handle.isReady());
+    return handle;
+  }
+  const url = (h: ServerHandle): string => `http://127.0.0.1:${h.port}`;
+
+  beforeAll(async () => {
+    shard = await fleet.redis();
+  });
+
+  afterAll(async () => {
+    closeAllClients();
+    await Promise.all(handles.map((h) => h.close()));
+    await fleet.stopAll();
+  });
+
+  it('localFirst: local members are written to before the Redis publish, not after it', async () => {
+    const fast = await library();
+    const stock = await library({ localFirst: false });
+    for (const [server, expectedSync] of [
+      [fast, 1],
+      [stock, 0],
+    ] as const) {
+      const client = await connect(url(server));
+      const inbox = collect(client);
+      await client.emitWithAck('join', 'first');
+      const writes = spyWrites(server, client);
+      void server.io.to('first').emit('message', { room: 'first', data: 'x' });
+      // Counted in the same tick as the emit: no I/O has happened yet.
+      expect(writes.length).toBe(expectedSync);
+      await until('the member to receive it', () => inbox.length === 1);
+    }
+  });
+
+  it('binaryFrames: one binary WebSocket frame per broadcast, shared by every recipient that accepts binary', async () => {
+    const fast = await library();
+    const members = await Promise.all([connect(url(fast)), connect(url(fast)), connect(url(fast))]);
+    const base64 = await connect(url(fast), { forceBase64: true });
+    const everyone = [...members, base64];
+    for (const c of everyone) await c.emitWithAck('join', 'frames');
+    const writes = everyone.map((c) => spyWrites(fast, c));
+    const inboxes = everyone.map((c) => collect(c));
+    const payload = { room: 'frames', data: { n: 7, bytes: Buffer.from([1, 2, 3, 255]) } };
+    void fast.io.to('frames').emit('message', payload);
+
+    const frames = writes.slice(0, 3).map((w) => w[0]!.opts.wsPreEncodedFrame);
+    expect(frames[0]).toBeDefined();
+    // The very same frame object for every recipient: encoded once.
+    expect(frames[1]).toBe(frames[0]);
+    expect(frames[2]).toBe(frames[0]);
+    // FIN + binary opcode.
+    expect(frames[0]![0]![0]).toBe(0x82);
+    // The base64 client must not get raw binary.
+    expect(writes[3]![0]!.opts.wsPreEncodedFrame).toBeUndefined();
+
+    await until('all four to receive', () => inboxes.every((i) => i.length === 1));
+    for (const inbox of inboxes) {
+      const m = inbox[0] as { room: string; data: { n: number; bytes: Uint8Array } };
+      expect(m.data.n).toBe(7);
+      expect(Buffer.from(m.data.bytes)).toEqual(payload.data.bytes);
+    }
+
+    const stock = await library({ binaryFrames: false });
+    const plain = await connect(url(stock));
+    await plain.emitWithAck('join', 'frames-stock');
+    const plainWrites = spyWrites(stock, plain);
+    void stock.io.to('frames-stock').emit('message', { room: 'frames-stock', data: 1 });
+    expect(plainWrites[0]!.opts.wsPreEncodedFrame).toBeUndefined();
+  });
+
+  it('msgpackBus: inter-server messages are msgpack, and JSON from stock servers is still understood', async () => {
+    const fast = await library();
+    const stock = await library({ msgpackBus: false });
+    const spy = shard.client();
+    const seen: Buffer[] = [];
+    spy.on('smessageBuffer', (_channel: Buffer, message: Buffer) => seen.push(message));
+    await spy.ssubscribe('socket.io#/#bus#');
+
+    const member = await connect(url(fast));
+    const inbox = collect(member);
+    await member.emitWithAck('join', 'bus');
+    const publisherFast = await connect(url(fast));
+    const publisherStock = await connect(url(stock));
+    await publisherFast.emitWithAck('publish', { room: 'bus', data: 'from-fast' });
+    await publisherStock.emitWithAck('publish', { room: 'bus', data: 'from-stock' });
+    await until('two bus messages', () => seen.length === 2);
+    expect(seen[0]![0]).not.toBe(0x7b);
+    expect(notepack.decode(seen[0]!)).toMatchObject({
+      type: 3,
+      nsp: '/',
+      data: {
+        packet: { type: 2, data: ['message', { room: 'bus', data: 'from-fast' }] },
+        opts: { rooms: ['bus'] },
+      },
+    });
+    expect(seen[1]![0]).toBe(0x7b);
+    // The stock (JSON) message reached the fast server's member too.
+    await until('the member to get both', () => inbox.length === 2);
+    expect(inbox.map((m) => (m as { data: string }).data).sort()).toEqual([
+      'from-fast',
+      'from-stock',
+    ]);
+    // msgpack is smaller than the JSON the stock adapter sends for the same message.
+    expect(seen[0]!.length).toBeLessThan(seen[1]!.length);
+    await sleep(100);
+  });
+});
