@@ -90,7 +90,7 @@ export function renderText(text: string, namespace?: string): RenderOutput {
       head.push(`# warning: ${w}`);
       warnings.push(`${id}: ${w}`);
     }
-    chunks.push(head.join('\n'));
+    chunks.push(`${head.join('\n')}\n`);
     for (const obj of desired.objects) chunks.push(`---\n${toYaml(obj)}`);
   });
 
@@ -98,7 +98,7 @@ export function renderText(text: string, namespace?: string): RenderOutput {
     problems.push(`document: no ${KIND} found; expected kind: ${KIND}`);
   }
   if (problems.length > 0) return { problems, warnings };
-  return { yaml: chunks.join('\n'), problems, warnings };
+  return { yaml: chunks.join(''), problems, warnings };
 }
 
 function withNamespace(raw: { metadata?: unknown }, namespace: string): unknown {

@@ -183,11 +183,14 @@ export function renderNginxConf(
       '',
     );
   }
-  if (servers.length > 0) {
-    http.push('upstream socketfleet_servers {', `    ${balanceDirective(cluster)}`);
-    for (const e of servers) http.push(`    server ${hostPort(e)} max_fails=3 fail_timeout=10s;`);
-    http.push('    keepalive 64;', '}', '');
+  http.push('upstream socketfleet_servers {', `    ${balanceDirective(cluster)}`);
+  for (const e of servers) http.push(`    server ${hostPort(e)} max_fails=3 fail_timeout=10s;`);
+  if (servers.length === 0) {
+    // Keeps the block (and its balance mode) visible while no pod is ready; traffic gets the
+    // explicit 503 below instead of nginx's 502 for an upstream with only down servers.
+    http.push('    server 127.0.0.1:1 down;');
   }
+  http.push('    keepalive 64;', '}', '');
 
   const proxy: string[] = [
     'proxy_pass http://socketfleet_servers;',

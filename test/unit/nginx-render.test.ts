@@ -70,9 +70,12 @@ describe('renderNginxConf', () => {
     expect(conf({}, [{ ip: 'fd00::1', port: 3000 }])).toContain('server [fd00::1]:3000');
   });
 
-  it('answers 503 and has no upstream block when no server is ready', () => {
+  it('answers 503 and keeps a placeholder upstream when no server is ready', () => {
     const text = conf({}, []);
-    expect(text).not.toMatch(/^\s*upstream /m);
+    const up = upstreamBlock(text);
+    expect(up).toContain('ip_hash;');
+    expect(up).toContain('server 127.0.0.1:1 down;');
+    expect(up.match(/^\s*server /gm)).toHaveLength(1);
     expect(text).not.toContain('proxy_pass');
     expect(text).toContain("return 503 'no ready Socket.IO server\\n';");
   });
