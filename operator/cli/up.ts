@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
@@ -7,6 +7,7 @@ import type { RealtimeCluster } from '../api/realtimecluster.js';
 import { LocalCluster } from '../local/cluster.js';
 import { ensureBinaries } from '../local/deps.js';
 import { canConnect } from '../local/ports.js';
+import { packageRoot } from '../local/paths.js';
 import { killAllSupervised } from '../local/process.js';
 import { formatStatusTable } from '../local/status-table.js';
 import { watchText } from '../local/watch.js';
@@ -97,6 +98,12 @@ export async function run(argv: string[]): Promise<number> {
     );
     return 1;
   }
+  if (!existsSync(join(packageRoot(), 'dist', 'server-image', 'src', 'main.js'))) {
+    process.stderr.write(
+      'socketfleet up: the server image is not built; run npm run build (npm ci runs it too).\n',
+    );
+    return 1;
+  }
   const bins = ensureBinaries(stamp);
   if ('error' in bins) {
     process.stderr.write(`socketfleet up: ${bins.error}\n`);
@@ -151,6 +158,11 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (stopping) return done;
   printStatus();
+  if (current.spec.tuning.mode !== 'off') {
+    stamp(
+      "spec.tuning (sysctls, nofile) applies to Kubernetes pods; up leaves this machine's kernel settings alone",
+    );
+  }
   stamp(`watching ${values.file} for changes; Ctrl-C stops everything`);
 
   // Serialise applies and coalesce edits that arrive while one runs: only the newest spec matters.

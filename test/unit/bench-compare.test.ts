@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import {
+  AT_SCALE_TARGETS,
+  formatComparison,
+  formatVerdicts,
+  judge,
+  ratio,
+  TARGETS,
+  type Metrics,
+} from '../../test/bench/compare-table.js';
+
+const plain: Metrics = {
+  cpuMsPer1000: 100,
+  redisBytesPerPublish: 2000,
+  wireBytesPerMessage: 414,
+  p99Ms: 20,
+  rssPerConnectionBytes: 20 * 1024,
+  lossRatio: 0,
+  lost: 0,
+  errors: 0,
+};
+
+describe('comparison verdicts', () => {
+  it('compares each socketfleet variant with plain against issue 7 limits', () => {
+    const affinity: Metrics = {
+      ...plain,
+      cpuMsPer1000: 50,
+      redisBytesPerPublish: 600,
+      p99Ms: 21,
+      rssPerConnectionBytes: 19 * 1024,
+    };
+    const ipHash: Metrics = { ...plain, cpuMsPer1000: 80, redisBytesPerPublish: 1200, p99Ms: 20 };
+    const v = judge(TARGETS, plain, { 'room-affinity': affinity, 'ip-hash': ipHash });
+    const byText = Object.fromEntries(v.map((x) => [x.target.text, x]));
+    expect(byText['room-affinity: server CPU per 1000 delivered <= 0.5x plain']).toMatchObject({
+      value: 0.5,
+      pass: true,
+    });
+    expect(byText['room-affinity: Redis bytes per published message <= 0.25x plain']).toMatchObject(
+      { value: 0.3, pass: false },
+    );
+    expect(byText['room-affinity: p99 latency <= 1.0x plain']).toMatchObject({
+      value: 1.05,
+      pass: false,
+    });
+    expect(byText['ip-hash: server CPU per 1000 delivered <= 0.8x plain']).toMatchObject({
+      value: 0.8,
+      pass: true,
+    });
+    expect(byText['ip-hash: Redis bytes per published message <= 0.6x plain']).toMatchObject({
+      value: 0.6,
+      pass: true,
+    });
+    expect(byText['ip-hash: memory per idle connection <= 1.0x plain']).toMatchObject({
+      value: 1,
+      pass: true,
+    });
+  });
+
+  it('fails zero-loss on any lost delivery or error, and marks unmeasured targets N/A', () => {
+    const lossy: Metrics = { ...plain, lost: 1, lossRatio: 0.0001 };
+    const v = judge(AT_SCALE_TARGETS, plain, { 'room-affinity': lossy });
+    expect(v.find((x) => x.target.metric === 'loss')?.pass).toBe(false);
+    const none = judge(TARGETS, plain, {});
+    expect(none.every((x) => x.pass === undefined)).toBe(true);
+    expect(formatVerdicts(none)).toContain('N/A   room-affinity: zero loss: not measured');
+    expect(ratio(1, 0)).toBeUndefined();
+  });
+
+  it('prints absolute values and ratios to plain as a markdown table', () => {
+    const t = formatComparison(
+      { plain, 'ip-hash': { ...plain, cpuMsPer1000: 50, redisBytesPerPublish: undefined } },
+      ['plain', 'ip-hash', 'ws'],
+      { plain: 'plain', 'ip-hash': 'sf ip-hash' },
+    );
+    const lines = t.split('\n');
+    expect(lines[0]).toMatch(/^\| metric\s+\| plain\s+\| sf ip-hash\s+\| ip-hash \/ plain \|$/);
+    expect(t).toMatch(/\| server CPU ms per 1000 delivered\s+\| 100\.0\s+\| 50\.0\s+\| 0\.50\s+\|/);
+    expect(t).toMatch(/\| Redis bytes per published message\s+\| 2000\s+\| n\/a\s+\| n\/a\s+\|/);
+    expect(t).toMatch(/\| RSS per connection KiB\s+\| 20\.0\s+\| 20\.0\s+\| 1\.00\s+\|/);
+  });
+});
