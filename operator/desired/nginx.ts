@@ -26,6 +26,8 @@ export function kubernetesNginxRuntime(_cluster: RealtimeCluster): NginxRuntime 
     listenPort: GATEWAY_PORT,
     pidFile: `${NGINX_TMP_DIR}/nginx.pid`,
     errorLog: 'stderr',
+    // Reopening /dev/stdout as uid 101 works because the runtime (runc) hands the container
+    // stdio owned by the container user.
     accessLog: '/dev/stdout',
     tempDir: NGINX_TMP_DIR,
     workerProcesses: 'auto',
