@@ -109,14 +109,28 @@ export class RedisSampler {
           lazyConnect: true,
           maxRetriesPerRequest: 1,
           enableOfflineQueue: true,
+          retryStrategy: () => null,
         }),
     );
+    // Errors surface from sample(); without a listener ioredis prints them as unhandled.
+    for (const c of this.clients) c.on('error', () => undefined);
   }
 
   async sample(): Promise<RedisSample> {
     let bytes = 0;
     for (const c of this.clients) {
-      const info = await c.info('stats');
+      let info: string;
+      try {
+        info = await c.info('stats');
+      } catch (err) {
+        const where = `${c.options.host ?? ''}:${c.options.port ?? ''}`;
+        if (/NOAUTH|WRONGPASS/.test((err as Error).message)) {
+          throw new Error(
+            `Redis at ${where} needs a password; set BENCH_REDIS_PASSWORD (socketfleet up writes it to <state-dir>/redis.password).`,
+          );
+        }
+        throw new Error(`Cannot read INFO from Redis at ${where}: ${(err as Error).message}`);
+      }
       bytes +=
         infoNumber(info, 'total_net_input_bytes') + infoNumber(info, 'total_net_output_bytes');
     }

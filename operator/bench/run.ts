@@ -116,6 +116,8 @@ export async function runBench(
     options.redis.length > 0 ? new RedisSampler(options.redis, options.redisPassword) : undefined;
   const startedAt = new Date().toISOString();
   try {
+    // Fail on a wrong Redis address or password before opening thousands of sockets.
+    await redis?.sample();
     for (const config of splitClients(options)) {
       const child = fork(path, [], {
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
