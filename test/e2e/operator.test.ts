@@ -3,8 +3,7 @@
 // API-side validation, a Degraded cluster beside a healthy one, crash + restart, zero idle
 // writes, and garbage collection. The operator runs as a real process with a kubeconfig.
 import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { parseRealtimeCluster } from '../../operator/api/parse.js';
@@ -14,8 +13,8 @@ import { resourceNames } from '../../operator/desired/names.js';
 import { readAuditEvents, startCluster, waitFor, type Cluster } from '../cluster/harness.js';
 import { applyYaml, condition, find, getJson, list, type Obj } from './support/kube.js';
 import { nonLeaseWrites, startOperator, type OperatorProcess } from './support/operator-process.js';
+import { createNamespace, installCrd, repo } from './support/setup.js';
 
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ns = `e2e-op-${process.pid}`;
 const lease = `socketfleet-e2e-${process.pid}`;
 const NAME = 'chat';
@@ -103,30 +102,14 @@ function failureContext(): string {
 describe('socketfleet operator on a real control plane', () => {
   beforeAll(async () => {
     cluster = await startCluster();
-    await cluster.kubectlOk([
-      'apply',
-      '--server-side',
-      '--force-conflicts',
-      '-f',
-      join(repo, 'crds'),
-    ]);
-    await cluster.kubectlOk([
-      'wait',
-      '--for=condition=Established',
-      'crd/realtimeclusters.socketfleet.dev',
-      '--timeout=60s',
-    ]);
-    await cluster.kubectlOk(['create', 'namespace', ns]);
+    await installCrd(cluster);
+    await createNamespace(cluster, ns);
     // examples/full.yaml schedules onto a dedicated node pool with a PriorityClass; give the
     // fake nodes that label and create the class, as a platform team would.
     await cluster.kubectlOk(['label', 'node', '--all', 'workload=realtime', '--overwrite']);
     await cluster.kubectlOk(
       ['apply', '-f', '-'],
       'apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: realtime-critical}\nvalue: 1000\n',
-    );
-    await waitFor(
-      'default serviceaccount',
-      async () => (await cluster.kubectl(['-n', ns, 'get', 'sa', 'default'])).code === 0,
     );
     example = parse(readFileSync(join(repo, 'examples/full.yaml'), 'utf8')) as Record<
       string,
