@@ -1,14 +1,17 @@
-// Offline manifest check: kube-score (built from the Go module proxy by
+// Offline manifest checks: kube-score (built from the Go module proxy by
 // test/lint/build.sh) on the rendered chart and on `socketfleet render` of
 // every example. Exclusions live in test/lint/kube-score.yaml, each with the
 // reason it does not apply; anything else kube-score flags fails the test.
-import { readdirSync } from 'node:fs';
+// The chart's alert rules and dashboard queries go through the PromQL parser
+// of Prometheus itself (test/lint/promql, built by test/lint/build-promql.sh).
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
 import { run } from '../cluster/harness.js';
 import {
   buildKubeScore,
+  buildPromqlCheck,
   helmTemplate,
   kubeScore,
   loadKubeScoreConfig,
@@ -16,6 +19,7 @@ import {
 } from '../lint/tools.js';
 
 let kubeScoreBin: string;
+let promqlCheckBin: string;
 const examplesDir = join(repoRoot, 'examples');
 const examples = readdirSync(examplesDir).filter((f) => /\.ya?ml$/.test(f));
 
@@ -34,9 +38,10 @@ function renderExample(file: string): ReturnType<typeof run> {
   );
 }
 
-describe('manifest check (kube-score)', () => {
+describe('offline manifest checks (kube-score, PromQL parser)', () => {
   beforeAll(async () => {
     kubeScoreBin = await buildKubeScore();
+    promqlCheckBin = await buildPromqlCheck();
     // helm comes with the test control plane binaries; a warm cache costs seconds.
     const r = await run('bash', [join(repoRoot, 'test', 'cluster', 'build.sh'), 'helm'], {
       teeStderr: true,
@@ -88,6 +93,52 @@ describe('manifest check (kube-score)', () => {
         'deployment-replicas',
       ]),
     );
+  });
+
+  it('alert rules and dashboard queries parse as PromQL and use metrics the code exports', async () => {
+    const { docs } = await helmTemplate({
+      values: { prometheusRule: { enabled: true }, grafanaDashboard: { enabled: true } },
+    });
+    const rule = docs.find((d) => d.kind === 'PrometheusRule') as unknown as {
+      spec: { groups: { rules: { alert: string; expr: string }[] }[] };
+    };
+    const cm = docs.find((d) => d.kind === 'ConfigMap') as unknown as {
+      data: Record<string, string>;
+    };
+    const dashboard = JSON.parse(cm.data['socketfleet.json']!) as {
+      panels: { title: string; targets?: { expr: string }[] }[];
+    };
+    const queries = [
+      ...rule.spec.groups.flatMap((g) => g.rules.map((r) => ({ name: r.alert, expr: r.expr }))),
+      ...dashboard.panels.flatMap((p) =>
+        (p.targets ?? []).map((t) => ({
+          name: `panel "${p.title}"`,
+          // Grafana fills these in before Prometheus sees the query.
+          expr: t.expr.replaceAll('$__rate_interval', '5m').replaceAll('$namespace', '.*'),
+        })),
+      ),
+    ];
+    expect(queries.length).toBeGreaterThan(10);
+    const checked = await run(promqlCheckBin, [], { input: JSON.stringify(queries) });
+    expect(checked.stdout + checked.stderr).toBe('');
+    expect(checked.code).toBe(0);
+    const broken = await run(promqlCheckBin, [], {
+      input: JSON.stringify([{ name: 'broken', expr: 'sum by (x (up)' }]),
+    });
+    expect(broken.code).toBe(1);
+    expect(broken.stdout).toContain('broken: ');
+
+    // Every socketfleet_ metric a query names is registered by the operator or the server.
+    const sources = [
+      readFileSync(join(repoRoot, 'operator', 'reconcile', 'metrics.ts'), 'utf8'),
+      readFileSync(join(repoRoot, 'server-image', 'src', 'metrics.ts'), 'utf8'),
+    ].join('\n');
+    const named = new Set(
+      queries
+        .flatMap((q) => q.expr.match(/socketfleet_[a-z_]+/g) ?? [])
+        .map((m) => m.replace(/_bucket$/, '')),
+    );
+    expect([...named].filter((m) => !sources.includes(`'${m}'`))).toEqual([]);
   });
 
   it('has examples to render', () => {

@@ -80,11 +80,20 @@ export function helmTemplateRaw(opts: TemplateOptions = {}): Promise<ExecResult>
   return helm([...args, ...(opts.extraArgs ?? [])]);
 }
 
-export async function buildKubeScore(): Promise<string> {
-  const r = await run('bash', [join(here, 'build.sh')], { teeStderr: true });
-  if (r.code !== 0) throw new Error(`test/lint/build.sh failed (exit ${r.code}): ${r.stderr}`);
+async function buildTool(script: string): Promise<string> {
+  const r = await run('bash', [join(here, script)], { teeStderr: true });
+  if (r.code !== 0) throw new Error(`test/lint/${script} failed (exit ${r.code}): ${r.stderr}`);
   const lines = r.stdout.trim().split('\n');
   return lines[lines.length - 1]!;
+}
+
+export function buildKubeScore(): Promise<string> {
+  return buildTool('build.sh');
+}
+
+/** The PromQL parser of Prometheus itself (test/lint/promql/main.go). */
+export function buildPromqlCheck(): Promise<string> {
+  return buildTool('build-promql.sh');
 }
 
 export interface Exclusion {
