@@ -34,6 +34,10 @@ function sentence(issue: RawIssue): string | undefined {
     case 'too_big':
       return bound(issue.origin, 'max', Number(issue.maximum), issue.inclusive !== false);
     case 'invalid_value':
+      // kubectl reads YAML 1.1, where a bare off/on/yes/no is a boolean.
+      if (typeof issue.input === 'boolean' && issue.values.includes(issue.input ? 'on' : 'off')) {
+        return `must be one of ${issue.values.map(String).join(', ')} (quote '${issue.input ? 'on' : 'off'}' in YAML)`;
+      }
       return issue.values.length === 1
         ? `must be ${JSON.stringify(issue.values[0])}`
         : `must be one of ${issue.values.map(String).join(', ')}`;

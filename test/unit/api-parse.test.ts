@@ -113,7 +113,7 @@ describe('parseRealtimeCluster rejections', () => {
     [
       'unknown tuning mode (YAML 1.1 reads off as false)',
       { tuning: { mode: false } },
-      'spec.tuning.mode: must be one of privileged-init, safe-sysctls, off',
+      "spec.tuning.mode: must be one of privileged-init, safe-sysctls, off (quote 'off' in YAML)",
     ],
     [
       'unknown gateway mode',

@@ -111,6 +111,37 @@ describe('socketfleet render', () => {
     expect(noFile.stderr).toMatch(/^render: missing -f FILE; usage: socketfleet render -f FILE/);
   });
 
+  it('renders the gateway conf for given ready endpoints', async () => {
+    const r = await cli([
+      'render',
+      '-f',
+      join(REPO, 'examples/minimal.yaml'),
+      '--endpoint',
+      '10.0.0.7:3000',
+      '--endpoint',
+      '[fd00::1]:3000',
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('server 10.0.0.7:3000 max_fails=3 fail_timeout=10s;');
+    expect(r.stdout).toContain('server [fd00::1]:3000 max_fails=3 fail_timeout=10s;');
+    expect(r.stdout).not.toContain('127.0.0.1:1 down');
+    const bad = await cli(['render', '-f', join(REPO, 'examples/minimal.yaml'), '--endpoint', 'x']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^render: --endpoint needs IP:PORT such as 10.0.0.7:3000;/);
+  });
+
+  it('reads YAML like kubectl does, so a bare off is a boolean', async () => {
+    const f = file(
+      'off.yaml',
+      `${header}metadata:\n  name: demo\nspec:\n  tuning:\n    mode: off\n`,
+    );
+    expect(await cli(['render', '-f', f])).toMatchObject({
+      code: 1,
+      stderr:
+        "spec.tuning.mode: must be one of privileged-init, safe-sysctls, off (quote 'off' in YAML)\n",
+    });
+  });
+
   it('prints warnings as comments and on stderr', async () => {
     const r = await cli(['render', '-f', join(REPO, 'examples/room-affinity.yaml')]);
     expect(r.code).toBe(0);
