@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { parse } from 'yaml';
-import { buildCrd } from '../../operator/api/crd.js';
+import { buildCrd, toStructural } from '../../operator/api/crd.js';
 import { generatedFiles } from '../../operator/cli/generated.js';
 import { main } from '../../operator/cli/main.js';
 import { EXAMPLES, exampleRaw, manifest, REPO } from './helpers.js';
@@ -99,6 +99,49 @@ describe('generated CRD', () => {
       '.spec.shard: unknown field',
       '.spec.gateway.balance: not one of the enum values',
     ]);
+  });
+});
+
+describe('toStructural', () => {
+  it('rewrites what the API server refuses and the checker notices when it does not', () => {
+    const raw = {
+      $schema: 'https://json-schema.org/draft/2020-12/schema',
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        labels: {
+          type: 'object',
+          propertyNames: { type: 'string' },
+          additionalProperties: { type: 'string' },
+        },
+        free: { type: 'object', additionalProperties: {} },
+        anything: {},
+        size: {
+          anyOf: [{ type: 'string', pattern: '^\\d+Gi$' }, { type: 'number' }],
+          'x-kubernetes-int-or-string': true,
+          default: '1Gi',
+        },
+        n: { type: 'integer', minimum: -9007199254740991, maximum: 9007199254740991 },
+      },
+    };
+    expect(structuralProblems(raw).length).toBeGreaterThan(0);
+    const out = toStructural(raw);
+    expect(structuralProblems(out)).toEqual([]);
+    expect(out).toEqual({
+      type: 'object',
+      properties: {
+        labels: { type: 'object', additionalProperties: { type: 'string' } },
+        free: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+        anything: { 'x-kubernetes-preserve-unknown-fields': true },
+        size: {
+          default: '1Gi',
+          anyOf: [{ type: 'integer' }, { type: 'string' }],
+          pattern: '^\\d+Gi$',
+          'x-kubernetes-int-or-string': true,
+        },
+        n: { type: 'integer' },
+      },
+    });
   });
 });
 
