@@ -5,6 +5,9 @@ import { z } from 'zod';
  * The CRD (crds/), the README's field reference and `kubectl explain` all come from here.
  * Object fields use `prefault({})` so their nested defaults apply when the user omits them,
  * the same way the API server's structural defaulting does.
+ * Spec objects are strict: the API server would silently prune an unknown (misspelled) field,
+ * so parseRealtimeCluster names it instead. Cross-field rules live twice, as zod refinements
+ * (for render and the operator) and as CEL x-kubernetes-validations (for the API server).
  */
 
 export const GROUP = 'socketfleet.dev';
@@ -260,7 +263,7 @@ export const GatewaySpecSchema = z
       .max(64)
       .default([])
       .describe(
-        'CIDRs of proxies whose PROXY protocol header or X-Forwarded-For is trusted for the client address.',
+        'CIDRs of proxies whose PROXY protocol header or X-Forwarded-For is trusted for the client address. With proxyProtocol and an empty list, the PROXY header is trusted from any peer.',
       ),
     service: z
       .object({
