@@ -51,7 +51,7 @@ publishes --rate messages/s for --duration seconds and reports delivery, loss an
 
   --url URL              gateway or server URL, e.g. http://127.0.0.1:8080 (required)
   --clients N            concurrent clients (default 1000)
-  --rooms N              rooms; client i joins room i mod N (default 10)
+  --rooms N              rooms; each client joins one, spread by a hash of its index (default 10)
   --rate N               publishes per second, all publishers together (default 100)
   --duration S           seconds of publishing (default 10)
   --publishers N         publisher connections (default ceil(rate / ${PUBLISHES_PER_PUBLISHER}))

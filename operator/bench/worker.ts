@@ -4,7 +4,7 @@ import type { Histogram } from 'hdr-histogram-js';
 import { io, type Socket } from 'socket.io-client';
 import msgpackParser from 'socket.io-msgpack-parser';
 import WebSocket from 'ws';
-import { sourceAddress } from './addresses.js';
+import { roomOf, sourceAddress } from './addresses.js';
 import { newHistogram, encodeHistogram } from './histogram.js';
 import { extractTimestamp, makePayload, nowMs, roomName } from './payload.js';
 import type { FromWorker, ToWorker, WorkerConfig } from './protocol.js';
@@ -187,7 +187,7 @@ async function connectAll(): Promise<void> {
   const lane = async (): Promise<void> => {
     while (next < config.clientCount) {
       const index = config.firstClient + next++;
-      const roomIndex = index % config.rooms;
+      const roomIndex = roomOf(index, config.rooms);
       const room = roomName(roomIndex);
       try {
         const client = await open(index, room, true);
@@ -251,7 +251,8 @@ function publishAll(durationMs: number): void {
   let refused = 0;
   const counts = new Map<number, number>();
   const pending = new Set<Promise<void>>();
-  const total = Math.round((config.publisherRate * durationMs) / 1000);
+  // The same rounding as `due` below, so the last tick reaches it exactly.
+  const total = Math.floor((config.publisherRate * durationMs) / 1000);
   const timer = setInterval(() => {
     const elapsed = nowMs() - runStart;
     const due = Math.min(

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isLoopbackHost, sourceAddress } from '../../operator/bench/addresses.js';
+import { isLoopbackHost, roomOf, sourceAddress } from '../../operator/bench/addresses.js';
 import {
   decodeHistogram,
   encodeHistogram,
@@ -29,6 +29,32 @@ describe('source addresses', () => {
     expect(isLoopbackHost('localhost')).toBe(true);
     expect(isLoopbackHost('[::1]')).toBe(true);
     expect(isLoopbackHost('10.0.0.5')).toBe(false);
+  });
+});
+
+/** nginx's ip_hash peer choice (ngx_http_upstream_ip_hash_module.c) for equal weights. */
+function nginxIpHash(addr: string, peers: number): number {
+  let hash = 89;
+  for (const octet of addr.split('.').slice(0, 3).map(Number)) hash = (hash * 113 + octet) % 6271;
+  return hash % peers;
+}
+
+describe('room assignment', () => {
+  it('does not correlate with the ip_hash server, so ip-hash spreads every room over the servers', () => {
+    const clients = 3000;
+    const rooms = 30;
+    const servers = 3;
+    const seen = Array.from({ length: rooms }, () => new Set<number>());
+    const sizes = new Array<number>(rooms).fill(0);
+    for (let i = 0; i < clients; i++) {
+      const r = roomOf(i, rooms);
+      seen[r]!.add(nginxIpHash(sourceAddress(i), servers));
+      sizes[r]!++;
+    }
+    // With i % rooms every room would sit on exactly one server here.
+    expect(seen.every((s) => s.size === servers)).toBe(true);
+    expect(Math.min(...sizes)).toBeGreaterThan(60);
+    expect(Math.max(...sizes)).toBeLessThan(140);
   });
 });
 
