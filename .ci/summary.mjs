@@ -2,7 +2,7 @@
 // CI steps counted by .ci/run, and exits non-zero on any failure.
 import { existsSync, readFileSync } from 'node:fs';
 
-const [resultsPath, stepsPassed, stepsFailed] = process.argv.slice(2);
+const [resultsPath, stepsPassed, stepsFailed, testStatus] = process.argv.slice(2);
 let passed = Number(stepsPassed ?? 0);
 let failed = Number(stepsFailed ?? 0);
 let skipped = 0;
@@ -20,5 +20,7 @@ if (resultsPath && existsSync(resultsPath)) {
   // npm test stopped before vitest wrote a report (format, typecheck, lint or build failed).
   failed += 1;
 }
+// npm test can fail after vitest reported success only through a crash; never let that pass.
+if (testStatus && testStatus !== '0' && failed === 0) failed += 1;
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 process.exit(failed > 0 ? 1 : 0);
