@@ -383,11 +383,14 @@ export class Reconciler {
     tag: ErrorTag,
     message: string,
   ): Promise<void> {
-    const previous = raw.status;
-    const status: RealtimeClusterStatus = {
-      ...(previous ?? {}),
-      ...invalidSpecStatus(raw.metadata.generation, previous, tag, message, rfc3339(this.now())),
-    };
+    const status = invalidSpecStatus(
+      raw.metadata.generation,
+      raw.status,
+      tag,
+      message,
+      rfc3339(this.now()),
+      true,
+    );
     const changed = await this.writeStatus(raw, raw.metadata.namespace ?? 'default', status);
     if (changed)
       await this.deps.events.warning(target, 'ReconcileFailed', 'Reconcile', `${tag}: ${message}`);

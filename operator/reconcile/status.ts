@@ -105,8 +105,9 @@ export function computeStatus(
 }
 
 /**
- * Status of a cluster whose spec cannot be used: only observedGeneration and the conditions
- * change; the counts keep their last known values.
+ * Status of a cluster the operator cannot converge (a bad spec, or an API call that keeps
+ * failing): only observedGeneration and the conditions change; the counts keep their last
+ * known values. `retrying` says whether the operator keeps trying on its own.
  */
 export function invalidSpecStatus(
   generation: number | undefined,
@@ -114,6 +115,7 @@ export function invalidSpecStatus(
   reason: string,
   message: string,
   now: string,
+  retrying = false,
 ): RealtimeClusterStatus {
   return {
     ...(previous ?? {}),
@@ -122,7 +124,12 @@ export function invalidSpecStatus(
       previous?.conditions,
       [
         { type: 'Ready', status: 'False', reason, message },
-        { type: 'Progressing', status: 'False', reason, message: 'Waiting for a corrected spec.' },
+        {
+          type: 'Progressing',
+          status: 'False',
+          reason,
+          message: retrying ? 'Retrying with backoff.' : 'Waiting for a corrected spec.',
+        },
         { type: 'Degraded', status: 'True', reason, message },
       ],
       now,

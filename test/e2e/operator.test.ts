@@ -331,6 +331,69 @@ describe('socketfleet operator on a real control plane', () => {
     await cluster.kubectlOk(['-n', ns, 'delete', 'rtc', longName]);
   });
 
+  it('reports Degraded while the API server rejects an object, and recovers when the spec is fixed', async () => {
+    // The schema allows any annotation key; the API server refuses this one on the gateway Service.
+    await applyYaml(
+      cluster,
+      ns,
+      stringify({
+        apiVersion: 'socketfleet.dev/v1alpha1',
+        kind: 'RealtimeCluster',
+        metadata: { name: 'broken' },
+        spec: { replicas: 1, gateway: { service: { annotations: { 'bad key!': 'x' } } } },
+      }),
+    );
+    const degraded = await waitFor(
+      'Degraded after repeated rejected applies',
+      async () => {
+        const o = await rtc('broken');
+        return condition(o, 'Degraded')?.status === 'True' ? o : undefined;
+      },
+      60_000,
+    );
+    expect(condition(degraded, 'Degraded')?.reason).toBe('ApiInvalid');
+    expect(condition(degraded, 'Degraded')?.message).toContain('metadata.annotations');
+    expect(condition(degraded, 'Progressing')?.message).toBe('Retrying with backoff.');
+    const warnings = (await list(cluster, ns, 'events.events.k8s.io')).filter((e) => {
+      const ev = e as unknown as { regarding?: { name?: string }; reason?: string; type?: string };
+      return (
+        ev.regarding?.name === 'broken' && ev.reason === 'ReconcileFailed' && ev.type === 'Warning'
+      );
+    });
+    expect(warnings.length).toBeGreaterThanOrEqual(1);
+    expect(
+      await operator!.counter(
+        'socketfleet_operator_reconcile_errors_total',
+        (l) => l.reason === 'ApiInvalid',
+      ),
+    ).toBeGreaterThanOrEqual(3);
+
+    await cluster.kubectlOk([
+      '-n',
+      ns,
+      'patch',
+      'rtc',
+      'broken',
+      '--type',
+      'json',
+      '-p',
+      '[{"op":"remove","path":"/spec/gateway/service/annotations"}]',
+    ]);
+    const fixed = await waitFor(
+      'broken to recover',
+      async () => {
+        const o = await rtc('broken');
+        return condition(o, 'Ready')?.status === 'True' &&
+          o?.status?.observedGeneration === o?.metadata.generation
+          ? o
+          : undefined;
+      },
+      120_000,
+    );
+    expect(condition(fixed, 'Degraded')).toMatchObject({ status: 'False', reason: 'AsExpected' });
+    await cluster.kubectlOk(['-n', ns, 'delete', 'rtc', 'broken']);
+  });
+
   it('converges after a crash mid-change, with no duplicate objects and the same Redis password', async () => {
     const before = await rtc();
     const secretBefore = await find(cluster, ns, 'secret', names.redisAuthSecret);
