@@ -68,7 +68,11 @@ function one(docs: KubeDoc[], kind: string, name: string): KubeDoc {
 }
 
 async function dryRun(text: string): Promise<void> {
-  const r = await cluster.kubectl(['apply', '--dry-run=server', '--server-side', '-f', '-'], text);
+  // --force-conflicts: the CRD may already be owned by helm or kubectl (other suites install it).
+  const r = await cluster.kubectl(
+    ['apply', '--dry-run=server', '--server-side', '--force-conflicts', '-f', '-'],
+    text,
+  );
   expect(r.stderr.trim(), r.stdout).toBe('');
   expect(r.code).toBe(0);
 }
