@@ -42,6 +42,30 @@ export const ServerConfigSchema = z
       })
       .describe('The sharded Redis.'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+    fastPaths: z
+      .object({
+        localFirst: z
+          .boolean()
+          .default(true)
+          .describe('Write to local members before publishing to Redis.'),
+        binaryFrames: z
+          .boolean()
+          .default(true)
+          .describe('Build one WebSocket frame per broadcast for binary (msgpack) packets too.'),
+        msgpackBus: z
+          .boolean()
+          .default(true)
+          .describe('Encode server-to-server messages with msgpack.'),
+        skipLonelyRooms: z
+          .boolean()
+          .default(true)
+          .describe(
+            'Keep a room broadcast off Redis when no other server has members in the room.',
+          ),
+      })
+      .strict()
+      .prefault({})
+      .describe('Adapter fast paths; all on by default, switch one off to measure what it buys.'),
   })
   .strict();
 

@@ -10,6 +10,8 @@ export interface ServerMetrics {
   rejectedEvents: Counter<'reason'>;
   broadcasts: Counter<'shard'>;
   busMessagesIn: Counter;
+  publishesSkipped: Counter;
+  roomHandshakes: Counter<'result'>;
   publishesLost: Counter<'shard'>;
   redisErrors: Counter<'shard'>;
   shardUp: Gauge<'shard'>;
@@ -59,6 +61,17 @@ export function createMetrics(): ServerMetrics {
     busMessagesIn: new Counter({
       name: 'socketfleet_bus_messages_in_total',
       help: 'Messages from other servers received over Redis (only rooms this server has members in, plus cluster requests).',
+      registers,
+    }),
+    publishesSkipped: new Counter({
+      name: 'socketfleet_publishes_skipped_total',
+      help: 'Room broadcasts that stayed on this server because no other server has members in the room.',
+      registers,
+    }),
+    roomHandshakes: new Counter({
+      name: 'socketfleet_room_handshakes_total',
+      help: 'Room membership handshakes by result (ready, timeout, failed); only ready rooms may skip Redis.',
+      labelNames: ['result'],
       registers,
     }),
     publishesLost: new Counter({

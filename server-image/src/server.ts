@@ -9,7 +9,11 @@ import { createRequire } from 'node:module';
 import { Server, type ServerOptions, type Socket } from 'socket.io';
 import * as msgpackParser from 'socket.io-msgpack-parser';
 import type { z } from 'zod';
-import { createRoomShardedAdapter, type FastPaths } from './adapter/sharded-adapter.js';
+import {
+  createRoomShardedAdapter,
+  type FastPaths,
+  type ShardedAdapter,
+} from './adapter/sharded-adapter.js';
 import { ShardRouter } from './adapter/router.js';
 import type { ServerConfig } from './config.js';
 import { createLogger, type Logger } from './logger.js';
@@ -24,7 +28,10 @@ export interface EventContext {
   logger: Logger;
   /** The shard that carries a room's traffic and whether it is reachable right now. */
   roomShard: (room: string) => { shard: number; up: boolean };
-  /** Resolves once this server's subscription to the room's channel is confirmed (or after a bounded wait). */
+  /**
+   * Resolves true once this server receives the room's traffic and every other member server
+   * knows it (so no later publish can miss it); false after a bounded wait (shard down, slow peer).
+   */
   roomSubscribed: (room: string) => Promise<boolean>;
 }
 
@@ -67,8 +74,6 @@ export interface ServerHandle {
   drain(): Promise<void>;
   close(): Promise<void>;
 }
-
-const SUBSCRIBE_WAIT_MS = 2000;
 
 /** Server-side event every server answers with a CensusReply. */
 export const CENSUS_EVENT = 'socketfleet:census';
@@ -159,10 +164,12 @@ export async function createServer(
     },
     adapter: createRoomShardedAdapter({
       router,
-      ...(options.fastPaths ? { fastPaths: options.fastPaths } : {}),
+      fastPaths: { ...config.fastPaths, ...options.fastPaths },
       hooks: {
         onLocalDelivery: (n) => metrics.eventsOut.inc(n),
         onBusMessage: () => metrics.busMessagesIn.inc(),
+        onPublishSkipped: () => metrics.publishesSkipped.inc(),
+        onHandshake: (result) => metrics.roomHandshakes.inc({ result }),
         onPublishFailed: (err) => logger.debug({ err: err.message }, 'broadcast publish failed'),
       },
     }) as unknown as ServerOptions['adapter'],
@@ -173,7 +180,6 @@ export async function createServer(
   const io = new Server(httpServer, ioOptions);
 
   const nsp = io.of('/');
-  const roomChannel = (room: string): string => `socket.io#${nsp.name}#${room}#`;
   const baseContext: Omit<EventContext, 'socket'> = {
     io,
     logger,
@@ -181,7 +187,7 @@ export async function createServer(
       const shard = router.shardForRoom(room);
       return { shard, up: router.isShardUp(shard) };
     },
-    roomSubscribed: (room) => router.whenSubscribed(roomChannel(room), SUBSCRIBE_WAIT_MS),
+    roomSubscribed: (room) => (nsp.adapter as unknown as ShardedAdapter).roomReady(room),
   };
   const knownEvents = new Set(Object.keys(handlers.events));
 

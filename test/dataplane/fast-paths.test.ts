@@ -119,7 +119,15 @@ describe('adapter fast paths', () => {
     const stock = await library({ msgpackBus: false });
     const spy = shard.client();
     const seen: Buffer[] = [];
-    spy.on('smessageBuffer', (_channel: Buffer, message: Buffer) => seen.push(message));
+    // Only broadcasts (type 3): membership handshake messages share the channel.
+    const isBroadcast = (m: Buffer): boolean =>
+      (m[0] === 0x7b
+        ? (JSON.parse(m.toString()) as { type: number })
+        : notepack.decode<{ type: number }>(m)
+      ).type === 3;
+    spy.on('smessageBuffer', (_channel: Buffer, message: Buffer) => {
+      if (isBroadcast(message)) seen.push(message);
+    });
     await spy.ssubscribe('socket.io#/#bus#');
 
     const member = await connect(url(fast));

@@ -118,7 +118,12 @@ export class ShardRouter extends EventEmitter {
         });
       }
       sub.on('smessageBuffer', (channel: Buffer, message: Buffer) => {
-        this.emit('smessageBuffer', channel, message);
+        // Between SUNSUBSCRIBE being sent and Redis processing it, messages still arrive for a
+        // channel the adapter has already forgotten; they are handed out separately so the
+        // membership handshake can still answer them.
+        if (this.subscriptions.has(channel.toString()))
+          this.emit('smessageBuffer', channel, message);
+        else this.emit('orphanMessage', channel, message);
       });
       return shard;
     });

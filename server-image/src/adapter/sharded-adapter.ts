@@ -4,6 +4,7 @@ import notepack from 'notepack.io';
 import type { Namespace, Socket } from 'socket.io';
 import type { BroadcastOptions, ClusterMessage } from 'socket.io-adapter';
 import type { ShardRouter } from './router.js';
+import { RoomPresence } from './room-presence.js';
 import { canPreEncodeFrames, preEncodeFrame } from './ws-frame.js';
 
 /** MessageType.BROADCAST of socket.io-adapter's cluster protocol. */
@@ -16,9 +17,23 @@ export interface FastPaths {
   binaryFrames: boolean;
   /** Encode inter-server messages with msgpack instead of JSON. */
   msgpackBus: boolean;
+  /**
+   * Skip Redis for a room broadcast when no other server has members in the room, proven by the
+   * membership handshake in room-presence.ts. Needs localFirst, and every server of the cluster
+   * running it (a stock server never answers the handshake, which keeps rooms publishing).
+   */
+  skipLonelyRooms: boolean;
 }
 
-export const ALL_FAST_PATHS: FastPaths = { localFirst: true, binaryFrames: true, msgpackBus: true };
+export const ALL_FAST_PATHS: FastPaths = {
+  localFirst: true,
+  binaryFrames: true,
+  msgpackBus: true,
+  skipLonelyRooms: true,
+};
+
+/** How long a joining server waits for every member server to answer its HELLO. */
+export const PRESENCE_TIMEOUT_MS = 3000;
 
 export interface AdapterHooks {
   /** Number of local sockets a broadcast was written to. */
@@ -26,6 +41,9 @@ export interface AdapterHooks {
   onPublishFailed?(err: Error): void;
   /** A message from another server arrived over Redis (any type). */
   onBusMessage?(): void;
+  /** A room broadcast stayed on this server: no other server has members in the room. */
+  onPublishSkipped?(): void;
+  onHandshake?(result: 'ready' | 'timeout' | 'failed'): void;
 }
 
 export interface RoomShardedAdapterOptions {
@@ -52,7 +70,7 @@ interface Packet {
  * The members of socket.io-adapter's ClusterAdapter (and @socket.io/redis-adapter's subclass) that
  * the fast paths use; several are public in JS but protected or undeclared in the typings.
  */
-export interface ShardedAdapter {
+interface LibraryAdapter {
   nsp: Namespace;
   uid: string;
   rooms: Map<string, Set<string>>;
@@ -64,6 +82,16 @@ export interface ShardedAdapter {
   publishAndReturnOffset(message: ClusterMessage): Promise<string>;
   encode(message: ClusterMessage): string | Buffer;
   close(): Promise<void> | void;
+  on(event: string, listener: (...args: never[]) => void): unknown;
+}
+
+/** The adapter this module builds: the library's members plus the join gate. */
+export interface ShardedAdapter extends LibraryAdapter {
+  /**
+   * Resolves true once this server receives the room's traffic and (with skipLonelyRooms) every
+   * other member server knows it, so a publish caused after that can not miss this server.
+   */
+  roomReady(room: string): Promise<boolean>;
 }
 
 /** What the local delivery touches on a socket; notifyOutgoingListeners is private in the typings. */
@@ -78,7 +106,7 @@ type ShardedAdapterClass = new (
   pubClient: unknown,
   subClient: unknown,
   opts?: object,
-) => ShardedAdapter;
+) => LibraryAdapter;
 
 let shardedAdapterClass: ShardedAdapterClass | undefined;
 
@@ -119,7 +147,73 @@ export function createRoomShardedAdapter(
   const hooks = options.hooks ?? {};
   const binaryFrames = fast.binaryFrames && canPreEncodeFrames;
 
+  const router = options.router;
+  const skipLonely = fast.skipLonelyRooms && fast.localFirst;
+
   class RoomShardedAdapter extends Base {
+    private readonly presence: RoomPresence;
+    private readonly onShardDown: (shard: number) => void;
+    private readonly onShardUp: (shard: number) => void;
+    private readonly onOrphan: (channel: Buffer, message: Buffer) => void;
+
+    constructor(nsp: Namespace) {
+      super(nsp, router, router, { subscriptionMode: 'dynamic' });
+      const channel = (room: string): string => `socket.io#${nsp.name}#${room}#`;
+      // Every server runs the membership handshake, whatever its own skipLonelyRooms setting, so
+      // a server that skips can rely on servers that do not.
+      const presence = new RoomPresence(
+        this.uid,
+        nsp.name,
+        {
+          publish: (room, message) =>
+            router.spublish(channel(room), this.encode(message as unknown as ClusterMessage)),
+          subscribed: (room) => router.whenSubscribed(channel(room), PRESENCE_TIMEOUT_MS),
+        },
+        PRESENCE_TIMEOUT_MS,
+        { onHandshake: (result) => hooks.onHandshake?.(result) },
+      );
+      this.presence = presence;
+      const roomsOn = (shard: number): string[] =>
+        [...presence.localRooms()].filter((r) => router.shardForRoom(r) === shard);
+      this.onShardDown = (shard) => presence.suspend(roomsOn(shard));
+      this.onShardUp = (shard) => presence.resume(roomsOn(shard));
+      // Registered after the library's own listener, so the SSUBSCRIBE is already on its way.
+      this.on('create-room', (room: string) => {
+        if (!this.sids.has(room)) presence.created(room);
+      });
+      this.on('delete-room', (room: string) => presence.deleted(room));
+      router.on('shard-down', this.onShardDown);
+      router.on('shard-up', this.onShardUp);
+      // A server that is leaving a room must still answer a HELLO counted while it was subscribed.
+      const prefix = `socket.io#${nsp.name}#`;
+      this.onOrphan = (rawChannel, raw) => {
+        const name = rawChannel.toString();
+        if (!name.startsWith(prefix) || name.length === prefix.length) return;
+        try {
+          const message = (raw[0] === 0x7b ? JSON.parse(raw.toString()) : notepack.decode(raw)) as {
+            type: number;
+            uid: string;
+            nsp: string;
+          };
+          if (message.nsp === nsp.name) presence.onMessage(message);
+        } catch {
+          // Not ours to judge: the library ignores undecodable messages too.
+        }
+      };
+      router.on('orphanMessage', this.onOrphan);
+    }
+
+    roomReady(room: string): Promise<boolean> {
+      return this.presence.whenReady(room);
+    }
+
+    override close(): Promise<void> | void {
+      router.off('shard-down', this.onShardDown);
+      router.off('shard-up', this.onShardUp);
+      router.off('orphanMessage', this.onOrphan);
+      return super.close();
+    }
+
     /** Connection-state recovery needs the publish offset before local delivery; keep the library path then. */
     private get recoveryEnabled(): boolean {
       return Boolean(
@@ -134,6 +228,13 @@ export function createRoomShardedAdapter(
       }
       this.deliverLocally(packet, opts);
       if (opts.flags?.local) return;
+      if (skipLonely && opts.rooms.size === 1) {
+        const [room] = opts.rooms;
+        if (room !== undefined && this.presence.canSkip(room)) {
+          hooks.onPublishSkipped?.();
+          return;
+        }
+      }
       const message = {
         type: BROADCAST,
         data: {
@@ -161,6 +262,7 @@ export function createRoomShardedAdapter(
         };
       };
       if (m.uid !== this.uid) hooks.onBusMessage?.();
+      if (m.nsp === this.nsp.name && this.presence.onMessage(m)) return;
       if (
         m.type !== BROADCAST ||
         m.data.requestId !== undefined ||
@@ -215,8 +317,6 @@ export function createRoomShardedAdapter(
 
   // socket.io calls `new adapter(nsp)`, so this must be a constructible function, not an arrow.
   return function roomShardedAdapter(nsp: Namespace): ShardedAdapter {
-    return new RoomShardedAdapter(nsp, options.router, options.router, {
-      subscriptionMode: 'dynamic',
-    });
+    return new RoomShardedAdapter(nsp);
   };
 }
