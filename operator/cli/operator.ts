@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -108,8 +108,14 @@ export function parseOperatorFlags(argv: string[]): OperatorFlags | 'help' {
 
 function loadKubeConfig(path: string | undefined): KubeConfig {
   const kc = new KubeConfig();
-  if (path) kc.loadFromFile(path);
-  else if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
+  if (path) {
+    if (!existsSync(path)) {
+      throw new Error(
+        `The kubeconfig ${path} does not exist; pass --kubeconfig with an existing file.`,
+      );
+    }
+    kc.loadFromFile(path);
+  } else if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
   else kc.loadFromDefault();
   return kc;
 }

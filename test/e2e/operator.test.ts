@@ -200,6 +200,23 @@ describe('socketfleet operator on a real control plane', () => {
       ]),
     ) as { spec: { replicas: number }; status: { replicas: number; selector: string } };
     expect(scale.spec.replicas).toBe(5);
+    // The gateway's upstreams follow: exactly the ready server pods.
+    await waitFor('nginx.conf lists the 5 ready servers', async () => {
+      const pods = await list(
+        cluster,
+        ns,
+        'pods',
+        `${INSTANCE},app.kubernetes.io/component=server`,
+      );
+      const ips = pods
+        .filter((p) => !p.metadata.deletionTimestamp)
+        .map((p) => `${p.status?.podIP as string}:3000`);
+      const conf = Object.values(
+        (await find(cluster, ns, 'configmap', names.gatewayConfig))?.data ?? {},
+      ).join('\n');
+      const upstreams = [...conf.matchAll(/server (\d+\.\d+\.\d+\.\d+:\d+)/g)].map((m) => m[1]);
+      return ips.length === 5 && [...upstreams].sort().join() === [...ips].sort().join();
+    });
     expect(scale.status.replicas).toBe(5);
   });
 
@@ -529,8 +546,10 @@ describe('socketfleet operator on a real control plane', () => {
   });
 
   it('stops cleanly on SIGTERM', async () => {
+    expect(await operator!.healthz()).toBe(200);
     expect(await operator!.readyz()).toBe(200);
     expect(await operator!.stop()).toBe(0);
+    expect(operator!.logs().at(-1)).toMatchObject({ msg: 'operator stopped', exitCode: 0 });
     const leaseObj = await getJson<{ spec: { holderIdentity?: string } }>(cluster, [
       '-n',
       ns,

@@ -20,6 +20,7 @@ export interface OperatorProcess {
   /** Write requests so far by "verb kind". */
   writes(): Promise<Record<string, number>>;
   readyz(): Promise<number>;
+  healthz(): Promise<number>;
   /** SIGTERM, then wait for exit; resolves the exit code. */
   stop(): Promise<number | null>;
   /** SIGKILL (a crash): no cleanup, no Lease release. */
@@ -129,6 +130,10 @@ export async function startOperator(kubeconfig: string, args: string[]): Promise
     },
     async gauge(name) {
       return (await samples(name))[0]?.value;
+    },
+    async healthz() {
+      const r = await fetch(`http://127.0.0.1:${metricsPort}/healthz`);
+      return r.status;
     },
     async readyz() {
       const r = await fetch(`http://127.0.0.1:${metricsPort}/readyz`);
