@@ -3,7 +3,9 @@
 // chart's ServiceAccount (a token from `kubectl create token`), so any
 // permission the chart forgot fails the scenario. Then each rule of the
 // ClusterRole (and the leader-election Role) is removed in turn, and a few
-// single verbs, to show the operator breaks without it.
+// single verbs, to show the operator breaks without it. The operator runs
+// with the command line of the chart's Deployment, and its /healthz, /readyz
+// and /metrics answer the chart's probe paths.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -92,29 +94,43 @@ async function serviceAccountKubeconfig(): Promise<string> {
 
 interface Operator {
   lines: string[];
+  /** The port of /healthz, /readyz and /metrics, once the operator logged it. */
+  metricsPort(): number | undefined;
   forbidden(): string[];
   stop(): Promise<void>;
 }
 
-function startOperator(extraArgs: string[] = []): Operator {
+/**
+ * The operator's command line exactly as the chart's Deployment has it (so a
+ * flag the CLI does not know fails here, not in a crash-looping pod), except
+ * the metrics port: 0 picks a free one on this shared machine.
+ */
+async function chartArgs(): Promise<string[]> {
+  const deploy = await json<{
+    spec: { template: { spec: { containers: { name: string; args: string[] }[] } } };
+  }>(['-n', ns, 'get', 'deployment', fullname]);
+  const container = deploy.spec.template.spec.containers.find((c) => c.name === 'operator');
+  if (!container) throw new Error(`deployment/${fullname} has no operator container`);
+  return container.args.map((a) => (a.startsWith('--metrics-port=') ? '--metrics-port=0' : a));
+}
+
+function startOperator(args: string[]): Operator {
   const child = spawn(
     process.execPath,
     [
       '--import',
       'tsx',
       join(repoRoot, 'operator', 'cli', 'main.ts'),
-      'operator',
+      ...args,
       '--kubeconfig',
       saKubeconfig,
-      '--metrics-port',
-      '0',
-      '--leader-election-namespace',
-      ns,
-      '--lease-name',
-      fullname,
-      ...extraArgs,
     ],
-    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
+    // The Deployment's downward-API env: the Lease holder identity and namespace.
+    {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, POD_NAME: `chart-rbac-${process.pid}`, POD_NAMESPACE: ns },
+    },
   );
   running.add(child);
   const lines: string[] = [];
@@ -130,6 +146,13 @@ function startOperator(extraArgs: string[] = []): Operator {
   return {
     lines,
     forbidden: () => lines.filter((l) => /\b403\b|forbidden/i.test(l)),
+    metricsPort: () => {
+      for (const l of lines) {
+        const m = /"metricsPort":(\d+)/.exec(l);
+        if (m) return Number(m[1]);
+      }
+      return undefined;
+    },
     async stop(): Promise<void> {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
@@ -170,8 +193,8 @@ async function count(args: string[]): Promise<number> {
  * Ready; then scale shards in, disable NetworkPolicies and the gateway (every
  * kind of delete) and wait for Ready at the new generation.
  */
-async function scenario(name: string, operatorArgs: string[] = []): Promise<ScenarioResult> {
-  const op = startOperator(operatorArgs);
+async function scenario(name: string): Promise<ScenarioResult> {
+  const op = startOperator(await chartArgs());
   const failed = (stage: string): ScenarioResult => ({
     ok: false,
     stage,
@@ -230,6 +253,18 @@ async function scenario(name: string, operatorArgs: string[] = []): Promise<Scen
       (e) => e.regarding?.name === name && e.reportingController === 'socketfleet.dev/operator',
     );
     if (!recorded) return failed('events: none recorded');
+
+    // The chart's probe paths, answered by the real operator.
+    const port = op.metricsPort();
+    if (port === undefined) return failed('probes: the operator never logged its metrics port');
+    for (const path of ['/healthz', '/readyz']) {
+      const res = await fetch(`http://127.0.0.1:${port}${path}`);
+      if (res.status !== 200) return failed(`probes: ${path} answered ${res.status}`);
+    }
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    if (!/^socketfleet_operator_leader 1$/m.test(metrics)) {
+      return failed('probes: /metrics does not report this process as the leader');
+    }
     return { ok: true, stage: 'converged', forbidden: [] };
   } finally {
     await op.stop();
@@ -452,7 +487,8 @@ describe('chart RBAC, proven with the operator running as the chart ServiceAccou
     expect((await cluster.kubectl(['get', 'clusterrole', fullname])).stderr).toContain('NotFound');
     expect(await saCan('list', 'realtimeclusters.socketfleet.dev', 'default')).toBe(false);
     expect(await saCan('list', 'realtimeclusters.socketfleet.dev', app)).toBe(true);
-    const result = await scenario('namespaced', ['--namespace', app]);
+    expect(await chartArgs()).toContain(`--namespace=${app}`);
+    const result = await scenario('namespaced');
     expect(result).toEqual({ ok: true, stage: 'converged', forbidden: [] });
   });
 });
