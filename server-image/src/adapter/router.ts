@@ -107,6 +107,10 @@ export class ShardRouter extends EventEmitter {
           this.emit(up ? 'shard-up' : 'shard-down', index);
         }
       };
+      // Before 'shard-up' is announced, every channel of this shard is subscribed again
+      // explicitly (ioredis re-subscribes on its own, but does not say when it is done), so
+      // whenSubscribed() after a restart means subscribed on the restarted Redis.
+      sub.on('ready', () => this.reconfirm(index));
       for (const client of [pub, sub]) {
         client.on('ready', refresh);
         client.on('close', refresh);
@@ -181,6 +185,21 @@ export class ShardRouter extends EventEmitter {
       for (const channel of group) this.subscriptions.set(channel, confirmed);
       return done;
     });
+  }
+
+  private reconfirm(index: number): void {
+    const shard = this.shards[index];
+    if (!shard || this.closed) return;
+    const channels = [...this.subscriptions.keys()].filter((c) => this.shardOf(c) === shard);
+    if (channels.length === 0) return;
+    const confirmed = shard.sub.ssubscribe(...channels).then(
+      () => true,
+      (err: unknown) => {
+        this.hooks.onError?.(index, err instanceof Error ? err : new Error(String(err)));
+        return false;
+      },
+    );
+    for (const channel of channels) this.subscriptions.set(channel, confirmed);
   }
 
   /**
