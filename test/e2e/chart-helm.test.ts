@@ -208,6 +208,22 @@ describe('socketfleet-operator chart', () => {
     );
   });
 
+  it('renders bring-your-own ServiceAccount/RBAC and a single replica without a PDB', async () => {
+    const { docs } = await helmTemplate({
+      release,
+      namespace: ns,
+      values: {
+        replicaCount: 1,
+        serviceAccount: { create: false, name: 'platform-operator' },
+        rbac: { create: false, aggregateToDefaultRoles: false },
+      },
+    });
+    expect(docs.map((d) => d.kind).sort()).toEqual(['Deployment', 'NetworkPolicy', 'Service']);
+    expect(deployment(one(docs, 'Deployment', fullname)).pod.serviceAccountName).toBe(
+      'platform-operator',
+    );
+  });
+
   it('renders the optional ServiceMonitor, PrometheusRule and Grafana dashboard', async () => {
     const { docs } = await helmTemplate({
       release,
@@ -263,6 +279,11 @@ describe('socketfleet-operator chart', () => {
       expect(r.stderr).toContain("values don't meet the specifications of the schema");
       expect(r.stderr).toContain(field);
     }
+    const noSa = await helmTemplateRaw({ values: { serviceAccount: { create: false } } });
+    expect(noSa.code).not.toBe(0);
+    expect(noSa.stderr).toContain(
+      'serviceAccount.name is required when serviceAccount.create is false',
+    );
     const r = await helmTemplateRaw({
       values: { metrics: { service: { enabled: false }, serviceMonitor: { enabled: true } } },
     });
