@@ -2,6 +2,8 @@
 # Entrypoint of the socketfleet server image, and of the data-plane tests, which start servers
 # exactly this way. Raises the soft open-file limit (every WebSocket is a file descriptor) to
 # min($SOCKETFLEET_NOFILE, hard limit), then replaces itself with node so signals reach it.
+# Node 20+ also raises its soft limit to the hard limit at startup, so a lower
+# SOCKETFLEET_NOFILE cannot cap node; the raise here keeps the shell and any wrapper honest.
 set -eu
 
 here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CENSUS_EVENT,
@@ -106,5 +107,21 @@ describe('relay across servers', () => {
     const replies = (await library.io.serverSideEmitWithAck(CENSUS_EVENT)) as CensusReply[];
     expect(replies.map((r) => r.port).sort()).toEqual(servers.map((s) => s.port).sort());
     expect(replies.every((r) => r.clients >= 1 && !r.draining)).toBe(true);
+  });
+  it('starts through entrypoint.sh with the soft open-file limit at the hard limit', async () => {
+    const limits = (pid: number): [number, number] => {
+      const m = /Max open files\s+(\d+)\s+(\d+)/.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'));
+      if (!m) throw new Error('no open-files line in /proc/<pid>/limits');
+      return [Number(m[1]), Number(m[2])];
+    };
+    const server = await fleet.server(shards, {}, { inheritedSoftNofile: 1024 });
+    const [soft, hard] = limits(server.child.pid!);
+    expect(soft).toBe(hard);
+    // exec: the process is node itself, so SIGTERM from tini reaches the server directly.
+    expect(readFileSync(`/proc/${server.child.pid}/cmdline`, 'utf8')).toContain(
+      'socketfleet-server.js',
+    );
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toEqual({ code: 0, signal: null });
   });
 });

@@ -240,7 +240,7 @@ export class Fleet {
   async server(
     shards: RedisShard[],
     overrides: Partial<ServerConfigInput> = {},
-    options: { waitReady?: boolean; env?: NodeJS.ProcessEnv } = {},
+    options: { waitReady?: boolean; env?: NodeJS.ProcessEnv; inheritedSoftNofile?: number } = {},
   ): Promise<ServerProcess> {
     ensureServerBuilt();
     const [port, opsPort] = [await freePort(), await freePort()];
@@ -254,7 +254,12 @@ export class Fleet {
     };
     const configFile = join(this.dir, `${name}.json`);
     writeFileSync(configFile, JSON.stringify(config, null, 2));
-    const m = this.spawnManaged(name, ENTRYPOINT, [], {
+    // Optionally start from a shell with a low soft limit, as a container runtime might.
+    const [command, args] =
+      options.inheritedSoftNofile === undefined
+        ? [ENTRYPOINT, []]
+        : ['sh', ['-c', `ulimit -Sn ${options.inheritedSoftNofile} && exec "$0"`, ENTRYPOINT]];
+    const m = this.spawnManaged(name, command, args, {
       ...process.env,
       SOCKETFLEET_CONFIG: configFile,
       REDIS_PASSWORD: shards[0]?.password ?? '',
