@@ -80,3 +80,60 @@ export function needsApply(prepared: KubeObject, live: LiveMeta | undefined): bo
 export function ownedBy(live: LiveMeta, ownerUid: string): boolean {
   return (live.metadata?.ownerReferences ?? []).some((r) => r.uid === ownerUid);
 }
+
+/** What the operator last applied to an object, remembered per process. */
+export interface AppliedMemo {
+  hash: string;
+  uid: string | undefined;
+  generation: number | undefined;
+}
+
+export type ApplyDecision = 'create' | 'update' | 'correct-drift' | 'skip';
+
+interface LiveObject {
+  metadata?: {
+    uid?: string | undefined;
+    generation?: number | undefined;
+    annotations?: Record<string, string> | undefined;
+  };
+}
+
+/**
+ * Whether to apply, from the desired hash, the live object (from the watch cache) and what this
+ * process last applied:
+ * - a live object with our current hash is skipped, unless its generation moved past the one our
+ *   apply produced: someone changed its spec by hand (e.g. scaled our Deployment), so it is
+ *   applied again to take our fields back;
+ * - a live object with another hash is updated, unless we just applied this very hash to this
+ *   very object and the cache has not caught up yet (that would be a duplicate write).
+ */
+export function decideApply(
+  prepared: KubeObject,
+  live: LiveObject | undefined,
+  memo: AppliedMemo | undefined,
+): ApplyDecision {
+  if (!live?.metadata) return 'create';
+  const hash = prepared.metadata.annotations?.[APPLIED_HASH_ANNOTATION];
+  const sameObject = memo !== undefined && memo.uid !== undefined && memo.uid === live.metadata.uid;
+  if (live.metadata.annotations?.[APPLIED_HASH_ANNOTATION] === hash) {
+    const drifted =
+      sameObject &&
+      memo.hash === hash &&
+      memo.generation !== undefined &&
+      live.metadata.generation !== undefined &&
+      live.metadata.generation > memo.generation;
+    return drifted ? 'correct-drift' : 'skip';
+  }
+  return sameObject && memo.hash === hash ? 'skip' : 'update';
+}
+
+/** The memo to keep after a skip: adopt the live object's identity when we know nothing newer. */
+export function memoAfterSkip(
+  hash: string,
+  live: LiveObject,
+  memo: AppliedMemo | undefined,
+): AppliedMemo | undefined {
+  if (live.metadata?.annotations?.[APPLIED_HASH_ANNOTATION] !== hash) return memo;
+  if (memo && memo.uid === live.metadata.uid && memo.hash === hash) return memo;
+  return { hash, uid: live.metadata.uid, generation: live.metadata.generation };
+}

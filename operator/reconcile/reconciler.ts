@@ -13,8 +13,10 @@ import { resourceNames } from '../desired/names.js';
 import { SOCKETIO_PORT } from '../desired/ports.js';
 import type { Endpoint, KubeObject } from '../desired/types.js';
 import {
+  decideApply,
+  memoAfterSkip,
+  type AppliedMemo,
   INSTANCE_LABEL,
-  needsApply,
   objectKey,
   ownedBy,
   prepareForApply,
@@ -72,7 +74,7 @@ interface RawCluster extends AnyObject {
  */
 export class Reconciler {
   /** Hash we last applied per object, so a cache that lags our own write does not cause a rewrite. */
-  private readonly appliedHashes = new Map<string, string>();
+  private readonly appliedHashes = new Map<string, AppliedMemo>();
   /** Secrets that exist without our labels (created by hand); never try to create them again. */
   private readonly foreignSecrets = new Set<string>();
   private readonly now: () => Date;
@@ -169,12 +171,26 @@ export class Reconciler {
       const memoKey = `${namespace}/${k}`;
       const hash = prepared.metadata.annotations?.[APPLIED_HASH_ANNOTATION] ?? '';
       const live = await this.live(prepared, namespace);
-      if (!needsApply(prepared, live)) continue;
-      if (live && this.appliedHashes.get(memoKey) === hash) continue;
+      const memo = this.appliedHashes.get(memoKey);
+      const decision = decideApply(prepared, live, memo);
+      if (decision === 'skip') {
+        const next = live ? memoAfterSkip(hash, live, memo) : memo;
+        if (next) this.appliedHashes.set(memoKey, next);
+        continue;
+      }
       const result = await client.apply<AnyObject>(prepared);
-      this.appliedHashes.set(memoKey, hash);
+      this.appliedHashes.set(memoKey, {
+        hash,
+        uid: result.metadata.uid,
+        generation: result.metadata.generation,
+      });
       applied.set(k, result);
-      actions.push(`${live ? 'updated' : 'created'} ${prepared.kind}/${prepared.metadata.name}`);
+      const verb = {
+        create: 'created',
+        update: 'updated',
+        'correct-drift': 'reverted a manual change to',
+      }[decision];
+      actions.push(`${verb} ${prepared.kind}/${prepared.metadata.name}`);
     }
 
     for (const kind of OWNED_KINDS) {

@@ -411,6 +411,47 @@ describe('socketfleet operator on a real control plane', () => {
     await cluster.kubectlOk(['-n', ns, 'delete', 'rtc', 'broken']);
   });
 
+  it('reverts a hand edit of an owned Deployment and recreates a deleted ConfigMap', async () => {
+    const want = (await rtc())?.spec?.replicas as number;
+    await cluster.kubectlOk([
+      '-n',
+      ns,
+      'scale',
+      'deployment',
+      names.server,
+      '--replicas',
+      String(want + 2),
+    ]);
+    await waitFor(
+      'the operator to scale its Deployment back',
+      async () => (await find(cluster, ns, 'deployment', names.server))?.spec?.replicas === want,
+      60_000,
+      200,
+    );
+    expect(
+      operator!
+        .logs()
+        .some((l) =>
+          JSON.stringify(l.actions ?? '').includes(
+            `reverted a manual change to Deployment/${names.server}`,
+          ),
+        ),
+    ).toBe(true);
+
+    const before = await find(cluster, ns, 'configmap', names.serverConfig);
+    await cluster.kubectlOk(['-n', ns, 'delete', 'configmap', names.serverConfig]);
+    const after = await waitFor(
+      'the server ConfigMap to come back',
+      async () => {
+        const cm = await find(cluster, ns, 'configmap', names.serverConfig);
+        return cm && cm.metadata.uid !== before?.metadata.uid ? cm : undefined;
+      },
+      60_000,
+    );
+    expect(after.data).toEqual(before?.data);
+    await waitReady('chat Ready after the hand edits', (o) => o.status?.readyReplicas === want);
+  });
+
   it('converges after a crash mid-change, with no duplicate objects and the same Redis password', async () => {
     const before = await rtc();
     const secretBefore = await find(cluster, ns, 'secret', names.redisAuthSecret);

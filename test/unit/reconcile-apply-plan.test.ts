@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   APPLIED_HASH_ANNOTATION,
+  decideApply,
+  memoAfterSkip,
   needsApply,
   objectKey,
   ownedBy,
@@ -95,5 +97,68 @@ describe('objectKey and ownedBy', () => {
     expect(ownedBy({ metadata: { ownerReferences: [{ uid: 'u1' }] } }, 'u1')).toBe(true);
     expect(ownedBy({ metadata: { ownerReferences: [{ uid: 'u2' }] } }, 'u1')).toBe(false);
     expect(ownedBy({ metadata: {} }, 'u1')).toBe(false);
+  });
+});
+
+describe('decideApply', () => {
+  const prepared = prepareForApply(cm({ a: '1' }), 'ns', 'demo');
+  const hash = prepared.metadata.annotations![APPLIED_HASH_ANNOTATION]!;
+  const live = (
+    h: string | undefined,
+    generation?: number,
+    uid = 'obj-1',
+  ): { metadata: { uid: string; generation?: number; annotations: Record<string, string> } } => ({
+    metadata: {
+      uid,
+      ...(generation !== undefined ? { generation } : {}),
+      annotations: h ? { [APPLIED_HASH_ANNOTATION]: h } : {},
+    },
+  });
+
+  it('creates what does not exist and updates what carries another hash', () => {
+    expect(decideApply(prepared, undefined, undefined)).toBe('create');
+    expect(decideApply(prepared, live('old'), undefined)).toBe('update');
+    expect(decideApply(prepared, live(undefined), undefined)).toBe('update');
+  });
+
+  it('skips an object that already carries the hash (zero writes when nothing changed)', () => {
+    expect(decideApply(prepared, live(hash, 3), undefined)).toBe('skip');
+    expect(decideApply(prepared, live(hash, 3), { hash, uid: 'obj-1', generation: 3 })).toBe(
+      'skip',
+    );
+  });
+
+  it('skips a stale cache entry right after our own apply (no duplicate write)', () => {
+    expect(decideApply(prepared, live('old', 2), { hash, uid: 'obj-1', generation: 3 })).toBe(
+      'skip',
+    );
+    // ...but not when the object was replaced by another one with the same name.
+    expect(
+      decideApply(prepared, live('old', 1, 'obj-2'), { hash, uid: 'obj-1', generation: 3 }),
+    ).toBe('update');
+  });
+
+  it('re-applies when someone changed the spec by hand (generation moved past ours)', () => {
+    expect(decideApply(prepared, live(hash, 4), { hash, uid: 'obj-1', generation: 3 })).toBe(
+      'correct-drift',
+    );
+    expect(
+      decideApply(prepared, live(hash, 4, 'obj-2'), { hash, uid: 'obj-1', generation: 3 }),
+    ).toBe('skip');
+    // Kinds without a generation (ConfigMaps) cannot be checked this way.
+    expect(
+      decideApply(prepared, live(hash, undefined), { hash, uid: 'obj-1', generation: undefined }),
+    ).toBe('skip');
+  });
+
+  it('memoAfterSkip adopts a matching live object and keeps a newer memo', () => {
+    expect(memoAfterSkip(hash, live(hash, 5), undefined)).toEqual({
+      hash,
+      uid: 'obj-1',
+      generation: 5,
+    });
+    const memo = { hash, uid: 'obj-1', generation: 6 };
+    expect(memoAfterSkip(hash, live(hash, 5), memo)).toBe(memo);
+    expect(memoAfterSkip(hash, live('old', 5), memo)).toBe(memo);
   });
 });
