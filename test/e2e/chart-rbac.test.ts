@@ -440,41 +440,93 @@ describe('chart RBAC, proven with the operator running as the chart ServiceAccou
     expect(report).toHaveLength(clusterRules.length + leaseRules.length);
   }, 1_800_000);
 
-  it('breaks without single verbs too (a representative subset)', async () => {
-    // create next to patch: server-side apply of a missing object needs both;
-    // watch next to list: the caches stream changes; delete: shard scale-in.
-    const drops: { resource: string; verb: string }[] = [
-      { resource: 'deployments', verb: 'create' },
-      { resource: 'endpointslices', verb: 'watch' },
-      { resource: 'statefulsets', verb: 'delete' },
-    ];
-    const report: { drop: string; broke: boolean; evidence: string }[] = [];
-    for (const d of drops) {
-      const index = clusterRules.findIndex((r) => r.resources.includes(d.resource));
-      expect(index, d.resource).toBeGreaterThanOrEqual(0);
-      const rule = clusterRules[index]!;
-      const rules = clusterRules.map((r, i) =>
-        i === index ? { ...r, verbs: r.verbs.filter((v) => v !== d.verb) } : r,
-      );
-      await setRules('clusterrole', fullname, rules, probeFor(rule, app, false, d.verb));
-      try {
-        const result = await scenario(`drop-${d.verb}-${d.resource}`.slice(0, 40));
-        report.push({
-          drop: `${d.verb} ${describeRule(rule)}`,
-          broke: !result.ok,
-          evidence: result.forbidden[0]?.slice(0, 300) ?? result.stage,
-        });
-      } finally {
-        await setRules('clusterrole', fullname, clusterRules, probeFor(rule, app, true, d.verb));
+  const everyVerb = process.env.SOCKETFLEET_RBAC_SWEEP === 'all';
+  it(
+    everyVerb
+      ? 'breaks without any single verb of any rule (SOCKETFLEET_RBAC_SWEEP=all)'
+      : 'breaks without single verbs too (a representative subset; SOCKETFLEET_RBAC_SWEEP=all tries every verb)',
+    async () => {
+      interface Drop {
+        kind: 'clusterrole' | 'role';
+        name: string;
+        rules: Rule[];
+        index: number;
+        verb: string;
+        namespace: string;
       }
-    }
-    console.log(
-      report
-        .map((r) => `${r.broke ? 'needed  ' : 'UNNEEDED'} ${r.drop}\n         ${r.evidence}`)
-        .join('\n'),
-    );
-    expect(report.filter((r) => !r.broke).map((r) => r.drop)).toEqual([]);
-  }, 900_000);
+      const inCluster = (index: number, verb: string): Drop => ({
+        kind: 'clusterrole',
+        name: fullname,
+        rules: clusterRules,
+        index,
+        verb,
+        namespace: app,
+      });
+      const byResource = (resource: string, verb: string): Drop =>
+        inCluster(
+          clusterRules.findIndex((r) => r.resources.includes(resource)),
+          verb,
+        );
+      // The sample: create next to patch (server-side apply of a missing object
+      // needs both), watch next to list (the caches stream changes), delete
+      // (shard scale-in), update on the Lease (renewal).
+      const drops: Drop[] = everyVerb
+        ? [
+            ...clusterRules.flatMap((r, index) => r.verbs.map((verb) => inCluster(index, verb))),
+            ...leaseRules.flatMap((r, index) =>
+              r.verbs.map((verb) => ({
+                kind: 'role' as const,
+                name: leaseRole,
+                rules: leaseRules,
+                index,
+                verb,
+                namespace: ns,
+              })),
+            ),
+          ]
+        : [
+            byResource('deployments', 'create'),
+            byResource('endpointslices', 'watch'),
+            byResource('statefulsets', 'delete'),
+            {
+              kind: 'role',
+              name: leaseRole,
+              rules: leaseRules,
+              index: 0,
+              verb: 'update',
+              namespace: ns,
+            },
+          ];
+      const report: { drop: string; broke: boolean; evidence: string }[] = [];
+      for (const [n, d] of drops.entries()) {
+        expect(d.index, `${d.verb}: no rule`).toBeGreaterThanOrEqual(0);
+        const rule = d.rules[d.index]!;
+        // A rule left without verbs is invalid: dropping its only verb drops the rule.
+        const rules = d.rules
+          .map((r, i) => (i === d.index ? { ...r, verbs: r.verbs.filter((v) => v !== d.verb) } : r))
+          .filter((r) => r.verbs.length > 0);
+        await setRules(d.kind, d.name, rules, probeFor(rule, d.namespace, false, d.verb));
+        try {
+          const result = await scenario(`drop-verb-${n}`);
+          report.push({
+            drop: `${d.verb} of ${describeRule(rule)}`,
+            broke: !result.ok,
+            evidence: result.forbidden[0]?.slice(0, 300) ?? result.stage,
+          });
+        } finally {
+          await setRules(d.kind, d.name, d.rules, probeFor(rule, d.namespace, true, d.verb));
+        }
+      }
+      console.log(
+        report
+          .map((r) => `${r.broke ? 'needed  ' : 'UNNEEDED'} ${r.drop}\n         ${r.evidence}`)
+          .join('\n'),
+      );
+      expect(report.filter((r) => !r.broke).map((r) => r.drop)).toEqual([]);
+      expect(report).toHaveLength(drops.length);
+    },
+    everyVerb ? 3_600_000 : 900_000,
+  );
 
   it('namespaced mode (watchNamespaces): converges with Roles only, no cluster-wide access', async () => {
     const values = join(workDir, 'namespaced.json');

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { KINDS, OWNED_KINDS } from '../../operator/reconcile/kinds.js';
 
 const chartDir = join(import.meta.dirname, '..', '..', 'charts', 'socketfleet-operator');
 
@@ -131,6 +132,29 @@ describe('chart RBAC rules', () => {
       });
     });
   }
+
+  it('covers every kind the operator owns (fast warning; the e2e proof is chart-rbac)', () => {
+    const rules = blocks.flatMap(
+      (b) => parse(b.text) as { apiGroups: string[]; resources: string[]; verbs: string[] }[],
+    );
+    const verbsFor = (apiVersion: string, plural: string): string[] => {
+      const group = apiVersion.includes('/') ? apiVersion.split('/')[0]! : '';
+      return rules
+        .filter((r) => r.apiGroups.includes(group) && r.resources.includes(plural))
+        .flatMap((r) => r.verbs);
+    };
+    const missing: string[] = [];
+    for (const kind of OWNED_KINDS) {
+      const info = KINDS.find((k) => k.kind === kind);
+      expect(info, kind).toBeDefined();
+      // Cached (list, watch) and server-side applied (create, patch).
+      for (const verb of ['list', 'watch', 'create']) {
+        if (!verbsFor(info!.apiVersion, info!.plural).includes(verb))
+          missing.push(`${verb} ${info!.plural}`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
 
   it('grants Leases only through the leader-election Role', () => {
     const main = blocks.find((b) => b.name === 'socketfleet-operator.rules')!;
