@@ -103,8 +103,11 @@ export class LocalCluster {
       .map((s) => ({ ip: '127.0.0.1', port: s.port }));
   }
 
-  private reloadGateway(cluster: RealtimeCluster, exclude?: Set<ServerProcess>): void {
-    this.gateway?.reload(cluster, this.endpoints(exclude));
+  private async reloadGateway(
+    cluster: RealtimeCluster,
+    exclude?: Set<ServerProcess>,
+  ): Promise<void> {
+    await this.gateway?.reload(cluster, this.endpoints(exclude));
   }
 
   /** Stops an apply that is still starting processes once stop() began. */
@@ -135,7 +138,7 @@ export class LocalCluster {
     if (victims.length === 0) return;
     const gone = new Set(victims);
     // Take them out of the gateway first, so no new client lands on a draining server.
-    this.reloadGateway(cluster, gone);
+    await this.reloadGateway(cluster, gone);
     this.servers = this.servers.filter((s) => !gone.has(s));
     const grace =
       (this.opts.drainGraceSeconds ?? cluster.spec.terminationGracePeriodSeconds) * 1000;
@@ -217,7 +220,7 @@ export class LocalCluster {
     for (const old of stale) {
       if (this.servers.filter((s) => s.shardsKey === key).length < cluster.spec.replicas) {
         this.servers.push(await this.newServer(cluster, key));
-        this.reloadGateway(cluster);
+        await this.reloadGateway(cluster);
       }
       await this.retire(cluster, [old]);
     }
@@ -230,7 +233,7 @@ export class LocalCluster {
       );
       this.servers.push(...started);
     }
-    this.reloadGateway(cluster);
+    await this.reloadGateway(cluster);
     if (this.servers.length > cluster.spec.replicas) {
       // Scale down removes the newest servers, like a ReplicaSet prefers the youngest pods.
       await this.retire(cluster, this.servers.slice(cluster.spec.replicas));

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RealtimeCluster } from '../api/realtimecluster.js';
 import { renderNginxConf, type NginxRuntime } from '../desired/nginx.js';
@@ -30,6 +30,7 @@ export class Gateway {
   private proc: Supervised | undefined;
   private readonly confPath: string;
   private readonly runtime: NginxRuntime;
+  private hadNoUpstreams = true;
 
   constructor(
     private readonly nginx: string,
@@ -63,6 +64,7 @@ export class Gateway {
 
   async start(cluster: RealtimeCluster, upstreams: Endpoint[]): Promise<void> {
     this.writeChecked(cluster, upstreams);
+    this.hadNoUpstreams = upstreams.length === 0;
     const proc = new Supervised(
       'gateway',
       this.nginx,
@@ -80,14 +82,57 @@ export class Gateway {
     );
   }
 
-  /** Re-renders for the current upstreams and reloads gracefully: old workers finish their connections. */
-  reload(cluster: RealtimeCluster, upstreams: Endpoint[]): void {
+  /**
+   * Re-renders for the current upstreams and reloads gracefully: old workers finish their
+   * connections. Resolves once new workers run the new config, so a caller that reports
+   * "ready" or retires a server next does not race nginx's asynchronous reload.
+   */
+  async reload(cluster: RealtimeCluster, upstreams: Endpoint[]): Promise<void> {
     this.writeChecked(cluster, upstreams);
+    const master = this.proc?.running ? this.proc.pid : undefined;
+    if (master === undefined) return;
+    const before = new Set(childrenOf(master));
     this.proc?.signalLeader('SIGHUP');
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && !childrenOf(master).some((pid) => !before.has(pid))) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    if (upstreams.length > 0 && this.hadNoUpstreams) {
+      // From the 503 config to a proxying one: wait until a handshake really gets through.
+      await waitFor(`nginx on port ${this.port} to proxy`, () => handshakeOk(this.port), 10_000);
+    }
+    this.hadNoUpstreams = upstreams.length === 0;
   }
 
   async stop(): Promise<void> {
     // Everything behind it is going away too, so a fast shutdown (SIGTERM) is right here.
     await this.proc?.stop(5000);
+  }
+}
+
+function childrenOf(ppid: number): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === ppid)
+        out.push(Number(name));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+async function handshakeOk(port: number): Promise<boolean> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/socket.io/?EIO=4&transport=polling`, {
+      signal: AbortSignal.timeout(2000),
+    });
+    await res.body?.cancel();
+    return res.status !== 503;
+  } catch {
+    return false;
   }
 }

@@ -14,6 +14,7 @@ import { formatSummary } from '../../operator/bench/result.js';
 import { runBench } from '../../operator/bench/run.js';
 import { ensureBinaries } from '../../operator/local/deps.js';
 import { killAllSupervised } from '../../operator/local/process.js';
+import { formatHotspots, hotspots } from './cpuprofile.js';
 import {
   AT_SCALE_TARGETS,
   formatComparison,
@@ -47,6 +48,7 @@ const USAGE = `Usage: npx tsx test/bench/compare.ts [options]   (npm run bench -
   --targets LIST   plain,ip-hash,room-affinity,ws (default all; plain,room-affinity with --at-scale)
   --out DIR        where results go (default bench-results/compare-<time>)
   --strict         exit 1 when a target fails
+  --cpu-prof       profile every server (node --cpu-prof) and print where their CPU goes
 `;
 
 const ORDER: TargetKey[] = ['plain', 'ip-hash', 'room-affinity', 'ws'];
@@ -71,6 +73,7 @@ async function main(argv: string[]): Promise<number> {
       targets: { type: 'string' },
       out: { type: 'string' },
       strict: { type: 'boolean' },
+      'cpu-prof': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -115,6 +118,7 @@ async function main(argv: string[]): Promise<number> {
   );
 
   const results: Partial<Record<TargetKey, BenchResult>> = {};
+  const profiles: string[] = [];
   let current: Target | undefined;
   const onSignal = (): void => {
     killAllSupervised();
@@ -126,6 +130,13 @@ async function main(argv: string[]): Promise<number> {
 
   for (const key of ORDER.filter((k) => keys.includes(k))) {
     log(`=== ${TARGET_LABELS[key]}: starting`);
+    const profDir = join(out, 'cpu-prof', key);
+    if (values['cpu-prof']) {
+      mkdirSync(profDir, { recursive: true });
+      // The image's entrypoint and the plain/ws scripts all run node with these options.
+      process.env.SOCKETFLEET_NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${profDir}`;
+      process.env.BENCH_NODE_OPTIONS = process.env.SOCKETFLEET_NODE_OPTIONS;
+    }
     try {
       current =
         key === 'plain'
@@ -173,6 +184,14 @@ async function main(argv: string[]): Promise<number> {
       await current?.stop();
       current = undefined;
     }
+    if (values['cpu-prof']) {
+      const spots = hotspots(profDir);
+      if (spots.length > 0) {
+        const text = formatHotspots(spots);
+        profiles.push(`${TARGET_LABELS[key]} (self time, all server processes):\n${text}`);
+        log(`=== ${TARGET_LABELS[key]}: CPU profile in ${profDir}\n${text}`);
+      }
+    }
   }
 
   const metrics: Partial<Record<TargetKey, Metrics>> = {};
@@ -200,6 +219,16 @@ async function main(argv: string[]): Promise<number> {
     formatVerdicts(verdicts),
     '```',
     '',
+    ...(profiles.length > 0
+      ? [
+          'Where the servers spend CPU (node --cpu-prof):',
+          '',
+          '```',
+          profiles.join('\n\n'),
+          '```',
+          '',
+        ]
+      : []),
   ].join('\n');
   writeFileSync(join(out, 'compare.md'), md);
   writeFileSync(

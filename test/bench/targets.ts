@@ -41,6 +41,11 @@ export interface TargetOptions {
   log: (line: string) => void;
 }
 
+/** Extra node flags for the plain and floor servers (compare --cpu-prof sets them). */
+function nodeOptions(): string[] {
+  return (process.env.BENCH_NODE_OPTIONS ?? '').split(' ').filter((s) => s.length > 0);
+}
+
 /** At most this many servers start at once: 50 node processes booting together starve 2 cores. */
 const START_BATCH = 6;
 
@@ -119,7 +124,7 @@ export async function startPlain(o: TargetOptions): Promise<Target> {
     const script = join(packageRoot(), 'test', 'bench', 'plain-server.mjs');
     const servers = await inBatches(o.servers, async (i) => {
       const port = await freePort();
-      const p = new Supervised(`plain-${i}`, process.execPath, [script], {
+      const p = new Supervised(`plain-${i}`, process.execPath, [...nodeOptions(), script], {
         env: { ...process.env, PORT: String(port), REDIS_PORT: String(redisPort) },
         logFile: join(dir, 'logs', `server-${i}.log`),
         cwd: dir,
@@ -199,7 +204,7 @@ export async function startWsFloor(o: TargetOptions): Promise<Target> {
   const p = new Supervised(
     'ws-floor',
     process.execPath,
-    [join(packageRoot(), 'test', 'bench', 'ws-floor.mjs')],
+    [...nodeOptions(), join(packageRoot(), 'test', 'bench', 'ws-floor.mjs')],
     {
       env: { ...process.env, PORT: String(port) },
       logFile: join(dir, 'logs', 'ws.log'),

@@ -94,6 +94,34 @@ describe('socketfleet bench against socketfleet up', () => {
     expect(html).not.toMatch(/<script|src="http/);
   });
 
+  it("reads server CPU and memory from the servers' /metrics when it cannot see their pids", async () => {
+    const r = await runCli(
+      [
+        'bench',
+        '--url',
+        status.url!,
+        '--clients',
+        '20',
+        '--rooms',
+        '2',
+        '--rate',
+        '10',
+        '--duration',
+        '2',
+        ...status.servers.flatMap((s) => ['--metrics', `http://127.0.0.1:${s.opsPort}/metrics`]),
+        '--json',
+        '--quiet',
+      ],
+      process.env,
+    );
+    const result = JSON.parse(r.stdout) as BenchResult;
+    expect(r.code).toBe(0);
+    expect(result.delivery.lost).toBe(0);
+    expect(result.server).toMatchObject({ source: 'metrics', processes: 2 });
+    expect(result.server!.rssAfterConnectBytes).toBeGreaterThan(20 * 1024 * 1024);
+    expect(result.redis).toBeUndefined();
+  });
+
   it('exits 1 when the gate fails: a run that cannot connect is an error', async () => {
     const dead = await freePort();
     const r = await runCli(
