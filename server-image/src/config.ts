@@ -32,6 +32,12 @@ export const ServerConfigSchema = z
       .default(['polling', 'websocket']),
     corsOrigins: z.array(z.string().min(1)).default([]),
     eventsPerSecond: z.int().min(1).max(100000).default(100),
+    roomsPerConnection: z
+      .int()
+      .min(1)
+      .max(100000)
+      .default(100)
+      .describe('Rooms one connection may be in at once (each room is a Redis subscription).'),
     drainSeconds: z.int().min(0).max(3600).default(20),
     redis: z
       .object({

@@ -23,7 +23,14 @@ export const RELAY_MESSAGE_EVENT = 'message';
  */
 export const relayHandlers: ServerHandlers = {
   events: {
-    join: defineEvent(RoomNameSchema, async (room, { socket, roomSubscribed }) => {
+    join: defineEvent(RoomNameSchema, async (room, { socket, roomSubscribed, config }) => {
+      // socket.rooms holds the socket's own id room too.
+      if (!socket.rooms.has(room) && socket.rooms.size - 1 >= config.roomsPerConnection) {
+        return {
+          ok: false,
+          error: `a connection may be in at most ${config.roomsPerConnection} rooms; leave one first.`,
+        };
+      }
       await socket.join(room);
       // Acknowledge only once this server receives the room's traffic, so a publish that the
       // client causes after the ack is never missed.

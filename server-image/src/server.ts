@@ -26,6 +26,7 @@ export interface EventContext {
   socket: Socket;
   io: Server;
   logger: Logger;
+  config: ServerConfig;
   /** The shard that carries a room's traffic and whether it is reachable right now. */
   roomShard: (room: string) => { shard: number; up: boolean };
   /**
@@ -183,6 +184,7 @@ export async function createServer(
   const baseContext: Omit<EventContext, 'socket'> = {
     io,
     logger,
+    config,
     roomShard: (room) => {
       const shard = router.shardForRoom(room);
       return { shard, up: router.isShardUp(shard) };

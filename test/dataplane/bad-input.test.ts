@@ -47,7 +47,11 @@ describe('bad input', () => {
   beforeAll(async () => {
     shards = [await fleet.redis()];
     [server, jsonServer] = await Promise.all([
-      fleet.server(shards, { maxPayloadBytes: MAX_PAYLOAD, eventsPerSecond: EVENTS_PER_SECOND }),
+      fleet.server(shards, {
+        maxPayloadBytes: MAX_PAYLOAD,
+        eventsPerSecond: EVENTS_PER_SECOND,
+        roomsPerConnection: 3,
+      }),
       fleet.server(shards, { parser: 'json' }),
     ]);
     bystander = await connect(server.url);
@@ -98,6 +102,20 @@ describe('bad input', () => {
       await server.metric('socketfleet_rejected_events_total', { reason: 'unknown-event' }),
     ).toBeGreaterThanOrEqual(2);
     await bystanderUnaffected('after-invalid');
+  });
+
+  it('refuses joining more rooms than roomsPerConnection', async () => {
+    const c = await connect(server.url);
+    for (let i = 0; i < 3; i++)
+      expect(await c.emitWithAck('join', `cap-${i}`)).toMatchObject({ ok: true });
+    expect(await c.emitWithAck('join', 'cap-3')).toEqual({
+      ok: false,
+      error: 'a connection may be in at most 3 rooms; leave one first.',
+    });
+    // Re-joining a room it is already in is fine; leaving makes room for another.
+    expect(await c.emitWithAck('join', 'cap-0')).toMatchObject({ ok: true });
+    await c.emitWithAck('leave', 'cap-0');
+    expect(await c.emitWithAck('join', 'cap-3')).toMatchObject({ ok: true });
   });
 
   it('rate-limits a flooding connection and lets it continue after the window', async () => {
