@@ -245,12 +245,20 @@ export class Reconciler {
     return this.deps.client.get(info, namespace, prepared.metadata.name);
   }
 
-  /** Creates the Redis password Secret once; an existing one is never read or overwritten. */
+  /**
+   * Creates the Redis password Secret once; an existing one is never read or overwritten. A 409
+   * means the name is taken: by our own Secret the cache has not shown yet (the mark is dropped
+   * as soon as it appears), or by a Secret someone else made, which is then left alone for the
+   * life of this process instead of being re-created over on every reconcile.
+   */
   private async ensureAuthSecret(cluster: RealtimeCluster, namespace: string): Promise<boolean> {
     const secretName = resourceNames(cluster.metadata.name).redisAuthSecret;
     const k = `${namespace}/${secretName}`;
+    if (this.deps.caches.owned.get('Secret')?.get(namespace, secretName)) {
+      this.foreignSecrets.delete(k);
+      return false;
+    }
     if (this.foreignSecrets.has(k)) return false;
-    if (this.deps.caches.owned.get('Secret')?.get(namespace, secretName)) return false;
     const secret = buildRedisAuthSecret(
       { ...cluster, metadata: { ...cluster.metadata, namespace } },
       this.randomPassword(),
