@@ -1,6 +1,7 @@
 import { makeInformer, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { backoffDelay } from './backoff.js';
+import { OperatorError, tagForHttpStatus, type ErrorTag } from './errors.js';
 import type { AnyObject, KubeClient } from './kube-client.js';
 import { resourcePath, type KindInfo } from './kinds.js';
 
@@ -96,7 +97,7 @@ export class KindInformer {
     const delay = backoffDelay(this.failures, { baseMs: 500, maxMs: 30_000 });
     this.log.warn(
       {
-        err: 'ApiTransient',
+        err: watchErrorTag(err),
         kind: this.info.kind,
         namespace: this.namespace ?? '*',
         detail: err instanceof Error ? err.message : String(err),
@@ -163,4 +164,11 @@ export class KindCache {
   listAll(): AnyObject[] {
     return this.informers.flatMap((i) => i.list());
   }
+}
+
+/** The tag of a list or watch failure: the HTTP status when there is one, else a network blip. */
+function watchErrorTag(err: unknown): ErrorTag {
+  if (err instanceof OperatorError) return err.tag;
+  const status = (err as { statusCode?: unknown; code?: unknown } | null)?.statusCode;
+  return typeof status === 'number' ? tagForHttpStatus(status) : 'ApiTransient';
 }
