@@ -87,6 +87,9 @@ export class ShardRouter extends EventEmitter {
       const pub = new Redis({
         ...common,
         connectionName: `socketfleet-pub-${index}`,
+        // Publishes issued in one tick (a burst of broadcasts, handshake replies) share one
+        // write: fewer syscalls on both ends, same order.
+        enableAutoPipelining: true,
         enableOfflineQueue: false,
         maxRetriesPerRequest: 1,
       });
