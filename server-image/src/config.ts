@@ -22,23 +22,49 @@ export const ServerConfigSchema = z
       .default(9090)
       .describe('Port of /healthz, /readyz and /metrics.'),
     path: z.string().startsWith('/').default('/socket.io').describe('HTTP path of Socket.IO.'),
-    parser: z.enum(['msgpack', 'json']).default('msgpack').describe('Wire encoding.'),
-    pingIntervalMs: z.int().min(1000).max(300000).default(25000),
-    pingTimeoutMs: z.int().min(1000).max(300000).default(20000),
-    maxPayloadBytes: z.int().min(1024).max(104857600).default(100000),
+    parser: z
+      .enum(['msgpack', 'json'])
+      .default('msgpack')
+      .describe('Wire encoding; clients must use the matching parser.'),
+    pingIntervalMs: z.int().min(1000).max(300000).default(25000).describe('Heartbeat interval.'),
+    pingTimeoutMs: z
+      .int()
+      .min(1000)
+      .max(300000)
+      .default(20000)
+      .describe('How long a heartbeat answer may take before the connection is closed.'),
+    maxPayloadBytes: z
+      .int()
+      .min(1024)
+      .max(104857600)
+      .default(100000)
+      .describe('Largest message a client may send; a larger one closes its connection.'),
     transports: z
       .array(z.enum(['polling', 'websocket']))
       .min(1)
       .default(['polling', 'websocket']),
-    corsOrigins: z.array(z.string().min(1)).default([]),
-    eventsPerSecond: z.int().min(1).max(100000).default(100),
+    corsOrigins: z
+      .array(z.string().min(1))
+      .default([])
+      .describe('Browser origins allowed by CORS; empty sends no CORS headers.'),
+    eventsPerSecond: z
+      .int()
+      .min(1)
+      .max(100000)
+      .default(100)
+      .describe('Per-connection token bucket: events per second, bursts up to one second.'),
     roomsPerConnection: z
       .int()
       .min(1)
       .max(100000)
       .default(100)
       .describe('Rooms one connection may be in at once (each room is a Redis subscription).'),
-    drainSeconds: z.int().min(0).max(3600).default(20),
+    drainSeconds: z
+      .int()
+      .min(0)
+      .max(3600)
+      .default(20)
+      .describe('On SIGTERM, window over which clients are disconnected before exit.'),
     redis: z
       .object({
         shards: z
@@ -47,7 +73,10 @@ export const ServerConfigSchema = z
           .describe('Every shard in order; index i is shard i of the consistent-hash ring.'),
       })
       .describe('The sharded Redis.'),
-    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+    logLevel: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
+      .default('info')
+      .describe('pino log level.'),
     fastPaths: z
       .object({
         localFirst: z
