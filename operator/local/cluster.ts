@@ -22,6 +22,8 @@ export interface LocalClusterOptions {
   startBatch?: number;
   /** nginx worker_processes; each worker holds at most ~9500 proxied connections under a 20000 nofile limit. */
   nginxWorkers?: number;
+  /** Add `reuseport` to the gateway's listen directive (capacity runs with several nginx workers). */
+  nginxReuseport?: boolean;
 }
 
 export interface StatusRow {
@@ -206,6 +208,7 @@ export class LocalCluster {
         this.opts.stateDir,
         this.opts.gatewayPort,
         this.opts.nginxWorkers ?? 'auto',
+        this.opts.nginxReuseport ?? false,
       );
       await this.gateway.start(cluster, this.endpoints());
       this.opts.log(`gateway ready on ${this.url ?? ''} (pid ${this.gateway.pid ?? '?'})`);

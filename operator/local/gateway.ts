@@ -37,6 +37,7 @@ export class Gateway {
     private readonly stateDir: string,
     readonly port: number,
     workerProcesses: number | 'auto' = 'auto',
+    private readonly reuseport = false,
   ) {
     this.runtime = localNginxRuntime(stateDir, port, workerProcesses);
     mkdirSync(this.runtime.tempDir, { recursive: true });
@@ -53,7 +54,12 @@ export class Gateway {
 
   /** Writes the config only if `nginx -t` accepts it, so a bad render never replaces a good one. */
   private writeChecked(cluster: RealtimeCluster, upstreams: Endpoint[]): void {
-    const text = renderNginxConf(cluster, upstreams, this.runtime);
+    let text = renderNginxConf(cluster, upstreams, this.runtime);
+    if (this.reuseport) {
+      // Without it one nginx worker accepts nearly every connection and runs out of
+      // worker_connections while the others idle; the kernel spreads reuseport sockets evenly.
+      text = text.replace(/^(\s*listen \d+)/m, '$1 reuseport');
+    }
     const next = `${this.confPath}.next`;
     writeFileSync(next, text);
     const t = spawnSync(this.nginx, ['-t', '-q', ...this.args(next)], { encoding: 'utf8' });

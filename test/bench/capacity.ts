@@ -22,7 +22,9 @@ import { benchCluster } from './targets.js';
 
 /** Sockets per server process and per nginx worker (2 descriptors each), under nofile 20000. */
 const PER_SERVER = 12000;
-const PER_NGINX_WORKER = 9000;
+/** nginx counts the client and the upstream side of a proxied WebSocket as two connections. */
+const NGINX_WORKER_CONNECTIONS = 19000;
+const PER_NGINX_WORKER = 8000;
 
 /**
  * Queue sizes only: the machine is shared, so nothing that changes which ports the kernel hands
@@ -108,7 +110,7 @@ async function main(argv: string[]): Promise<number> {
     bins,
     log,
   });
-  cluster.spec.gateway.workerConnections = PER_NGINX_WORKER;
+  cluster.spec.gateway.workerConnections = NGINX_WORKER_CONNECTIONS;
   // A message every ~25 s per client is the heartbeat; keep Socket.IO's defaults so idle clients cost what they cost.
   const local = new LocalCluster({
     stateDir: join(out, 'state'),
@@ -116,6 +118,7 @@ async function main(argv: string[]): Promise<number> {
     binaries: bins,
     log,
     nginxWorkers,
+    nginxReuseport: true,
     drainGraceSeconds: 5,
   });
   process.on('exit', () => {
