@@ -194,6 +194,8 @@ async function count(args: string[]): Promise<number> {
  * kind of delete) and wait for Ready at the new generation.
  */
 async function scenario(name: string): Promise<ScenarioResult> {
+  // Every run starts like a fresh install: the operator must create its Lease.
+  await cluster.kubectlOk(['-n', ns, 'delete', 'lease', fullname, '--ignore-not-found']);
   const op = startOperator(await chartArgs());
   const failed = (stage: string): ScenarioResult => ({
     ok: false,
