@@ -247,6 +247,8 @@ describe('socketfleet-operator chart', () => {
     expect(alerts).toEqual([
       'SocketfleetRedisShardDown',
       'SocketfleetGatewayWithoutEndpoints',
+      'SocketfleetServerCannotReachShard',
+      'SocketfleetOperatorWithoutLeader',
       'SocketfleetReconcileErrors',
     ]);
     const cm = one(docs, 'ConfigMap', `${fullname}-dashboard`) as unknown as {
