@@ -238,6 +238,7 @@ async function operate(flags: OperatorFlags, log: Logger): Promise<number> {
         );
     }
     await health.close();
+    client.close();
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
     log.info({ exitCode }, 'operator stopped');

@@ -66,8 +66,28 @@ export class KubeClient {
     if (!cluster) throw new Error('The kubeconfig has no current cluster; set a current-context.');
     const opts: https.RequestOptions = {};
     await kc.applyToHTTPSOptions(opts);
-    const agent = opts.agent instanceof http.Agent ? opts.agent : undefined;
+    let agent = opts.agent instanceof http.Agent ? opts.agent : undefined;
+    if (!cluster.proxyUrl) {
+      // client-node's agent opens a new TLS connection per request; reuse connections instead.
+      agent = cluster.server.startsWith('http:')
+        ? new http.Agent({ keepAlive: true })
+        : new https.Agent({
+            keepAlive: true,
+            ...(opts.ca !== undefined ? { ca: opts.ca } : {}),
+            ...(opts.cert !== undefined ? { cert: opts.cert } : {}),
+            ...(opts.key !== undefined ? { key: opts.key } : {}),
+            ...(opts.rejectUnauthorized !== undefined
+              ? { rejectUnauthorized: opts.rejectUnauthorized }
+              : {}),
+            ...(opts.servername !== undefined ? { servername: opts.servername } : {}),
+          });
+    }
     return new KubeClient(kc, new URL(cluster.server), agent, onWrite);
+  }
+
+  /** Closes pooled connections so the process can exit. */
+  close(): void {
+    this.agent?.destroy();
   }
 
   async get<T extends AnyObject>(
