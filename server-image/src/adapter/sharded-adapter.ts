@@ -235,10 +235,12 @@ export function createRoomShardedAdapter(
           return;
         }
       }
+      // Local delivery stamped the namespace on the packet; receivers stamp their own.
+      const { nsp: _stamped, ...wirePacket } = packet;
       const message = {
         type: BROADCAST,
         data: {
-          packet,
+          packet: wirePacket,
           opts: { rooms: [...opts.rooms], except: [...(opts.except ?? [])], flags: opts.flags },
         },
       } as unknown as ClusterMessage;
