@@ -33,11 +33,15 @@ describe('adapter fast paths', () => {
   let shard: RedisShard;
   const handles: ServerHandle[] = [];
 
-  async function library(fastPaths?: Partial<FastPaths>): Promise<ServerHandle> {
+  async function library(
+    fastPaths?: Partial<FastPaths>,
+    parser: 'msgpack' | 'json' = 'msgpack',
+  ): Promise<ServerHandle> {
     const config = ServerConfigSchema.parse({
       port: await freePort(),
       opsPort: await freePort(),
       logLevel: 'warn',
+      parser,
       redis: { shards: [{ host: '127.0.0.1', port: shard.port }] },
     });
     const handle = await createServer(config, relayHandlers, {
@@ -157,5 +161,26 @@ describe('adapter fast paths', () => {
     // msgpack is smaller than the JSON the stock adapter sends for the same message.
     expect(seen[0]!.length).toBeLessThan(seen[1]!.length);
     await sleep(100);
+  });
+
+  it('json parser: text packets share the library frame, binary attachments still cross servers', async () => {
+    const [one, two] = [await library({}, 'json'), await library({}, 'json')];
+    const local = await connect(url(one), { parser: 'json' });
+    const remote = await connect(url(two), { parser: 'json' });
+    for (const c of [local, remote]) await c.emitWithAck('join', 'json-room');
+    const inboxes = [collect(local), collect(remote)];
+    const writes = spyWrites(one, local);
+    void one.io.to('json-room').emit('message', { room: 'json-room', data: 'text' });
+    // FIN + text opcode: socket.io-adapter's own pre-encoded frame for string packets.
+    expect(writes[0]!.opts.wsPreEncodedFrame?.[0]?.[0]).toBe(0x81);
+    const bytes = Buffer.from([9, 8, 7]);
+    expect(await local.emitWithAck('publish', { room: 'json-room', data: { bytes } })).toEqual({
+      ok: true,
+    });
+    await until('both to get both', () => inboxes.every((i) => i.length === 2));
+    for (const inbox of inboxes) {
+      expect((inbox[0] as { data: string }).data).toBe('text');
+      expect(Buffer.from((inbox[1] as { data: { bytes: Uint8Array } }).data.bytes)).toEqual(bytes);
+    }
   });
 });
