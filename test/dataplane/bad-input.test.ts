@@ -52,7 +52,13 @@ describe('bad input', () => {
         eventsPerSecond: EVENTS_PER_SECOND,
         roomsPerConnection: 3,
       }),
-      fleet.server(shards, { parser: 'json' }),
+      fleet.server(shards, {
+        parser: 'json',
+        corsOrigins: ['https://app.example'],
+        pingIntervalMs: 7000,
+        pingTimeoutMs: 3000,
+        maxPayloadBytes: 50_000,
+      }),
     ]);
     bystander = await connect(server.url);
     bystanderInbox = collect(bystander);
@@ -156,6 +162,17 @@ describe('bad input', () => {
     expect(await rawSession(jsonServer, '42["publish",{')).toBeGreaterThanOrEqual(1000);
     expect(await jsonServer.readyz()).toBe(200);
     await bystanderUnaffected('after-malformed');
+  });
+
+  it('applies CORS origins, heartbeats and the payload limit from the config to the handshake', async () => {
+    const handshake = (origin: string): Promise<Response> =>
+      fetch(`${jsonServer.url}/socket.io/?EIO=4&transport=polling`, { headers: { origin } });
+    const allowed = await handshake('https://app.example');
+    expect(allowed.headers.get('access-control-allow-origin')).toBe('https://app.example');
+    const open = JSON.parse((await allowed.text()).slice(1)) as Record<string, unknown>;
+    expect(open).toMatchObject({ pingInterval: 7000, pingTimeout: 3000, maxPayload: 50_000 });
+    const other = await handshake('https://evil.example');
+    expect(other.headers.get('access-control-allow-origin')).toBeNull();
   });
 
   it('exits 78 on an invalid config with one stderr line per problem', () => {
