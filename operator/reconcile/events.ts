@@ -4,6 +4,7 @@ import type { KubeClient } from './kube-client.js';
 import { microTime } from './time.js';
 
 export const REPORTING_CONTROLLER = 'socketfleet.dev/operator';
+const DEDUPE_WINDOW_MS = 60_000;
 
 export interface EventTarget {
   apiVersion: string;
@@ -26,7 +27,9 @@ export function createEventRecorder(
   client: KubeClient,
   instance: string,
   log: Logger,
+  dedupeWindowMs = DEDUPE_WINDOW_MS,
 ): EventRecorder {
+  const recent = new Map<string, number>();
   const emit = async (
     type: 'Normal' | 'Warning',
     target: EventTarget,
@@ -35,6 +38,14 @@ export function createEventRecorder(
     note: string,
   ): Promise<void> => {
     const now = new Date();
+    // Endpoint churn during a rollout repeats the same note many times; one Event per window is enough.
+    const key = [type, target.namespace, target.name, target.uid ?? '', reason, note].join('\0');
+    const last = recent.get(key);
+    if (last !== undefined && now.getTime() - last < dedupeWindowMs) return;
+    recent.set(key, now.getTime());
+    if (recent.size > 1000) {
+      for (const [k, t] of recent) if (now.getTime() - t >= dedupeWindowMs) recent.delete(k);
+    }
     try {
       await client.createObject({
         apiVersion: 'events.k8s.io/v1',
