@@ -2,7 +2,7 @@
 // values.schema.json describe the same keys, the chart's appVersion is the
 // package version (so the default image runs this code), and every RBAC rule
 // is explicit (no wildcards) and explained by a comment.
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -87,6 +87,22 @@ describe('chart values', () => {
     };
     walk(schema, '');
     expect(open).toEqual([]);
+  });
+
+  it('ships exactly the generated CRDs of crds/ (npm run gen copies them)', () => {
+    const root = join(import.meta.dirname, '..', '..', 'crds');
+    const yamls = (dir: string): string[] =>
+      readdirSync(dir)
+        .filter((f) => f.endsWith('.yaml'))
+        .sort();
+    const ours = yamls(join(chartDir, 'crds'));
+    expect(ours).toEqual(yamls(root));
+    expect(ours.length).toBeGreaterThan(0);
+    for (const f of ours) {
+      expect(readFileSync(join(chartDir, 'crds', f), 'utf8'), `${f} drifted: run npm run gen`).toBe(
+        readFileSync(join(root, f), 'utf8'),
+      );
+    }
   });
 
   it('defaults the image to the version of this package', () => {
