@@ -197,6 +197,7 @@ export class RoomPresence {
     };
     state.handshake = hs;
     const timer = setTimeout(() => hs.done(false), this.timeoutMs);
+    timer.unref();
     void (async () => {
       if (!(await this.transport.subscribed(room))) return hs.done(false);
       if (finished) return;
