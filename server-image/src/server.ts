@@ -127,6 +127,7 @@ export async function createServer(
   let draining = false;
   let closed = false;
   let boundPort = config.port;
+  const lastLostLog = new Map<number, number>();
 
   const router = new ShardRouter({
     shards: config.redis.shards,
@@ -135,7 +136,11 @@ export async function createServer(
       onPublish: (shard) => metrics.broadcasts.inc({ shard: String(shard) }),
       onPublishLost: (shard, reason) => {
         metrics.publishesLost.inc({ shard: String(shard) });
-        logger.warn({ shard, reason }, 'publish lost: other servers did not receive it');
+        // One line per shard per second: an outage under load must not flood the logs.
+        const now = Date.now();
+        if (now - (lastLostLog.get(shard) ?? 0) < 1000) return;
+        lastLostLog.set(shard, now);
+        logger.warn({ shard, reason }, 'publishes lost: other servers did not receive them');
       },
       onError: (shard, err) => {
         metrics.redisErrors.inc({ shard: String(shard) });
