@@ -22,11 +22,14 @@ export const canPreEncodeFrames = typeof frame === 'function';
  */
 export function preEncodeFrame(data: Buffer | string): Buffer[] {
   const binary = typeof data !== 'string';
-  return frame!(binary ? data : Buffer.from(data), {
+  const parts = frame!(binary ? data : Buffer.from(data), {
     readOnly: false,
     mask: false,
     rsv1: false,
     opcode: binary ? 2 : 1,
     fin: true,
   });
+  // One buffer, copied once per broadcast: ws then does a single write per recipient instead of
+  // cork + two writes + uncork.
+  return parts.length === 1 ? parts : [Buffer.concat(parts)];
 }
