@@ -9,7 +9,7 @@ import { Gateway } from './gateway.js';
 import { freePort } from './ports.js';
 import { startRedisShard, type RedisShardProcess } from './redis.js';
 import { startServer, type ServerProcess } from './server.js';
-import { killLeftovers } from './leftovers.js';
+import { killLeftovers, runningSupervisor } from './leftovers.js';
 
 export interface LocalClusterOptions {
   stateDir: string;
@@ -40,6 +40,8 @@ export interface LocalStatus {
   redis: { index: number; pid: number; port: number }[];
   servers: { id: number; pid: number; port: number; opsPort: number }[];
   gateway: { pid: number; port: number } | undefined;
+  /** The process that runs this cluster (`up`, or a benchmark); a second one must not take over. */
+  supervisorPid: number;
   updatedAt: string;
 }
 
@@ -59,6 +61,8 @@ export class LocalCluster {
   private password: string | undefined;
   private nextServerId = 0;
   private stopped = false;
+  /** False when start() refused a state dir that another live process runs: never touch it then. */
+  private ownsStateDir = false;
 
   constructor(private readonly opts: LocalClusterOptions) {}
 
@@ -84,6 +88,13 @@ export class LocalCluster {
 
   async start(cluster: RealtimeCluster): Promise<void> {
     mkdirSync(join(this.opts.stateDir, 'logs'), { recursive: true });
+    const owner = runningSupervisor(join(this.opts.stateDir, STATUS_FILE));
+    if (owner !== undefined) {
+      throw new Error(
+        `another socketfleet process (pid ${owner}) is running this state dir ${this.opts.stateDir}; stop it or pass --state-dir.`,
+      );
+    }
+    this.ownsStateDir = true;
     killLeftovers(join(this.opts.stateDir, STATUS_FILE), this.opts.stateDir);
     if (cluster.spec.redis.auth.enabled) {
       this.password = randomBytes(24).toString('base64url');
@@ -293,6 +304,7 @@ export class LocalCluster {
         this.gateway?.pid !== undefined
           ? { pid: this.gateway.pid, port: this.gateway.port }
           : undefined,
+      supervisorPid: process.pid,
       updatedAt: new Date().toISOString(),
     };
     const p = join(this.opts.stateDir, STATUS_FILE);
@@ -309,6 +321,7 @@ export class LocalCluster {
     this.servers = [];
     await Promise.all(this.shards.map((s) => s.proc.stop(5000)));
     this.shards = [];
+    if (!this.ownsStateDir) return;
     try {
       writeFileSync(
         join(this.opts.stateDir, STATUS_FILE),

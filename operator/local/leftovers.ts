@@ -49,3 +49,17 @@ function ownedBy(pid: number, stateDir: string): boolean {
   }
   return false;
 }
+
+/** The pid of a live process that still runs the cluster of this status file, if any. */
+export function runningSupervisor(statusPath: string): number | undefined {
+  if (!existsSync(statusPath)) return undefined;
+  try {
+    const pid = (JSON.parse(readFileSync(statusPath, 'utf8')) as { supervisorPid?: number })
+      .supervisorPid;
+    if (pid === undefined || pid === process.pid) return undefined;
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`).toString('utf8');
+    return /socketfleet|compare|capacity/.test(cmdline) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}

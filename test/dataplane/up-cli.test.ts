@@ -1,7 +1,19 @@
+import { spawn } from 'node:child_process';
+import { copyFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { io, type Socket } from 'socket.io-client';
 import msgpackParser from 'socket.io-msgpack-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { alive, freePort, groupMembers, until, UpProcess, type UpStatus } from './up-helpers.js';
+import {
+  alive,
+  CLI,
+  ROOT,
+  freePort,
+  groupMembers,
+  until,
+  UpProcess,
+  type UpStatus,
+} from './up-helpers.js';
 
 // `socketfleet up` as a user runs it: a real child process on examples/local.yaml (scaled
 // down), real redis-server, nginx and server processes, a real socket.io-client.
@@ -123,6 +135,27 @@ describe('socketfleet up', () => {
     );
     expect(up.exitCode).toBeUndefined();
     expect(up.status()!.servers.map((s) => s.pid)).toEqual(before.servers.map((s) => s.pid));
+  });
+
+  it('refuses a second up on the same state dir instead of taking over its processes', async () => {
+    const before = up.status()!;
+    // The running up's file is invalid right now (previous test); the second one gets a valid one.
+    const file = join(up.dir, 'second.yaml');
+    copyFileSync(join(ROOT, 'examples', 'local.yaml'), file);
+    const second = spawn(
+      process.execPath,
+      [CLI, 'up', '-f', file, '--port', String(await freePort()), '--state-dir', up.stateDir],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    second.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    second.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await new Promise<number | null>((r) => second.once('exit', r));
+    expect(code).toBe(1);
+    expect(out).toContain(
+      `another socketfleet process (pid ${up.child!.pid}) is running this state dir`,
+    );
+    for (const p of [...before.redis, ...before.servers]) expect(alive(p.pid)).toBe(true);
   });
 
   it('stops everything on SIGTERM and leaves no process behind', async () => {
