@@ -2,6 +2,9 @@ import type { RealtimeCluster } from '../api/realtimecluster.js';
 import { GATEWAY_PORT } from './ports.js';
 import type { Endpoint } from './types.js';
 
+/** The kernel caps a listen backlog at net.core.somaxconn, so this only removes nginx's own cap. */
+const LISTEN_BACKLOG = 65535;
+
 /** Where this nginx runs: the pod, or a test's temp directory. Only these differ between them. */
 export interface NginxRuntime {
   listenPort: number;
@@ -125,7 +128,9 @@ export function renderNginxConf(
   const timeout = proxyTimeoutSeconds(cluster);
   const tmp = runtime.tempDir;
   const bodyLimit = s.maxPayloadBytes + 65536;
-  const listen = `listen ${runtime.listenPort}${g.proxyProtocol ? ' proxy_protocol' : ''};`;
+  // nginx's default backlog is 511; ask for the most and let net.core.somaxconn decide, so a
+  // reconnect storm after a deploy is queued instead of dropped.
+  const listen = `listen ${runtime.listenPort} backlog=${LISTEN_BACKLOG}${g.proxyProtocol ? ' proxy_protocol' : ''};`;
 
   const top: string[] = [
     `# Rendered by socketfleet for RealtimeCluster ${cluster.metadata.name}; do not edit.`,

@@ -89,7 +89,9 @@ export interface CensusReply {
 function listen(server: HttpServer, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, () => {
+    // Node's default backlog is 511, which would make the somaxconn sysctl pointless; the kernel
+    // caps this at net.core.somaxconn, so the pod's tuning decides the accept queue.
+    server.listen({ port, backlog: 65535 }, () => {
       server.off('error', reject);
       resolve((server.address() as AddressInfo).port);
     });

@@ -109,7 +109,7 @@ describe('renderNginxConf', () => {
 
   it('reads the client address from the PROXY protocol of trusted proxies', () => {
     const text = conf({ gateway: { proxyProtocol: true, trustedProxies: ['10.0.0.0/8'] } });
-    expect(text).toContain('listen 18080 proxy_protocol;');
+    expect(text).toContain('listen 18080 backlog=65535 proxy_protocol;');
     expect(text).toContain('set_real_ip_from 10.0.0.0/8;');
     expect(text).toContain('real_ip_header proxy_protocol;');
     expect(text).not.toContain('set_real_ip_from 0.0.0.0/0;');
@@ -123,7 +123,7 @@ describe('renderNginxConf', () => {
 
   it('takes X-Forwarded-For only from trusted proxies without PROXY protocol', () => {
     const text = conf({ gateway: { trustedProxies: ['192.168.0.0/16'] } });
-    expect(text).toContain('listen 18080;');
+    expect(text).toContain('listen 18080 backlog=65535;');
     expect(text).toContain('set_real_ip_from 192.168.0.0/16;');
     expect(text).toContain('real_ip_header X-Forwarded-For;');
     expect(conf()).not.toContain('real_ip_header');
