@@ -7,7 +7,11 @@ export interface KindInfo {
   namespaced: boolean;
 }
 
-/** Every kind the operator reads or writes. The Helm chart's RBAC is derived from this list. */
+/**
+ * Every kind the operator reads or writes. The chart's RBAC (charts/socketfleet-operator/templates/
+ * _rbac-rules.tpl) is written by hand, not generated from this list: test/unit/chart-values.test.ts
+ * checks it covers OWNED_KINDS and test/e2e/chart-rbac.test.ts runs the operator under it.
+ */
 export const KINDS: readonly KindInfo[] = [
   { apiVersion: `${GROUP}/${VERSION}`, kind: KIND, plural: PLURAL, namespaced: true },
   { apiVersion: 'v1', kind: 'ServiceAccount', plural: 'serviceaccounts', namespaced: true },
@@ -36,13 +40,6 @@ export const KINDS: readonly KindInfo[] = [
   },
   { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', plural: 'leases', namespaced: true },
   { apiVersion: 'events.k8s.io/v1', kind: 'Event', plural: 'events', namespaced: true },
-  { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', plural: 'roles', namespaced: true },
-  {
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'RoleBinding',
-    plural: 'rolebindings',
-    namespaced: true,
-  },
 ];
 
 /** Kinds the operator creates for a cluster and garbage-collects itself when no longer desired. */
