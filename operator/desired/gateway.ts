@@ -9,7 +9,13 @@ import {
   NGINX_TMP_DIR,
   renderNginxConf,
 } from './nginx.js';
-import { GATEWAY_PORT, SOCKETIO_PORT } from './ports.js';
+import {
+  GATEWAY_HEALTH_PORT,
+  GATEWAY_LIVENESS_PATH,
+  GATEWAY_PORT,
+  GATEWAY_READINESS_PATH,
+  SOCKETIO_PORT,
+} from './ports.js';
 import { NGINX_UID, podSecurity, pullPolicy, restrictedContainerSecurity } from './security.js';
 import type { Endpoint, KubeObject } from './types.js';
 
@@ -132,12 +138,25 @@ export function buildGatewayDeployment(cluster: RealtimeCluster): KubeObject {
               image: g.image,
               ...pullPolicy(cluster.spec.imagePullPolicy),
               command: ['nginx', '-e', 'stderr', '-c', CONF_PATH, '-g', 'daemon off;'],
-              ports: [{ name: 'http', containerPort: GATEWAY_PORT, protocol: 'TCP' }],
-              readinessProbe: { tcpSocket: { port: 'http' }, periodSeconds: 5 },
+              ports: [
+                { name: 'http', containerPort: GATEWAY_PORT, protocol: 'TCP' },
+                { name: 'health', containerPort: GATEWAY_HEALTH_PORT, protocol: 'TCP' },
+              ],
+              // Both paths ask the same workers; the thresholds differ. A busy nginx leaves the
+              // Service within seconds, but is restarted (dropping every WebSocket it holds)
+              // only after a minute without a single answer.
+              readinessProbe: {
+                httpGet: { path: GATEWAY_READINESS_PATH, port: 'health' },
+                periodSeconds: 5,
+                timeoutSeconds: 2,
+                failureThreshold: 2,
+              },
               livenessProbe: {
-                tcpSocket: { port: 'http' },
+                httpGet: { path: GATEWAY_LIVENESS_PATH, port: 'health' },
                 initialDelaySeconds: 5,
                 periodSeconds: 10,
+                timeoutSeconds: 5,
+                failureThreshold: 6,
               },
               // Let the Service drop this pod before nginx stops accepting.
               lifecycle: { preStop: { exec: { command: ['sleep', '5'] } } },

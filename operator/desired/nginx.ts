@@ -1,5 +1,10 @@
 import type { RealtimeCluster } from '../api/realtimecluster.js';
-import { GATEWAY_PORT } from './ports.js';
+import {
+  GATEWAY_HEALTH_PORT,
+  GATEWAY_LIVENESS_PATH,
+  GATEWAY_PORT,
+  GATEWAY_READINESS_PATH,
+} from './ports.js';
 import type { Endpoint } from './types.js';
 
 /** The kernel caps a listen backlog at net.core.somaxconn, so this only removes nginx's own cap. */
@@ -17,6 +22,11 @@ export interface NginxRuntime {
   workerProcesses: number | 'auto';
   /** Only meaningful when the master runs as root; the pod runs nginx as non-root and omits it. */
   runAsUser?: string;
+  /**
+   * Port of a separate plain-HTTP listener for the kubelet's probes; omitted = no such listener
+   * (local runs and tests that only proxy).
+   */
+  healthPort?: number;
 }
 
 /** Mount directory of the rendered conf in the gateway pod (a ConfigMap volume, no subPath). */
@@ -34,6 +44,7 @@ export function kubernetesNginxRuntime(_cluster: RealtimeCluster): NginxRuntime 
     accessLog: '/dev/stdout',
     tempDir: NGINX_TMP_DIR,
     workerProcesses: 'auto',
+    healthPort: GATEWAY_HEALTH_PORT,
   };
 }
 
@@ -106,6 +117,32 @@ function realIpLines(cluster: RealtimeCluster): string[] {
     lines.push('real_ip_header X-Forwarded-For;', 'real_ip_recursive on;');
   }
   return lines;
+}
+
+/**
+ * Answered by the nginx workers themselves, so a probe proves they still run their event loop
+ * without touching an upstream. Its own listener because the kubelet cannot send the PROXY
+ * protocol header that the gateway port may require, and so the Service never exposes it.
+ */
+function healthServer(port: number): string[] {
+  const ok = ['access_log off;', 'default_type text/plain;', "return 200 'ok\\n';"];
+  return [
+    'server {',
+    `    listen ${port};`,
+    '    server_name _;',
+    '',
+    `    location = ${GATEWAY_LIVENESS_PATH} {`,
+    ...indent(ok, 2),
+    '    }',
+    `    location = ${GATEWAY_READINESS_PATH} {`,
+    ...indent(ok, 2),
+    '    }',
+    '    location / {',
+    '        access_log off;',
+    '        return 404;',
+    '    }',
+    '}',
+  ];
 }
 
 function indent(lines: string[], depth: number): string[] {
@@ -231,6 +268,7 @@ export function renderNginxConf(
     '    }',
     '}',
   );
+  if (runtime.healthPort !== undefined) http.push('', ...healthServer(runtime.healthPort));
 
   return [...top, 'http {', ...indent(http, 1), '}', ''].join('\n');
 }

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { request, createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { reloaderScript } from '../../operator/desired/gateway.js';
@@ -72,9 +72,14 @@ interface Gateway {
   port: number;
 }
 
-async function gateway(spec: Record<string, unknown>, upstreams: Endpoint[]): Promise<Gateway> {
+async function gateway(
+  spec: Record<string, unknown>,
+  upstreams: Endpoint[],
+  healthPort?: number,
+): Promise<Gateway> {
   const port = await freePort();
   const d = nginxDir(port);
+  if (healthPort !== undefined) d.runtime.healthPort = healthPort;
   const cluster = clusterFrom(manifest(spec));
   writeConf(d.confPath, renderNginxConf(cluster, upstreams, d.runtime));
   const child = startNginx(d);
@@ -82,10 +87,24 @@ async function gateway(spec: Record<string, unknown>, upstreams: Endpoint[]): Pr
     await stop(child);
     d.cleanup();
   });
+  // A PROXY-protocol listener drops a bare GET, so wait on the probe listener when there is one.
   await waitFor('nginx to listen', async () =>
-    (await get(port, '/')).status > 0 ? true : undefined,
+    (await get(healthPort ?? port, '/')).status > 0 ? true : undefined,
   );
   return { d, child, port };
+}
+
+/** One raw request on a new connection, so a PROXY protocol header can go first. */
+function rawRequest(port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    // Not end(): nginx takes a half-closed client for one that gave up and drops the request.
+    const sock = connect(port, '127.0.0.1', () => sock.write(text));
+    let out = '';
+    sock.setEncoding('utf8');
+    sock.on('data', (c: string) => (out += c));
+    sock.on('end', () => resolve(out));
+    sock.on('error', reject);
+  });
 }
 
 function get(
@@ -195,6 +214,34 @@ describe('nginx with the rendered conf', () => {
     );
     ws.send('hello');
     expect(await reply).toBe('a:hello');
+  });
+
+  it('answers the probe paths on their own plain-HTTP listener, PROXY protocol or not', async () => {
+    const a = await upstream('a');
+    const healthPort = await freePort();
+    const g = await gateway(
+      { gateway: { proxyProtocol: true, trustedProxies: ['127.0.0.0/8'] } },
+      [a.endpoint],
+      healthPort,
+    );
+    for (const path of ['/healthz', '/readyz']) {
+      const r = await get(healthPort, path);
+      expect(r.status, path).toBe(200);
+      expect(r.body, path).toBe('ok\n');
+    }
+    // Nothing else is served there: the probe listener is not a way around the proxy.
+    expect((await get(healthPort, '/socket.io/?EIO=4&transport=polling')).status).toBe(404);
+    // Without its header the gateway port drops a request, which is why probes cannot use it;
+    // with one it still proxies and takes the client address from the header.
+    expect(await rawRequest(g.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).toBe(
+      '',
+    );
+    const proxied = await rawRequest(
+      g.port,
+      'PROXY TCP4 203.0.113.7 127.0.0.1 40000 80\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+    );
+    expect(proxied).toContain('"name":"a"');
+    expect(proxied).toContain('"realIp":"203.0.113.7"');
   });
 
   it('the reloader applies a changed conf in place and keeps open WebSockets', async () => {

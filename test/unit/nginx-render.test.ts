@@ -151,5 +151,18 @@ describe('renderNginxConf', () => {
     expect(rt.listenPort).toBe(8080);
     expect(rt.runAsUser).toBeUndefined();
     expect(rt.pidFile.startsWith(rt.tempDir)).toBe(true);
+    expect(rt.healthPort).toBe(8081);
+  });
+
+  it('renders a probe listener only when the runtime asks for one', () => {
+    expect(conf()).not.toContain('/healthz');
+    const text = conf({ gateway: { proxyProtocol: true } }, two, { ...runtime, healthPort: 18081 });
+    const health = /server \{\n\s*listen 18081;\n([\s\S]*?)\n {4}\}\n\}/.exec(text);
+    expect(health, text).not.toBeNull();
+    // The kubelet sends no PROXY header, so the probe listener must not expect one.
+    expect(health![0]).not.toContain('proxy_protocol');
+    expect(health![0]).not.toContain('proxy_pass');
+    expect(health![1]).toMatch(/location = \/healthz \{\n\s*access_log off;/);
+    expect(health![1]).toMatch(/location = \/readyz \{\n\s*access_log off;/);
   });
 });

@@ -38,7 +38,10 @@ describe("Debian's nginx accepts the rendered nginx.conf", () => {
     const cluster = clusterFrom(manifest({ gateway: { balance, ...gatewayVariants[variant] } }));
     writeFileSync(
       d.confPath,
-      renderNginxConf(cluster, upstreamSets[set as keyof typeof upstreamSets], d.runtime),
+      renderNginxConf(cluster, upstreamSets[set as keyof typeof upstreamSets], {
+        ...d.runtime,
+        healthPort: 18081,
+      }),
     );
     const r = nginxTest(d.confPath, d.dir);
     expect(r.output).toContain('test is successful');
