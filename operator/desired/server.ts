@@ -11,6 +11,7 @@ import { OPS_PORT, SOCKETIO_PORT } from './ports.js';
 import { redisPasswordEnv } from './secret.js';
 import { podSecurity, pullPolicy, restrictedContainerSecurity, SERVER_UID } from './security.js';
 import { buildServerConfig, kubernetesShardAddresses } from './server-config.js';
+import { defaultTopologySpread } from './spread.js';
 import type { ServerTuning } from './tuning.js';
 import type { KubeObject } from './types.js';
 
@@ -129,8 +130,9 @@ export function buildServerDeployment(cluster: RealtimeCluster, tuning: ServerTu
   if (spec.nodeSelector) podSpec.nodeSelector = spec.nodeSelector;
   if (spec.tolerations) podSpec.tolerations = spec.tolerations;
   if (spec.affinity) podSpec.affinity = spec.affinity;
-  if (spec.topologySpreadConstraints)
-    podSpec.topologySpreadConstraints = spec.topologySpreadConstraints;
+  // A given list, even an empty one, replaces the default.
+  podSpec.topologySpreadConstraints =
+    spec.topologySpreadConstraints ?? defaultTopologySpread(cluster, 'server');
   if (spec.priorityClassName) podSpec.priorityClassName = spec.priorityClassName;
 
   return {
