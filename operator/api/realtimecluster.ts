@@ -367,7 +367,9 @@ export const RealtimeClusterSpecSchema = z
     topologySpreadConstraints: z
       .array(z.record(z.string(), z.unknown()).meta(preserveUnknown))
       .optional()
-      .describe('Topology spread constraints of the Socket.IO pods.'),
+      .describe(
+        'Topology spread constraints of the Socket.IO pods. Default: one soft constraint (maxSkew 1 over kubernetes.io/hostname, ScheduleAnyway, counting the pods of the current ReplicaSet), so the servers prefer distinct nodes. A given list, even an empty one, replaces it; add a topology.kubernetes.io/zone constraint here to spread over zones.',
+      ),
     priorityClassName: z
       .string()
       .min(1)
