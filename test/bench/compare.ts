@@ -188,7 +188,9 @@ async function main(argv: string[]): Promise<number> {
       const spots = hotspots(profDir);
       if (spots.length > 0) {
         const text = formatHotspots(spots);
-        profiles.push(`${TARGET_LABELS[key]} (self time, all server processes):\n${text}`);
+        profiles.push(
+          `${TARGET_LABELS[key]} (self time as % of busy CPU, all server processes):\n${text}`,
+        );
         log(`=== ${TARGET_LABELS[key]}: CPU profile in ${profDir}\n${text}`);
       }
     }

@@ -38,8 +38,9 @@ export function hotspots(dir: string, top = 15): Hotspot[] {
     const p = JSON.parse(readFileSync(join(dir, f), 'utf8')) as Profile;
     for (const n of p.nodes) {
       const hits = n.hitCount ?? 0;
-      if (hits === 0) continue;
       const fn = n.callFrame.functionName || '(anonymous)';
+      // Percentages are of busy time: idle samples say how loaded, not where the work is.
+      if (hits === 0 || fn === '(idle)') continue;
       const key = `${fn}\t${n.callFrame.url ? `${shortUrl(n.callFrame.url)}:${n.callFrame.lineNumber + 1}` : ''}`;
       self.set(key, (self.get(key) ?? 0) + hits);
       total += hits;
@@ -55,6 +56,7 @@ export function hotspots(dir: string, top = 15): Hotspot[] {
 }
 
 export function formatHotspots(list: Hotspot[]): string {
+  // selfPercent is a share of busy (non-idle) samples.
   return list
     .map((h) => `${h.selfPercent.toFixed(1).padStart(5)}%  ${h.name}  ${h.where}`)
     .join('\n');
