@@ -27,6 +27,11 @@ export interface NginxRuntime {
    * (local runs and tests that only proxy).
    */
   healthPort?: number;
+  /**
+   * One listening socket per worker (`reuseport`): without it one worker accepts nearly every
+   * connection and runs out of worker_connections while the others idle.
+   */
+  reusePort?: boolean;
 }
 
 /** Mount directory of the rendered conf in the gateway pod (a ConfigMap volume, no subPath). */
@@ -45,6 +50,7 @@ export function kubernetesNginxRuntime(_cluster: RealtimeCluster): NginxRuntime 
     tempDir: NGINX_TMP_DIR,
     workerProcesses: 'auto',
     healthPort: GATEWAY_HEALTH_PORT,
+    reusePort: true,
   };
 }
 
@@ -167,7 +173,7 @@ export function renderNginxConf(
   const bodyLimit = s.maxPayloadBytes + 65536;
   // nginx's default backlog is 511; ask for the most and let net.core.somaxconn decide, so a
   // reconnect storm after a deploy is queued instead of dropped.
-  const listen = `listen ${runtime.listenPort} backlog=${LISTEN_BACKLOG}${g.proxyProtocol ? ' proxy_protocol' : ''};`;
+  const listen = `listen ${runtime.listenPort} backlog=${LISTEN_BACKLOG}${runtime.reusePort ? ' reuseport' : ''}${g.proxyProtocol ? ' proxy_protocol' : ''};`;
 
   const top: string[] = [
     `# Rendered by socketfleet for RealtimeCluster ${cluster.metadata.name}; do not edit.`,

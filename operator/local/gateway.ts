@@ -12,6 +12,7 @@ export function localNginxRuntime(
   stateDir: string,
   listenPort: number,
   workerProcesses: number | 'auto' = 'auto',
+  reusePort = false,
 ): NginxRuntime {
   const dir = join(stateDir, 'nginx');
   return {
@@ -21,6 +22,7 @@ export function localNginxRuntime(
     accessLog: 'off',
     tempDir: join(dir, 'tmp'),
     workerProcesses,
+    reusePort,
     // As root nginx would drop its workers to nobody, who cannot read a state dir under /root.
     ...(process.getuid?.() === 0 ? { runAsUser: 'root' } : {}),
   };
@@ -37,9 +39,9 @@ export class Gateway {
     private readonly stateDir: string,
     readonly port: number,
     workerProcesses: number | 'auto' = 'auto',
-    private readonly reuseport = false,
+    reusePort = false,
   ) {
-    this.runtime = localNginxRuntime(stateDir, port, workerProcesses);
+    this.runtime = localNginxRuntime(stateDir, port, workerProcesses, reusePort);
     mkdirSync(this.runtime.tempDir, { recursive: true });
     this.confPath = join(stateDir, 'nginx', 'nginx.conf');
   }
@@ -54,12 +56,7 @@ export class Gateway {
 
   /** Writes the config only if `nginx -t` accepts it, so a bad render never replaces a good one. */
   private writeChecked(cluster: RealtimeCluster, upstreams: Endpoint[]): void {
-    let text = renderNginxConf(cluster, upstreams, this.runtime);
-    if (this.reuseport) {
-      // Without it one nginx worker accepts nearly every connection and runs out of
-      // worker_connections while the others idle; the kernel spreads reuseport sockets evenly.
-      text = text.replace(/^(\s*listen \d+)/m, '$1 reuseport');
-    }
+    const text = renderNginxConf(cluster, upstreams, this.runtime);
     const next = `${this.confPath}.next`;
     writeFileSync(next, text);
     const t = spawnSync(this.nginx, ['-t', '-q', ...this.args(next)], { encoding: 'utf8' });

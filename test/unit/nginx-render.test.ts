@@ -154,6 +154,16 @@ describe('renderNginxConf', () => {
     expect(rt.healthPort).toBe(8081);
   });
 
+  it('gives every worker its own listening socket in Kubernetes, and backlog up to somaxconn', () => {
+    const rt = kubernetesNginxRuntime(clusterFrom(manifest()));
+    expect(rt.reusePort).toBe(true);
+    expect(conf({}, two, rt)).toContain('listen 8080 backlog=65535 reuseport;');
+    expect(conf({ gateway: { proxyProtocol: true } }, two, rt)).toContain(
+      'listen 8080 backlog=65535 reuseport proxy_protocol;',
+    );
+    expect(conf()).not.toContain('reuseport');
+  });
+
   it('renders a probe listener only when the runtime asks for one', () => {
     expect(conf()).not.toContain('/healthz');
     const text = conf({ gateway: { proxyProtocol: true } }, two, { ...runtime, healthPort: 18081 });
