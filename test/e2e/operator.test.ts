@@ -20,7 +20,7 @@ const lease = `socketfleet-e2e-${process.pid}`;
 const NAME = 'chat';
 const names = resourceNames(NAME);
 const INSTANCE = `app.kubernetes.io/instance=${NAME}`;
-const IDLE_SECONDS = Number(process.env.SOCKETFLEET_E2E_IDLE_SECONDS ?? 30);
+const IDLE_SECONDS = Number(process.env.SOCKETFLEET_E2E_IDLE_SECONDS ?? 60);
 /** The kinds the operator creates for a cluster (EndpointSlices and ReplicaSets belong to Kubernetes). */
 const OWNED = [
   'deployments',
