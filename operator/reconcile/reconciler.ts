@@ -105,7 +105,7 @@ export class Reconciler {
     try {
       const parsed = parseRealtimeCluster(raw);
       if (!parsed.ok) {
-        await this.reportInvalid(raw, target, 'InvalidSpec', parsed.problems.join('; '));
+        await this.reportDegraded(raw, target, 'InvalidSpec', parsed.problems.join('; '), false);
         metrics.reconciles.inc({ result: 'invalid' });
         metrics.recordError('InvalidSpec');
         return { kind: 'done' };
@@ -119,12 +119,12 @@ export class Reconciler {
       log.warn({ err: err.tag, cluster: key, detail: err.message }, 'reconcile failed');
       if (err.terminal) {
         metrics.reconciles.inc({ result: 'invalid' });
-        await this.reportInvalid(raw, target, err.tag, err.message).catch(() => undefined);
+        await this.reportDegraded(raw, target, err.tag, err.message, false).catch(() => undefined);
         return { kind: 'done' };
       }
       metrics.reconciles.inc({ result: 'error' });
       if (this.deps.failures(key) + 1 >= DEGRADED_AFTER_FAILURES) {
-        await this.reportFailing(raw, target, err.tag, err.message).catch(() => undefined);
+        await this.reportDegraded(raw, target, err.tag, err.message, true).catch(() => undefined);
       }
       return { kind: 'retry' };
     } finally {
@@ -384,11 +384,16 @@ export class Reconciler {
     return true;
   }
 
-  private async reportInvalid(
+  /**
+   * Marks the cluster Degraded and says why in one Warning event. A terminal problem (bad spec)
+   * waits for the user; a retrying one (an API call failed) says that it is being retried.
+   */
+  private async reportDegraded(
     raw: RawCluster,
     target: EventTarget,
     tag: ErrorTag,
     message: string,
+    retrying: boolean,
   ): Promise<void> {
     const status = invalidSpecStatus(
       raw.metadata.generation,
@@ -396,28 +401,13 @@ export class Reconciler {
       tag,
       message,
       rfc3339(this.now()),
+      retrying,
     );
     const changed = await this.writeStatus(raw, raw.metadata.namespace ?? 'default', status);
-    if (changed) await this.deps.events.warning(target, tag, 'Validate', message);
-  }
-
-  private async reportFailing(
-    raw: RawCluster,
-    target: EventTarget,
-    tag: ErrorTag,
-    message: string,
-  ): Promise<void> {
-    const status = invalidSpecStatus(
-      raw.metadata.generation,
-      raw.status,
-      tag,
-      message,
-      rfc3339(this.now()),
-      true,
-    );
-    const changed = await this.writeStatus(raw, raw.metadata.namespace ?? 'default', status);
-    if (changed)
+    if (!changed) return;
+    if (retrying)
       await this.deps.events.warning(target, 'ReconcileFailed', 'Reconcile', `${tag}: ${message}`);
+    else await this.deps.events.warning(target, tag, 'Validate', message);
   }
 
   private forget(namespace: string, name: string): void {
