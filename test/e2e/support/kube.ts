@@ -1,21 +1,9 @@
 // Thin helpers over the cluster harness's kubectl for the operator e2e tests.
+import type { ObjectMeta } from '../../../operator/reconcile/kube-client.js';
 import type { Cluster } from '../../cluster/harness.js';
 
-export interface Meta {
-  name: string;
-  namespace?: string;
-  uid: string;
-  generation?: number;
-  labels?: Record<string, string>;
-  ownerReferences?: {
-    apiVersion: string;
-    kind: string;
-    name: string;
-    uid: string;
-    controller?: boolean;
-  }[];
-  deletionTimestamp?: string;
-}
+/** What the API server returns: the operator's own metadata type, with the uid always set. */
+export type Meta = ObjectMeta & { uid: string };
 
 export interface Obj {
   apiVersion: string;
