@@ -428,15 +428,23 @@ describe('socketfleet operator on a real control plane', () => {
       60_000,
       200,
     );
-    expect(
-      operator!
-        .logs()
-        .some((l) =>
-          JSON.stringify(l.actions ?? '').includes(
-            `reverted a manual change to Deployment/${names.server}`,
-          ),
+    // The log line is written after the apply returns and reaches us through a pipe, so it may
+    // arrive a moment after the Deployment is already back.
+    await waitFor(
+      'the operator to log that it reverted the manual change',
+      () =>
+        Promise.resolve(
+          operator!
+            .logs()
+            .some((l) =>
+              JSON.stringify(l.actions ?? '').includes(
+                `reverted a manual change to Deployment/${names.server}`,
+              ),
+            ),
         ),
-    ).toBe(true);
+      10_000,
+      100,
+    );
 
     const before = await find(cluster, ns, 'configmap', names.serverConfig);
     await cluster.kubectlOk(['-n', ns, 'delete', 'configmap', names.serverConfig]);
