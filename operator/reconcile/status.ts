@@ -25,6 +25,14 @@ export interface StatusFacts {
 }
 
 /** A workload is rolled out when its controller has seen the latest spec and enough pods are ready and current. */
+/** The Degraded condition of a cluster whose every object was applied, ready or not. */
+const NOT_DEGRADED: ConditionInput = {
+  type: 'Degraded',
+  status: 'False',
+  reason: 'AsExpected',
+  message: 'Every object is applied.',
+};
+
 export function workloadReady(w: WorkloadFacts | undefined, desired: number): boolean {
   if (!w) return false;
   if ((w.observedGeneration ?? 0) < (w.generation ?? 0)) return false;
@@ -72,23 +80,13 @@ export function computeStatus(
     conditions = [
       { type: 'Ready', status: 'True', reason: 'AllReady', message: summary },
       { type: 'Progressing', status: 'False', reason: 'Complete', message: summary },
-      {
-        type: 'Degraded',
-        status: 'False',
-        reason: 'AsExpected',
-        message: 'Every object is applied.',
-      },
+      NOT_DEGRADED,
     ];
   } else {
     conditions = [
       { type: 'Ready', status: 'False', reason: 'Pending', message: summary },
       { type: 'Progressing', status: 'True', reason: 'RollingOut', message: summary },
-      {
-        type: 'Degraded',
-        status: 'False',
-        reason: 'AsExpected',
-        message: 'Every object is applied.',
-      },
+      NOT_DEGRADED,
     ];
   }
 
