@@ -4,7 +4,7 @@
 // reason it does not apply; anything else kube-score flags fails the test.
 // The chart's alert rules and dashboard queries go through the PromQL parser
 // of Prometheus itself (test/lint/promql, built by test/lint/build-promql.sh).
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
@@ -12,31 +12,16 @@ import { run } from '../cluster/harness.js';
 import {
   buildKubeScore,
   buildPromqlCheck,
+  examples,
   helmTemplate,
   kubeScore,
   loadKubeScoreConfig,
+  renderExample,
   repoRoot,
 } from '../lint/tools.js';
 
 let kubeScoreBin: string;
 let promqlCheckBin: string;
-const examplesDir = join(repoRoot, 'examples');
-const examples = readdirSync(examplesDir).filter((f) => /\.ya?ml$/.test(f));
-
-function renderExample(file: string): ReturnType<typeof run> {
-  return run(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      join(repoRoot, 'operator', 'cli', 'main.ts'),
-      'render',
-      '-f',
-      join(examplesDir, file),
-    ],
-    { timeoutMs: 120_000 },
-  );
-}
 
 describe('offline manifest checks (kube-score, PromQL parser)', () => {
   beforeAll(async () => {

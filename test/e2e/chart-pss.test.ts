@@ -3,17 +3,15 @@
 // tuning.mode safe-sysctls (or off) meet "restricted" too, and the default
 // privileged-init mode is refused by "baseline" and "restricted" — which is
 // what the README tells users.
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments, stringify } from 'yaml';
-import { run, startCluster, type Cluster } from '../cluster/harness.js';
-import { helmTemplate, repoRoot } from '../lint/tools.js';
+import { startCluster, type Cluster } from '../cluster/harness.js';
+import { examples, examplesDir, helmTemplate, renderExample } from '../lint/tools.js';
 
 const base = `sf-pss-${process.pid}`;
 const levels = ['restricted', 'baseline'] as const;
-const examplesDir = join(repoRoot, 'examples');
-const examples = readdirSync(examplesDir).filter((f) => /\.ya?ml$/.test(f));
 let cluster: Cluster;
 
 const nsFor = (level: string): string => `${base}-${level}`;
@@ -71,18 +69,7 @@ describe('Pod Security Standards', () => {
   for (const example of examples) {
     const mode = tuningMode(example);
     it(`examples/${example} (tuning.mode ${mode}) against "restricted" and "baseline"`, async () => {
-      const r = await run(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          join(repoRoot, 'operator', 'cli', 'main.ts'),
-          'render',
-          '-f',
-          join(examplesDir, example),
-        ],
-        { timeoutMs: 120_000 },
-      );
+      const r = await renderExample(example);
       expect(r.code, r.stderr).toBe(0);
       const restricted = await podSecurityWarnings(r.stdout, nsFor('restricted'));
       const baseline = await podSecurityWarnings(r.stdout, nsFor('baseline'));

@@ -1,7 +1,7 @@
 // Helpers shared by the chart tests: run the helm binary built by
 // test/cluster/build.sh, render the chart, and run kube-score (built by
 // test/lint/build.sh) with the exclusions explained in kube-score.yaml.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +11,25 @@ import { binDir, run, type Cluster, type ExecResult } from '../cluster/harness.j
 const here = dirname(fileURLToPath(import.meta.url));
 export const repoRoot = resolve(here, '..', '..');
 export const chartDir = join(repoRoot, 'charts', 'socketfleet-operator');
+export const examplesDir = join(repoRoot, 'examples');
+/** Every RealtimeCluster example, so each check covers a new one without being told. */
+export const examples = readdirSync(examplesDir).filter((f) => /\.ya?ml$/.test(f));
+
+/** `socketfleet render -f examples/<file>` through the CLI, as a user runs it. */
+export function renderExample(file: string): Promise<ExecResult> {
+  return run(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(repoRoot, 'operator', 'cli', 'main.ts'),
+      'render',
+      '-f',
+      join(examplesDir, file),
+    ],
+    { timeoutMs: 120_000 },
+  );
+}
 
 export interface KubeDoc {
   apiVersion: string;
