@@ -183,6 +183,16 @@ async function readyAtLatestGeneration(name: string): Promise<boolean> {
   );
 }
 
+/** True once the operator has renewed the Lease it acquired at least once. */
+async function leaseRenewed(): Promise<boolean> {
+  const r = await cluster.kubectl(['-n', ns, 'get', 'lease', fullname, '-o', 'json']);
+  if (r.code !== 0) return false;
+  const spec = (JSON.parse(r.stdout) as { spec?: { acquireTime?: string; renewTime?: string } })
+    .spec;
+  if (!spec?.acquireTime || !spec.renewTime) return false;
+  return Date.parse(spec.renewTime) > Date.parse(spec.acquireTime);
+}
+
 async function count(args: string[]): Promise<number> {
   return (await json<{ items: unknown[] }>(['-n', app, 'get', ...args])).items.length;
 }
@@ -267,6 +277,15 @@ async function scenario(name: string): Promise<ScenarioResult> {
     if (!/^socketfleet_operator_leader 1$/m.test(metrics)) {
       return failed('probes: /metrics does not report this process as the leader');
     }
+
+    // A fast convergence can finish inside the first renew period (2 s), so
+    // wait for one renewal: otherwise 'update' on the Lease would look unneeded.
+    const renewed = await poll(
+      async () => op.forbidden().length > 0 || (await leaseRenewed()),
+      SCENARIO_TIMEOUT_MS,
+    );
+    if (op.forbidden().length > 0) return failed('lease renewal: forbidden');
+    if (!renewed) return failed('lease renewal: renewTime never moved past acquireTime');
     return { ok: true, stage: 'converged', forbidden: [] };
   } finally {
     await op.stop();
