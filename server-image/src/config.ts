@@ -59,6 +59,12 @@ export const ServerConfigSchema = z
       .max(100000)
       .default(100)
       .describe('Rooms one connection may be in at once (each room is a Redis subscription).'),
+    keepHttpRequest: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Keep each session's first HTTP request as socket.request after the connection handlers ran (express-session needs it); off frees about 4 KB per connection, and socket.handshake keeps headers, query and address.",
+      ),
     drainSeconds: z
       .int()
       .min(0)
@@ -96,6 +102,18 @@ export const ServerConfigSchema = z
           .default(true)
           .describe(
             'Keep a room broadcast off Redis when no other server has members in the room.',
+          ),
+        directWrites: z
+          .boolean()
+          .default(true)
+          .describe(
+            "Write a broadcast's shared frame straight to the WebSocket when engine.io has nothing queued for it.",
+          ),
+        compressBus: z
+          .boolean()
+          .default(true)
+          .describe(
+            'Deflate room broadcasts on the Redis bus when that saves an eighth; every server must understand it.',
           ),
       })
       .strict()

@@ -10,6 +10,7 @@ export interface ServerMetrics {
   rejectedEvents: Counter<'reason'>;
   broadcasts: Counter<'shard'>;
   busMessagesIn: Counter;
+  busMessagesDropped: Counter;
   publishesSkipped: Counter;
   roomHandshakes: Counter<'result'>;
   publishesLost: Counter<'shard'>;
@@ -61,6 +62,11 @@ export function createMetrics(): ServerMetrics {
     busMessagesIn: new Counter({
       name: 'socketfleet_bus_messages_in_total',
       help: 'Messages from other servers received over Redis (only rooms this server has members in, plus cluster requests).',
+      registers,
+    }),
+    busMessagesDropped: new Counter({
+      name: 'socketfleet_bus_messages_dropped_total',
+      help: 'Compressed broadcasts from other servers that could not be inflated (corrupt, or over 32 MiB) and were dropped.',
       registers,
     }),
     publishesSkipped: new Counter({

@@ -176,6 +176,10 @@ export async function createServer(
       hooks: {
         onLocalDelivery: (n) => metrics.eventsOut.inc(n),
         onBusMessage: () => metrics.busMessagesIn.inc(),
+        onBusMessageDropped: (err) => {
+          metrics.busMessagesDropped.inc();
+          logger.warn({ err: err.message }, 'dropped a compressed broadcast from the bus');
+        },
         onPublishSkipped: () => metrics.publishesSkipped.inc(),
         onHandshake: (result) => metrics.roomHandshakes.inc({ result }),
         onPublishFailed: (err) => logger.debug({ err: err.message }, 'broadcast publish failed'),
@@ -266,6 +270,9 @@ export async function createServer(
       });
     }
     handlers.onConnection?.(socket, baseContext);
+    // Socket.IO's documented memory saving: socket.handshake already holds what the request
+    // told, and middleware and onConnection above have seen the request itself.
+    if (!config.keepHttpRequest) (socket.conn as unknown as { request: unknown }).request = null;
   });
 
   const isReady = (): boolean => !draining && !closed && router.allShardsUp();

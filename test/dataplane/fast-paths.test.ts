@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import notepack from 'notepack.io';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastPaths } from '../../server-image/src/adapter/sharded-adapter.js';
@@ -24,6 +25,25 @@ function spyWrites(server: ServerHandle, client: Client): Captured[] {
     original(packets, opts);
   };
   return writes;
+}
+
+/**
+ * Records every frame the adapter hands straight to `client`'s ws sender, synchronously. engine.io
+ * calls sendFrame too, always with a completion callback; the direct path passes none.
+ */
+function spySendFrame(server: ServerHandle, client: Client): Buffer[][] {
+  const socket = server.io.of('/').sockets.get(client.id!);
+  if (!socket) throw new Error(`socket ${client.id} is not on this server`);
+  const sender = (
+    socket.conn.transport as unknown as { socket: { _sender: { sendFrame(list: Buffer[]): void } } }
+  ).socket._sender;
+  const original = sender.sendFrame.bind(sender);
+  const frames: Buffer[][] = [];
+  sender.sendFrame = (list, ...rest: unknown[]) => {
+    if (rest[0] === undefined) frames.push(list);
+    (original as (...a: unknown[]) => void)(list, ...rest);
+  };
+  return frames;
 }
 
 // In-process library servers, so the tests can look at what the adapter does synchronously and
@@ -65,8 +85,9 @@ describe('adapter fast paths', () => {
   });
 
   it('localFirst: local members are written to before the Redis publish, not after it', async () => {
-    const fast = await library();
-    const stock = await library({ localFirst: false });
+    // Writes are counted at writeToEngine, which directWrites bypasses.
+    const fast = await library({ directWrites: false });
+    const stock = await library({ localFirst: false, directWrites: false });
     for (const [server, expectedSync] of [
       [fast, 1],
       [stock, 0],
@@ -83,7 +104,7 @@ describe('adapter fast paths', () => {
   });
 
   it('binaryFrames: one binary WebSocket frame per broadcast, shared by every recipient that accepts binary', async () => {
-    const fast = await library();
+    const fast = await library({ directWrites: false });
     const members = await Promise.all([connect(url(fast)), connect(url(fast)), connect(url(fast))]);
     const base64 = await connect(url(fast), { forceBase64: true });
     const everyone = [...members, base64];
@@ -110,7 +131,7 @@ describe('adapter fast paths', () => {
       expect(Buffer.from(m.data.bytes)).toEqual(payload.data.bytes);
     }
 
-    const stock = await library({ binaryFrames: false });
+    const stock = await library({ binaryFrames: false, directWrites: false });
     const plain = await connect(url(stock));
     await plain.emitWithAck('join', 'frames-stock');
     const plainWrites = spyWrites(stock, plain);
@@ -164,7 +185,10 @@ describe('adapter fast paths', () => {
   });
 
   it('json parser: text packets share the library frame, binary attachments still cross servers', async () => {
-    const [one, two] = [await library({}, 'json'), await library({}, 'json')];
+    const [one, two] = [
+      await library({ directWrites: false }, 'json'),
+      await library({ directWrites: false }, 'json'),
+    ];
     const local = await connect(url(one), { parser: 'json' });
     const remote = await connect(url(two), { parser: 'json' });
     for (const c of [local, remote]) await c.emitWithAck('join', 'json-room');
@@ -182,5 +206,112 @@ describe('adapter fast paths', () => {
       expect((inbox[0] as { data: string }).data).toBe('text');
       expect(Buffer.from((inbox[1] as { data: { bytes: Uint8Array } }).data.bytes)).toEqual(bytes);
     }
+  });
+  it('directWrites: the shared frame goes straight to ws, one write per recipient, and engine.io sees none of it', async () => {
+    for (const parser of ['msgpack', 'json'] as const) {
+      const fast = await library({}, parser);
+      const members = await Promise.all([1, 2, 3].map(() => connect(url(fast), { parser })));
+      const polling = await connect(url(fast), { parser, transports: ['polling'] });
+      const everyone = [...members, polling];
+      for (const c of everyone) await c.emitWithAck('join', `direct-${parser}`);
+      const engineWrites = everyone.map((c) => spyWrites(fast, c));
+      const frames = members.map((c) => spySendFrame(fast, c));
+      const inboxes = everyone.map((c) => collect(c));
+      void fast.io.to(`direct-${parser}`).emit('message', { room: `direct-${parser}`, n: 1 });
+
+      // Written in the same tick, each as one buffer: the very same one for every member.
+      expect(frames.map((f) => f.length)).toEqual([1, 1, 1]);
+      expect(frames[0]![0]).toHaveLength(1);
+      expect(frames[1]![0]![0]).toBe(frames[0]![0]![0]);
+      expect(frames[0]![0]![0]![0]).toBe(parser === 'msgpack' ? 0x82 : 0x81);
+      expect(engineWrites.slice(0, 3).map((w) => w.length)).toEqual([0, 0, 0]);
+      // A polling client has no WebSocket: engine.io's path, as before.
+      expect(engineWrites[3]).toHaveLength(1);
+      await until('all four to receive', () => inboxes.every((i) => i.length === 1));
+    }
+  });
+
+  it('directWrites: never overtakes what engine.io has queued, so one socket sees emits and broadcasts in order', async () => {
+    const fast = await library();
+    const member = await connect(url(fast));
+    await member.emitWithAck('join', 'order');
+    const inbox = collect(member);
+    const socket = fast.io.of('/').sockets.get(member.id!)!;
+    const direct = spySendFrame(fast, member);
+    const sent: number[] = [];
+    // Alternate a direct emit (engine.io's queue: the transport stays busy until its write
+    // callback, so later packets wait in engine.io's buffer) with room broadcasts in one tick.
+    for (let n = 0; n < 200; n++) {
+      sent.push(n);
+      if (n % 3 === 2) socket.emit('message', { n });
+      else void fast.io.to('order').emit('message', { n });
+    }
+    await until('all 200 in', () => inbox.length === 200);
+    expect(inbox.map((m) => (m as { n: number }).n)).toEqual(sent);
+    // The two broadcasts before the first emit went direct; later ones found engine.io busy.
+    expect(direct).toHaveLength(2);
+  });
+  it('compressBus: a chat-sized broadcast crosses Redis deflated, arrives intact, and corrupt input is dropped and counted', async () => {
+    const [fast, remote] = [await library(), await library()];
+    const stock = await library({ compressBus: false });
+    const spy = shard.client();
+    const seen: Buffer[] = [];
+    spy.on('smessageBuffer', (_channel: Buffer, message: Buffer) => {
+      if (notepack.decode<{ type: number }>(message).type === 3) seen.push(message);
+    });
+    await spy.ssubscribe('socket.io#/#zip#');
+    const member = await connect(url(remote));
+    const inbox = collect(member);
+    await member.emitWithAck('join', 'zip');
+    const text = 'the quick brown fox jumps over the lazy dog; '.repeat(8);
+    const noise = randomBytes(400);
+    const publish = async (server: ServerHandle, data: unknown): Promise<void> => {
+      const publisher = await connect(url(server));
+      expect(await publisher.emitWithAck('publish', { room: 'zip', data })).toEqual({ ok: true });
+    };
+    // One at a time: the three come from different Redis connections.
+    for (const [server, data] of [
+      [fast, { text }],
+      [stock, { text }],
+      [fast, { noise }],
+    ] as const) {
+      const before = seen.length;
+      await publish(server, data);
+      await until('the broadcast on the bus', () => seen.length === before + 1);
+    }
+    const [zipped, plain, incompressible] = seen.map(
+      (m) => notepack.decode<{ data: { packet?: unknown; zipped?: Buffer } }>(m).data,
+    );
+    expect(zipped!.zipped).toBeInstanceOf(Buffer);
+    expect(zipped!.packet).toBeUndefined();
+    expect(plain!.packet).toBeDefined();
+    expect(seen[0]!.length).toBeLessThan(seen[1]!.length * 0.6);
+    // Random bytes do not shrink: sent as they are, not deflated for nothing.
+    expect(incompressible!.zipped).toBeUndefined();
+    await until('the member to get all three', () => inbox.length === 3);
+    const got = inbox as { data: { text?: string; noise?: Uint8Array } }[];
+    expect(got[0]!.data.text).toBe(text);
+    expect(got[1]!.data.text).toBe(text);
+    expect(Buffer.from(got[2]!.data.noise!)).toEqual(noise);
+
+    // A corrupt message from "another server": dropped and counted, and the next one still arrives.
+    await shard.client().spublish(
+      'socket.io#/#zip#',
+      notepack.encode({
+        uid: 'corrupt',
+        type: 3,
+        nsp: '/',
+        data: { zipped: Buffer.from('not deflate at all'), opts: { rooms: ['zip'], except: [] } },
+      }),
+    );
+    await until('the drop to be counted', async () =>
+      (
+        await remote.metrics.registry.getSingleMetricAsString(
+          'socketfleet_bus_messages_dropped_total',
+        )
+      ).endsWith(' 1'),
+    );
+    await publish(fast, { text: 'after' });
+    await until('the member to get the next one', () => inbox.length === 4);
   });
 });

@@ -1,4 +1,5 @@
-// Ablation of the adapter fast paths on this machine: `npx tsx test/dataplane/support/measure-fast-paths.ts`.
+// Ablation of the adapter fast paths on this machine: `npx tsx test/dataplane/support/measure-fast-paths.ts`
+// (MEASURE_OFF=<fast path>[,...] to compare just those against all on).
 // 3 entrypoint servers, 2 shards, 300 clients in 30 rooms, 300 publishes/s of ~370 bytes, with
 // members spread over every server (what ip_hash gives) or each room on one server (room affinity).
 // Prints Redis bytes per publish, server CPU per 1000 deliveries and p99 latency for each setup.
@@ -95,18 +96,25 @@ async function run(label: string, fastPaths: Partial<FastPaths>, affinity: boole
   }
 }
 
-const OFF: Partial<FastPaths> = {
+const ALL_OFF: Partial<FastPaths> = {
   localFirst: false,
   binaryFrames: false,
   msgpackBus: false,
   skipLonelyRooms: false,
+  directWrites: false,
+  compressBus: false,
 };
+// MEASURE_OFF=directWrites,compressBus switches off only those, to measure one fast path alone.
+const only = process.env.MEASURE_OFF?.split(',').filter(Boolean);
+const OFF: Partial<FastPaths> = only
+  ? Object.fromEntries(only.map((name) => [name, false]))
+  : ALL_OFF;
 // Both setups run at the same time, so they share whatever else loads this machine: a fairer A/B
 // than sequential runs on a shared 2-core box.
 for (const affinity of [false, true]) {
   const where = affinity ? 'one server per room' : 'rooms spread';
   await Promise.all([
-    run(`${where}, fast paths off`, OFF, affinity),
+    run(`${where}, ${only ? only.join('+') : 'fast paths'} off`, OFF, affinity),
     run(`${where}, all fast paths on`, {}, affinity),
   ]);
 }
