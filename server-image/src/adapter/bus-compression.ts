@@ -2,7 +2,7 @@ import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import notepack from 'notepack.io';
 
 /**
- * Deflate for the packet of a room broadcast on its way through Redis.
+ * Deflate for a room broadcast (its packet and its options) on its way through Redis.
  *
  * With ip-hash routing every server has members in every room, so each broadcast crosses Redis
  * once in and once out per server: Redis bandwidth grows with servers × message size, and the
@@ -15,32 +15,32 @@ import notepack from 'notepack.io';
  * these machines, against about 2 ms of socket writes for the same broadcast to 100 recipients.
  */
 
-/** Packets smaller than this are not worth a zlib call: the saving is below the header's size. */
+/** Broadcasts smaller than this are not worth a zlib call: the saving is below the header's size. */
 export const COMPRESS_MIN_BYTES = 200;
 /** 2^10 bytes of window: plenty for one message, and cheap to set up for every call. */
 const WINDOW_BITS = 10;
 const MEM_LEVEL = 5;
 
 /**
- * The compressed form of `packet`, or undefined when compression does not save at least an
+ * The compressed msgpack of `value`, or undefined when compression does not save at least an
  * eighth (small, binary or already-compressed payloads).
  */
-export function compressPacket(packet: unknown): Buffer | undefined {
-  const raw = notepack.encode(packet);
+export function compressForBus(value: unknown): Buffer | undefined {
+  const raw = notepack.encode(value);
   if (raw.length < COMPRESS_MIN_BYTES) return undefined;
   const packed = deflateRawSync(raw, { level: 1, windowBits: WINDOW_BITS, memLevel: MEM_LEVEL });
   return packed.length <= raw.length - (raw.length >> 3) ? packed : undefined;
 }
 
 /**
- * Bound on an inflated packet, so that a corrupt message on the bus cannot make a server allocate
+ * Bound on an inflated message, so that a corrupt message on the bus cannot make a server allocate
  * without limit: Redis's default pubsub output-buffer hard limit, past which Redis would have
  * disconnected the subscriber rather than deliver such a message uncompressed.
  */
 export const MAX_INFLATED_BYTES = 32 * 1024 * 1024;
 
-/** The packet back from its compressed form; throws on corrupt or oversized input. */
-export function inflatePacket(packed: Uint8Array): unknown {
+/** The value back from its compressed form; throws on corrupt or oversized input. */
+export function inflateFromBus(packed: Uint8Array): unknown {
   const raw = inflateRawSync(packed, {
     windowBits: WINDOW_BITS,
     maxOutputLength: MAX_INFLATED_BYTES,
