@@ -28,6 +28,34 @@ export function metricsOf(r: BenchResult): Metrics {
   };
 }
 
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function medianOf(values: (number | undefined)[]): number | undefined {
+  const known = values.filter((v): v is number => v !== undefined);
+  return known.length === 0 ? undefined : median(known);
+}
+
+/**
+ * One target's metrics over several rounds: the median of each measurement (one noisy round on a
+ * shared 2-core machine moves it little), and every loss or error of any round.
+ */
+export function combineRounds(rounds: Metrics[]): Metrics {
+  return {
+    cpuMsPer1000: medianOf(rounds.map((m) => m.cpuMsPer1000)),
+    redisBytesPerPublish: medianOf(rounds.map((m) => m.redisBytesPerPublish)),
+    wireBytesPerMessage: median(rounds.map((m) => m.wireBytesPerMessage)),
+    p99Ms: median(rounds.map((m) => m.p99Ms)),
+    rssPerConnectionBytes: medianOf(rounds.map((m) => m.rssPerConnectionBytes)),
+    lossRatio: Math.max(...rounds.map((m) => m.lossRatio)),
+    lost: rounds.reduce((sum, m) => sum + m.lost, 0),
+    errors: rounds.reduce((sum, m) => sum + m.errors, 0),
+  };
+}
+
 type MetricKey =
   | 'cpuMsPer1000'
   | 'redisBytesPerPublish'

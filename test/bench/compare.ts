@@ -17,10 +17,12 @@ import { killAllSupervised } from '../../operator/local/process.js';
 import { formatHotspots, hotspots } from './cpuprofile.js';
 import {
   AT_SCALE_TARGETS,
+  combineRounds,
   formatComparison,
   formatVerdicts,
   judge,
   metricsOf,
+  ratio,
   TARGETS,
   type Metrics,
 } from './compare-table.js';
@@ -40,18 +42,21 @@ const USAGE = `Usage: npx tsx test/bench/compare.ts [options]   (npm run bench -
   --rooms N        rooms (default 30; 600 with --at-scale)
   --rate N         publishes per second (default 300)
   --duration S     seconds of publishing (default 30)
+  --rounds N       run every target N times, interleaved, and report medians
+                   (default 3; 1 with --at-scale)
   --servers N      Socket.IO server processes per target (default 3)
   --at-scale       50 mostly idle servers, many small rooms: the Redis bytes target at scale
   --shards N       socketfleet Redis shards (default 2)
   --publishers N   publisher connections (default: one per room)
   --workers N      bench client processes (default 2)
-  --targets LIST   plain,ip-hash,room-affinity,ws (default all; plain,room-affinity with --at-scale)
+  --targets LIST   plain,ip-hash,ip-hash-json,room-affinity,ws (default all; plain,room-affinity
+                   with --at-scale); ip-hash-json is socketfleet with the JSON parser
   --out DIR        where results go (default bench-results/compare-<time>)
   --strict         exit 1 when a target fails
   --cpu-prof       profile every server (node --cpu-prof) and print where their CPU goes
 `;
 
-const ORDER: TargetKey[] = ['plain', 'ip-hash', 'room-affinity', 'ws'];
+const ORDER: TargetKey[] = ['plain', 'ip-hash', 'ip-hash-json', 'room-affinity', 'ws'];
 
 function log(line: string): void {
   process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
@@ -65,6 +70,7 @@ async function main(argv: string[]): Promise<number> {
       rooms: { type: 'string' },
       rate: { type: 'string' },
       duration: { type: 'string' },
+      rounds: { type: 'string' },
       servers: { type: 'string' },
       'at-scale': { type: 'boolean' },
       shards: { type: 'string' },
@@ -91,6 +97,8 @@ async function main(argv: string[]): Promise<number> {
   const rooms = num(values.rooms, atScale ? 600 : 30);
   const rate = num(values.rate, 300);
   const duration = num(values.duration, 30);
+  // At scale the target is Redis bytes, which one round measures steadily; 100 processes are slow to start.
+  const rounds = num(values.rounds, atScale ? 1 : 3);
   const servers = num(values.servers, atScale ? 50 : 3);
   const shards = num(values.shards, 2);
   const publishers = num(values.publishers, rooms);
@@ -117,7 +125,7 @@ async function main(argv: string[]): Promise<number> {
     `workload: ${clients} clients, ${rooms} rooms, ${rate} publishes/s for ${duration}s from ${publishers} publishers, ${servers} servers per target`,
   );
 
-  const results: Partial<Record<TargetKey, BenchResult>> = {};
+  const results: Partial<Record<TargetKey, BenchResult[]>> = {};
   const profiles: string[] = [];
   let current: Target | undefined;
   const onSignal = (): void => {
@@ -128,8 +136,12 @@ async function main(argv: string[]): Promise<number> {
   process.on('SIGTERM', onSignal);
   process.on('exit', killAllSupervised);
 
-  for (const key of ORDER.filter((k) => keys.includes(k))) {
-    log(`=== ${TARGET_LABELS[key]}: starting`);
+  // Rounds interleave the targets, so a slow minute on this shared machine hits all of them.
+  const runs = Array.from({ length: rounds }, (_, round) =>
+    ORDER.filter((k) => keys.includes(k)).map((key) => ({ key, round })),
+  ).flat();
+  for (const { key, round } of runs) {
+    log(`=== ${TARGET_LABELS[key]}: starting (round ${round + 1} of ${rounds})`);
     const profDir = join(out, 'cpu-prof', key);
     if (values['cpu-prof']) {
       mkdirSync(profDir, { recursive: true });
@@ -175,8 +187,8 @@ async function main(argv: string[]): Promise<number> {
       };
       log(`=== ${TARGET_LABELS[key]}: ${current.url}, ${options.pids.length} server process(es)`);
       const r = await runBench(options, (l) => log(`[${key}] ${l}`));
-      results[key] = r;
-      writeFileSync(join(out, `${key}.json`), JSON.stringify(r, null, 2) + '\n');
+      (results[key] ??= []).push(r);
+      writeFileSync(join(out, `${key}-${round + 1}.json`), JSON.stringify(r, null, 2) + '\n');
       process.stderr.write(`${formatSummary(r)}\n`);
     } catch (err) {
       log(`=== ${TARGET_LABELS[key]}: failed: ${(err as Error).message}`);
@@ -184,7 +196,7 @@ async function main(argv: string[]): Promise<number> {
       await current?.stop();
       current = undefined;
     }
-    if (values['cpu-prof']) {
+    if (values['cpu-prof'] && round === rounds - 1) {
       const spots = hotspots(profDir);
       if (spots.length > 0) {
         const text = formatHotspots(spots);
@@ -197,10 +209,24 @@ async function main(argv: string[]): Promise<number> {
   }
 
   const metrics: Partial<Record<TargetKey, Metrics>> = {};
-  for (const k of ORDER) if (results[k]) metrics[k] = metricsOf(results[k]);
+  for (const k of ORDER) {
+    const list = results[k];
+    if (list && list.length > 0) metrics[k] = combineRounds(list.map(metricsOf));
+  }
+  // Each round's CPU ratio to plain in that same round: the spread behind the medians.
+  const cpuSpread = ORDER.filter((k) => k !== 'plain' && results[k] && results.plain).map((k) => {
+    const perRound = results[k]!.map((r, i) =>
+      ratio(
+        metricsOf(r).cpuMsPer1000,
+        results.plain![i] && metricsOf(results.plain![i]).cpuMsPer1000,
+      ),
+    ).map((v) => (v === undefined ? 'n/a' : v.toFixed(2)));
+    return `- ${k} / plain, server CPU per round: ${perRound.join(', ')}`;
+  });
   const labels: Record<string, string> = {
     plain: 'plain',
     'ip-hash': 'sf ip-hash',
+    'ip-hash-json': 'sf ip-hash json',
     'room-affinity': 'sf room-affinity',
     ws: 'ws floor',
   };
@@ -213,7 +239,11 @@ async function main(argv: string[]): Promise<number> {
     '',
     `Workload: ${clients} clients, ${rooms} rooms, ${rate} publishes/s for ${duration} s from ${publishers} publishers, ~370-byte JSON payload, ${servers} server processes per Socket.IO target (socketfleet on ${shards} Redis shards), WebSocket transport, ${new Date().toISOString()}.`,
     '',
+    `Medians of ${rounds} interleaved round(s); loss is the worst round.`,
+    '',
     formatComparison(metrics, ORDER, labels),
+    '',
+    ...cpuSpread,
     '',
     'Targets of issue 7 (ratio socketfleet/plain):',
     '',

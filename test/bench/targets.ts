@@ -24,11 +24,12 @@ export interface Target {
   stop: () => Promise<void>;
 }
 
-export type TargetKey = 'plain' | 'ip-hash' | 'room-affinity' | 'ws';
+export type TargetKey = 'plain' | 'ip-hash' | 'ip-hash-json' | 'room-affinity' | 'ws';
 
 export const TARGET_LABELS: Record<TargetKey, string> = {
   plain: 'plain Socket.IO (JSON, classic redis-adapter on 1 Redis, nginx ip_hash)',
   'ip-hash': 'socketfleet, ip-hash',
+  'ip-hash-json': 'socketfleet, ip-hash, JSON parser (what msgpack buys)',
   'room-affinity': 'socketfleet, room-affinity',
   ws: 'raw ws floor (1 process, no Socket.IO, no Redis)',
 };
@@ -165,9 +166,10 @@ export async function startPlain(o: TargetOptions): Promise<Target> {
 /** (b) and (c): socketfleet through the same LocalCluster that `socketfleet up` runs. */
 export async function startSocketfleet(
   o: TargetOptions,
-  balance: 'ip-hash' | 'room-affinity',
+  key: 'ip-hash' | 'ip-hash-json' | 'room-affinity',
 ): Promise<Target> {
-  const key: TargetKey = balance;
+  const balance = key === 'room-affinity' ? 'room-affinity' : 'ip-hash';
+  const parser = key === 'ip-hash-json' ? 'json' : 'msgpack';
   const local = new LocalCluster({
     stateDir: join(o.stateDir, key),
     gatewayPort: await freePort(),
@@ -177,7 +179,7 @@ export async function startSocketfleet(
     startBatch: START_BATCH,
   });
   try {
-    await local.start(benchCluster(`bench-${key}`, balance, o));
+    await local.start(benchCluster(`bench-${key}`, balance, o, parser));
   } catch (err) {
     await local.stop();
     throw err;
@@ -186,7 +188,7 @@ export async function startSocketfleet(
     key,
     label: TARGET_LABELS[key],
     url: local.url!,
-    parser: 'msgpack',
+    parser,
     protocol: 'socketio',
     roomQuery: balance === 'room-affinity',
     serverPids: () => local.serverPids(),

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   AT_SCALE_TARGETS,
+  combineRounds,
   formatComparison,
   formatVerdicts,
   judge,
@@ -78,5 +79,24 @@ describe('comparison verdicts', () => {
     expect(t).toMatch(/\| server CPU ms per 1000 delivered\s+\| 100\.0\s+\| 50\.0\s+\| 0\.50\s+\|/);
     expect(t).toMatch(/\| Redis bytes per published message\s+\| 2000\s+\| n\/a\s+\| n\/a\s+\|/);
     expect(t).toMatch(/\| RSS per connection KiB\s+\| 20\.0\s+\| 20\.0\s+\| 1\.00\s+\|/);
+  });
+
+  it('combines rounds into medians, keeping every loss and error', () => {
+    const rounds: Metrics[] = [
+      { ...plain, cpuMsPer1000: 30, p99Ms: 10 },
+      { ...plain, cpuMsPer1000: 10, p99Ms: 40, lost: 2, lossRatio: 0.001, errors: 1 },
+      { ...plain, cpuMsPer1000: 20, p99Ms: 20, rssPerConnectionBytes: undefined },
+    ];
+    expect(combineRounds(rounds)).toEqual({
+      ...plain,
+      cpuMsPer1000: 20,
+      p99Ms: 20,
+      lost: 2,
+      lossRatio: 0.001,
+      errors: 1,
+    });
+    expect(
+      combineRounds([{ ...plain, redisBytesPerPublish: undefined }]).redisBytesPerPublish,
+    ).toBeUndefined();
   });
 });
