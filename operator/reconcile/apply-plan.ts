@@ -5,8 +5,8 @@ import { canonicalJson } from './status.js';
 /**
  * Hash of the desired object as last applied. Comparing it with the live object's annotation
  * tells whether an apply would change anything we own, without a write and without parsing
- * managedFields. The price: a field edited by someone else is only corrected on the next spec
- * change, not immediately.
+ * managedFields. A hand edit keeps the annotation, so decideApply looks further: at the
+ * generation for kinds that have one, at the fields themselves for the others.
  */
 export const APPLIED_HASH_ANNOTATION = 'socketfleet.dev/applied-hash';
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
@@ -86,6 +86,8 @@ export interface AppliedMemo {
   hash: string;
   uid: string | undefined;
   generation: number | undefined;
+  /** What our apply returned: the object at exactly this version is ours, whatever it holds. */
+  resourceVersion?: string | undefined;
 }
 
 export type ApplyDecision = 'create' | 'update' | 'correct-drift' | 'skip';
@@ -94,16 +96,48 @@ interface LiveObject {
   metadata?: {
     uid?: string | undefined;
     generation?: number | undefined;
+    resourceVersion?: string | undefined;
     annotations?: Record<string, string> | undefined;
   };
+  [field: string]: unknown;
+}
+
+/**
+ * Whether every field `want` sets has the same value in `have`. A list matches when each wanted
+ * element matches some live element: server-side apply merges lists such as a Service's ports by
+ * key and keeps entries other managers added, so their presence is not drift we could undo.
+ */
+export function containsFields(have: unknown, want: unknown): boolean {
+  if (Array.isArray(want)) {
+    return Array.isArray(have) && want.every((w) => have.some((h) => containsFields(h, w)));
+  }
+  if (want !== null && typeof want === 'object') {
+    if (have === null || typeof have !== 'object' || Array.isArray(have)) return false;
+    const live = have as Record<string, unknown>;
+    return Object.entries(want).every(([k, v]) => v === undefined || containsFields(live[k], v));
+  }
+  return have === want;
+}
+
+/** Everything of a desired object but its identity and metadata: spec, data and the like. */
+function contentOf(obj: KubeObject): Record<string, unknown> {
+  const {
+    apiVersion: _v,
+    kind: _k,
+    metadata: _m,
+    ...content
+  } = obj as KubeObject & Record<string, unknown>;
+  return content;
 }
 
 /**
  * Whether to apply, from the desired hash, the live object (from the watch cache) and what this
  * process last applied:
- * - a live object with our current hash is skipped, unless its generation moved past the one our
- *   apply produced: someone changed its spec by hand (e.g. scaled our Deployment), so it is
- *   applied again to take our fields back;
+ * - a live object with our current hash is skipped, unless someone changed it by hand: for kinds
+ *   with a generation (Deployment, StatefulSet, PDB, NetworkPolicy), its generation moved past
+ *   the one our apply produced (e.g. our Deployment was scaled); for kinds without one
+ *   (ConfigMap, Service, ServiceAccount), a field we set has another value. It is then applied
+ *   again to take our fields back;
  * - a live object with another hash is updated, unless we just applied this very hash to this
  *   very object and the cache has not caught up yet (that would be a duplicate write).
  */
@@ -116,6 +150,16 @@ export function decideApply(
   const hash = prepared.metadata.annotations?.[APPLIED_HASH_ANNOTATION];
   const sameObject = memo !== undefined && memo.uid !== undefined && memo.uid === live.metadata.uid;
   if (live.metadata.annotations?.[APPLIED_HASH_ANNOTATION] === hash) {
+    if (live.metadata.generation === undefined) {
+      // The very version our apply returned is settled even if the API server normalised a
+      // field we set: comparing it again would re-apply forever.
+      const ours =
+        sameObject &&
+        memo.hash === hash &&
+        memo.resourceVersion !== undefined &&
+        memo.resourceVersion === live.metadata.resourceVersion;
+      return ours || containsFields(live, contentOf(prepared)) ? 'skip' : 'correct-drift';
+    }
     const drifted =
       sameObject &&
       memo.hash === hash &&

@@ -183,6 +183,7 @@ export class Reconciler {
         hash,
         uid: result.metadata.uid,
         generation: result.metadata.generation,
+        resourceVersion: result.metadata.resourceVersion,
       });
       applied.set(k, result);
       const verb = {

@@ -411,7 +411,7 @@ describe('socketfleet operator on a real control plane', () => {
     await cluster.kubectlOk(['-n', ns, 'delete', 'rtc', 'broken']);
   });
 
-  it('reverts a hand edit of an owned Deployment and recreates a deleted ConfigMap', async () => {
+  it('reverts hand edits of a Deployment, a ConfigMap and a Service, and recreates a deleted ConfigMap', async () => {
     const want = (await rtc())?.spec?.replicas as number;
     await cluster.kubectlOk([
       '-n',
@@ -457,6 +457,48 @@ describe('socketfleet operator on a real control plane', () => {
       60_000,
     );
     expect(after.data).toEqual(before?.data);
+
+    // Kinds without a generation: an edited ConfigMap key and a Service's target port are put
+    // back too. (Not the port number itself: it is the key of its list entry, so an apply adds
+    // our entry back beside the edited one, and the API server refuses two ports of one name;
+    // the cluster then shows Degraded with that message.)
+    const key = Object.keys(after.data ?? {})[0]!;
+    await cluster.kubectlOk([
+      '-n',
+      ns,
+      'patch',
+      'configmap',
+      names.serverConfig,
+      '--type=merge',
+      '-p',
+      JSON.stringify({ data: { [key]: 'edited by hand' } }),
+    ]);
+    const service = await find(cluster, ns, 'service', names.serverService);
+    const ports = (service?.spec as { ports: { targetPort: number | string }[] }).ports;
+    await cluster.kubectlOk([
+      '-n',
+      ns,
+      'patch',
+      'service',
+      names.serverService,
+      '--type=json',
+      '-p',
+      JSON.stringify([{ op: 'replace', path: '/spec/ports/0/targetPort', value: 4444 }]),
+    ]);
+    await waitFor(
+      'the operator to put the ConfigMap key and the Service target port back',
+      async () => {
+        const cm = await find(cluster, ns, 'configmap', names.serverConfig);
+        const svc = await find(cluster, ns, 'service', names.serverService);
+        const livePorts = (svc?.spec as { ports: typeof ports } | undefined)?.ports;
+        return (
+          cm?.data?.[key] === after.data?.[key] &&
+          livePorts?.[0]?.targetPort === ports[0]!.targetPort
+        );
+      },
+      60_000,
+      200,
+    );
     await waitReady('chat Ready after the hand edits', (o) => o.status?.readyReplicas === want);
   });
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   APPLIED_HASH_ANNOTATION,
+  containsFields,
   decideApply,
   memoAfterSkip,
   needsApply,
@@ -145,12 +146,32 @@ describe('decideApply', () => {
     expect(
       decideApply(prepared, live(hash, 4, 'obj-2'), { hash, uid: 'obj-1', generation: 3 }),
     ).toBe('skip');
-    // Kinds without a generation (ConfigMaps) cannot be checked this way.
-    expect(
-      decideApply(prepared, live(hash, undefined), { hash, uid: 'obj-1', generation: undefined }),
-    ).toBe('skip');
   });
 
+  it('re-applies a kind without a generation when a field we set has another value', () => {
+    const memo = { hash, uid: 'obj-1', generation: undefined };
+    const withData = (
+      data: Record<string, string>,
+    ): ReturnType<typeof live> & { data: object } => ({
+      ...live(hash, undefined),
+      data,
+    });
+    expect(decideApply(prepared, withData({ a: '1' }), memo)).toBe('skip');
+    // A key someone else added is theirs to keep: server-side apply would leave it too.
+    expect(decideApply(prepared, withData({ a: '1', extra: 'x' }), undefined)).toBe('skip');
+    expect(decideApply(prepared, withData({ a: 'edited' }), memo)).toBe('correct-drift');
+    expect(decideApply(prepared, withData({}), undefined)).toBe('correct-drift');
+    // The version our own apply returned is never re-applied: the API server may have
+    // normalised a value, and comparing again would write forever.
+    const normalised = {
+      ...withData({ a: '01' }),
+      metadata: { ...live(hash).metadata, resourceVersion: '7' },
+    };
+    expect(decideApply(prepared, normalised, { ...memo, resourceVersion: '7' })).toBe('skip');
+    expect(decideApply(prepared, normalised, { ...memo, resourceVersion: '6' })).toBe(
+      'correct-drift',
+    );
+  });
   it('memoAfterSkip adopts a matching live object and keeps a newer memo', () => {
     expect(memoAfterSkip(hash, live(hash, 5), undefined)).toEqual({
       hash,
@@ -160,5 +181,32 @@ describe('decideApply', () => {
     const memo = { hash, uid: 'obj-1', generation: 6 };
     expect(memoAfterSkip(hash, live(hash, 5), memo)).toBe(memo);
     expect(memoAfterSkip(hash, live('old', 5), memo)).toBe(memo);
+  });
+});
+
+describe('containsFields', () => {
+  it('compares scalars exactly and objects by the wanted keys only', () => {
+    expect(containsFields({ a: 1, b: 2 }, { a: 1 })).toBe(true);
+    expect(containsFields({ a: 1 }, { a: '1' })).toBe(false);
+    expect(containsFields({ a: { b: 1, c: 2 } }, { a: { b: 1 } })).toBe(true);
+    expect(containsFields({ a: null }, { a: { b: 1 } })).toBe(false);
+    expect(containsFields({}, { a: undefined })).toBe(true);
+  });
+
+  it('matches each wanted list element with some live element, as list merging keeps others', () => {
+    const ports = [
+      { name: 'http', port: 80, targetPort: 3000 },
+      { name: 'ops', port: 9090 },
+    ];
+    const live = [
+      { name: 'ops', port: 9090, protocol: 'TCP' },
+      { name: 'http', port: 80, targetPort: 3000, protocol: 'TCP' },
+      { name: 'added-by-someone', port: 1 },
+    ];
+    expect(containsFields(live, ports)).toBe(true);
+    expect(containsFields([{ name: 'http', port: 81, targetPort: 3000 }, live[0]], ports)).toBe(
+      false,
+    );
+    expect(containsFields({ name: 'http' }, ports)).toBe(false);
   });
 });
