@@ -23,15 +23,9 @@ if [[ -x "$BIN" && -f "$DIR/.version" && "$(cat "$DIR/.version")" == "$STAMP" ]]
   exit 0
 fi
 
-command -v go >/dev/null || {
-  log "go is not installed: install Go >= 1.24 with access to the Go module proxy"
-  exit 1
-}
-
-export GOWORK=off
-export GOFLAGS="-mod=mod"
-export CGO_ENABLED=0
-export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
+TOOL_GO_MIN=1.24
+# shellcheck source=go-env.sh
+source "$HERE/go-env.sh"
 
 mkdir -p "$DIR/module"
 cp "$HERE/promql/main.go" "$DIR/module/main.go"

@@ -13,6 +13,8 @@
 #      build running next to us on 2 cores is not starved).
 set -euo pipefail
 
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
 VERSION="${SOCKETFLEET_KUBE_SCORE_VERSION:-v1.20.0}"
 CACHE="${SOCKETFLEET_CACHE:-$HOME/.cache/socketfleet}"
 DIR="$CACHE/tools/kube-score-$VERSION"
@@ -26,15 +28,9 @@ if [[ -x "$BIN" && -f "$DIR/.version" && "$(cat "$DIR/.version")" == "$VERSION" 
   exit 0
 fi
 
-command -v go >/dev/null || {
-  log "go is not installed: install Go >= 1.23 with access to the Go module proxy"
-  exit 1
-}
-
-export GOWORK=off
-export GOFLAGS="-mod=mod"
-export CGO_ENABLED=0
-export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
+TOOL_GO_MIN=1.23
+# shellcheck source=go-env.sh
+source "$HERE/go-env.sh"
 
 mkdir -p "$DIR/module"
 # A wrapper module pins kube-score's exact version and lets `go mod tidy`
