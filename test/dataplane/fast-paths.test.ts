@@ -252,6 +252,40 @@ describe('adapter fast paths', () => {
     // The two broadcasts before the first emit went direct; later ones found engine.io busy.
     expect(direct).toHaveLength(2);
   });
+  it('directWrites: a client that stops reading gets engine.io flow control, so volatile broadcasts are dropped, not buffered', async () => {
+    const fast = await library();
+    const slow = await connect(url(fast));
+    await slow.emitWithAck('join', 'slow');
+    const inbox = collect(slow);
+    const server = fast.io.of('/').sockets.get(slow.id!)!;
+    const ws = (server.conn.transport as unknown as { socket: { bufferedAmount: number } }).socket;
+    // Stop reading on the client: the kernel buffers fill, then the server's socket buffer would.
+    const tcp = (
+      slow.io.engine.transport as unknown as { ws: { _socket: { pause(): void; resume(): void } } }
+    ).ws._socket;
+    tcp.pause();
+    const payload = 'x'.repeat(64 * 1024);
+    for (let n = 0; n < 2000; n++) {
+      fast.io.to('slow').volatile.emit('message', { room: 'slow', data: payload });
+      if (n % 100 === 99) await sleep(5);
+    }
+    await sleep(200);
+    // 2000 x 64 KiB is 125 MiB; what engine.io allows is about one packet in flight.
+    expect(ws.bufferedAmount).toBeLessThan(4 * payload.length);
+    tcp.resume();
+    await until('the buffered part to arrive', async () => {
+      const before = inbox.length;
+      await sleep(200);
+      return inbox.length === before && inbox.length > 0;
+    });
+    expect(inbox.length).toBeLessThan(2000);
+    // The connection is fine: a normal broadcast arrives.
+    void fast.io.to('slow').emit('message', { room: 'slow', data: 'after' });
+    await until('the normal broadcast', () =>
+      inbox.some((m) => (m as { data: string }).data === 'after'),
+    );
+  });
+
   it('compressBus: a chat-sized broadcast crosses Redis deflated, arrives intact, and corrupt input is dropped and counted', async () => {
     const [fast, remote] = [await library(), await library()];
     const stock = await library({ compressBus: false });

@@ -13,7 +13,12 @@
  *   (everything handed to ws before is already in the TCP stream, in order);
  * - the transport is websocket and writable, and ws negotiated no extension: permessage-deflate
  *   would let a frame being compressed be overtaken;
- * - ws's sender has nothing queued either (it queues only while deflating or reading a Blob).
+ * - ws's sender has nothing queued either (it queues only while deflating or reading a Blob);
+ * - nothing waits in the socket's own buffer (ws's bufferedAmount is 0). A client that reads
+ *   slower than we write fills it; engine.io's path then takes over, with its flow control:
+ *   its transport stays unwritable until the kernel took the last write, and it queues packets
+ *   meanwhile or, for volatile ones, drops them. Direct writes never clear that flag, so without
+ *   this check a slow client's buffer would grow without bound and volatile would mean nothing.
  */
 
 /** The engine.io and ws members this reads; they are public in JS, partly undeclared in typings. */
@@ -27,6 +32,8 @@ export interface EngineConnection {
       readyState: number;
       /** The negotiated extensions, '' when none. */
       extensions?: string;
+      /** Bytes handed to the socket and not yet taken by the kernel. */
+      bufferedAmount?: number;
       _sender?: { _queue?: unknown[]; sendFrame?(list: Buffer[]): void };
     };
   };
@@ -44,6 +51,7 @@ export function writeFrameDirect(conn: EngineConnection, frame: Buffer[]): boole
   if (
     ws?.readyState !== WS_OPEN ||
     ws.extensions !== '' ||
+    ws.bufferedAmount !== 0 ||
     typeof sender?.sendFrame !== 'function' ||
     sender._queue === undefined ||
     sender._queue.length !== 0
