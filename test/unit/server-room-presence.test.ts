@@ -83,6 +83,22 @@ describe('room presence handshake', () => {
     expect([...b.presence.remoteServers('r')!]).toEqual(['a']);
   });
 
+  it('compresses only while every other member server said it inflates, in HELLO or in ACK', async () => {
+    const bus = new Bus();
+    const a = new Node('a', bus);
+    const b = new Node('b', bus);
+    expect(a.presence.canCompress('r')).toBe(false); // not a member: nothing known
+    await a.join('r');
+    await b.join('r');
+    expect(a.presence.canCompress('r')).toBe(true); // learned from b's HELLO
+    expect(b.presence.canCompress('r')).toBe(true); // learned from a's ACK
+    // An older server: its HELLO carries no `inflates`.
+    a.presence.onMessage({ type: 100, uid: 'old', nsp: '/', data: { room: 'r', hid: 'x' } });
+    expect(a.presence.canCompress('r')).toBe(false);
+    a.presence.onMessage({ type: 102, uid: 'old', nsp: '/', data: { room: 'r' } });
+    expect(a.presence.canCompress('r')).toBe(true);
+  });
+
   it('goes back to skipping after the other server says BYE, and a leaving server still answers HELLO', async () => {
     const bus = new Bus();
     const a = new Node('a', bus);

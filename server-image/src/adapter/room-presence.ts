@@ -23,6 +23,10 @@ import { randomBytes } from 'node:crypto';
  * BYE, which a server sends only when it has no member; its later HELLO follows the BYE on the
  * same connection, so they cannot be reordered. Lost control messages (shard outage, slow or
  * stock servers) only ever leave a room not ready, which means publishing as usual.
+ *
+ * HELLO and ACK also say whether the sender reads compressed broadcasts (`inflates`), so a
+ * server compresses a room's broadcasts only while every other member server it knows of does:
+ * a server of an older version in the room keeps its broadcasts plain.
  */
 
 export const HELLO = 100;
@@ -33,7 +37,7 @@ export interface PresenceMessage {
   type: typeof HELLO | typeof ACK | typeof BYE;
   uid: string;
   nsp: string;
-  data: { room: string; hid?: string; to?: string; member?: boolean };
+  data: { room: string; hid?: string; to?: string; member?: boolean; inflates?: boolean };
 }
 
 export interface PresenceTransport {
@@ -56,6 +60,8 @@ interface Handshake {
 
 interface RoomState {
   remotes: Set<string>;
+  /** Member servers that did not say they read compressed broadcasts. */
+  plainOnly: Set<string>;
   ready: boolean;
   handshake: Handshake | undefined;
   settled: Promise<boolean>;
@@ -76,6 +82,7 @@ export class RoomPresence {
   created(room: string): void {
     const state: RoomState = {
       remotes: new Set(),
+      plainOnly: new Set(),
       ready: false,
       handshake: undefined,
       settled: Promise.resolve(false),
@@ -97,6 +104,15 @@ export class RoomPresence {
   canSkip(room: string): boolean {
     const state = this.rooms.get(room);
     return state !== undefined && state.ready && state.remotes.size === 0;
+  }
+
+  /**
+   * True only while every other member server of `room` said it reads compressed broadcasts; a
+   * room this server has no member in, or whose handshake has not completed, stays plain.
+   */
+  canCompress(room: string): boolean {
+    const state = this.rooms.get(room);
+    return state !== undefined && state.ready && state.plainOnly.size === 0;
   }
 
   /** Resolves with whether the room's handshake completed (false if it failed or timed out). */
@@ -141,15 +157,21 @@ export class RoomPresence {
     switch (message.type) {
       case HELLO:
         // Record before answering: the answer is what lets the sender acknowledge its client.
-        state?.remotes.add(message.uid);
+        if (state) this.record(state, message.uid, data);
         this.send(data.room, {
           type: ACK,
-          data: { room: data.room, hid: data.hid, to: message.uid, member: state !== undefined },
+          data: {
+            room: data.room,
+            hid: data.hid,
+            to: message.uid,
+            member: state !== undefined,
+            inflates: true,
+          },
         });
         break;
       case ACK: {
         if (!state) break;
-        if (data.member) state.remotes.add(message.uid);
+        if (data.member) this.record(state, message.uid, data);
         const hs = state.handshake;
         if (data.to === this.uid && hs && hs.hid === data.hid) {
           hs.acks.add(message.uid);
@@ -159,9 +181,16 @@ export class RoomPresence {
       }
       case BYE:
         state?.remotes.delete(message.uid);
+        state?.plainOnly.delete(message.uid);
         break;
     }
     return true;
+  }
+
+  private record(state: RoomState, uid: string, data: PresenceMessage['data']): void {
+    state.remotes.add(uid);
+    if (data.inflates === true) state.plainOnly.delete(uid);
+    else state.plainOnly.add(uid);
   }
 
   private send(room: string, partial: Pick<PresenceMessage, 'type' | 'data'>): void {
@@ -207,7 +236,7 @@ export class RoomPresence {
           type: HELLO,
           uid: this.uid,
           nsp: this.nsp,
-          data: { room, hid: hs.hid },
+          data: { room, hid: hs.hid, inflates: true },
         });
       } catch {
         return hs.done(false);

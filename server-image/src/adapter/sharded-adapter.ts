@@ -11,6 +11,12 @@ import { canPreEncodeFrames, preEncodeFrame } from './ws-frame.js';
 
 /** MessageType.BROADCAST of socket.io-adapter's cluster protocol. */
 const BROADCAST = 3;
+/**
+ * A broadcast whose data is deflated (compressBus). A type of its own, next to the presence
+ * types: an adapter that does not know it ignores it ("unknown message type") rather than read
+ * a broadcast without a packet.
+ */
+export const ZIPPED_BROADCAST = 103;
 
 export interface FastPaths {
   /** Deliver to this server's sockets first, then publish to Redis (the sharded adapter awaits the publish first). */
@@ -32,7 +38,8 @@ export interface FastPaths {
   directWrites: boolean;
   /**
    * Deflate a room broadcast (packet and options) on the bus when that saves at least an eighth
-   * (bus-compression.ts). Needs msgpackBus, and every server of the cluster understanding it.
+   * (bus-compression.ts), while every other member server of the room said in the membership
+   * handshake that it reads compressed broadcasts. Needs msgpackBus.
    */
   compressBus: boolean;
 }
@@ -284,11 +291,15 @@ export function createRoomShardedAdapter(
         };
       };
       if (m.uid !== this.uid) hooks.onBusMessage?.();
-      if (m.type === BROADCAST && m.data?.zipped !== undefined) {
+      if (m.type === ZIPPED_BROADCAST) {
         // Our own echo needs no inflating: it is dropped below.
         if (m.uid === this.uid) return;
         try {
+          if (!(m.data?.zipped instanceof Uint8Array)) {
+            throw new Error('a compressed broadcast carries no compressed data');
+          }
           m.data = inflateFromBus(m.data.zipped) as typeof m.data;
+          m.type = BROADCAST;
           if (!Array.isArray(m.data?.opts?.rooms) || typeof m.data.packet !== 'object') {
             throw new Error('an inflated broadcast has no packet or no rooms');
           }
@@ -320,18 +331,24 @@ export function createRoomShardedAdapter(
      * still chosen from the plain message, by the library's own rule.
      */
     override doPublish(message: ClusterMessage): Promise<string> {
-      const m = message as unknown as { type: number; data?: { requestId?: string } };
+      const m = message as unknown as {
+        type: number;
+        data?: { requestId?: string; opts?: { rooms?: string[] } };
+      };
+      const rooms = m.data?.opts?.rooms;
       const zipped =
-        compressBus && m.type === BROADCAST && m.data?.requestId === undefined
+        compressBus &&
+        m.type === BROADCAST &&
+        m.data?.requestId === undefined &&
+        rooms?.length === 1 &&
+        this.presence.canCompress(rooms[0]!)
           ? compressForBus(m.data)
           : undefined;
       if (!zipped) return super.doPublish(message);
       const channel = this.computeChannel(message);
+      const packed = { ...message, type: ZIPPED_BROADCAST, data: { zipped } };
       return router
-        .spublish(
-          channel,
-          this.encode({ ...message, data: { zipped } } as unknown as ClusterMessage),
-        )
+        .spublish(channel, this.encode(packed as unknown as ClusterMessage))
         .then(() => '');
     }
 
