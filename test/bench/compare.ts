@@ -52,7 +52,7 @@ const USAGE = `Usage: npx tsx test/bench/compare.ts [options]   (npm run bench -
   --targets LIST   plain,ip-hash,ip-hash-json,room-affinity,ws (default all; plain,room-affinity
                    with --at-scale); ip-hash-json is socketfleet with the JSON parser
   --out DIR        where results go (default bench-results/compare-<time>)
-  --strict         exit 1 when a target fails
+  --strict         exit 1 when a target fails or any run failed
   --cpu-prof       profile every server (node --cpu-prof) and print where their CPU goes
 `;
 
@@ -125,7 +125,9 @@ async function main(argv: string[]): Promise<number> {
     `workload: ${clients} clients, ${rooms} rooms, ${rate} publishes/s for ${duration}s from ${publishers} publishers, ${servers} servers per target`,
   );
 
-  const results: Partial<Record<TargetKey, BenchResult[]>> = {};
+  // Indexed by round, so a failed round leaves a hole instead of shifting the pairing with plain.
+  const results: Partial<Record<TargetKey, (BenchResult | undefined)[]>> = {};
+  let failedRuns = 0;
   const profiles: string[] = [];
   let current: Target | undefined;
   const onSignal = (): void => {
@@ -187,10 +189,11 @@ async function main(argv: string[]): Promise<number> {
       };
       log(`=== ${TARGET_LABELS[key]}: ${current.url}, ${options.pids.length} server process(es)`);
       const r = await runBench(options, (l) => log(`[${key}] ${l}`));
-      (results[key] ??= []).push(r);
+      (results[key] ??= [])[round] = r;
       writeFileSync(join(out, `${key}-${round + 1}.json`), JSON.stringify(r, null, 2) + '\n');
       process.stderr.write(`${formatSummary(r)}\n`);
     } catch (err) {
+      failedRuns++;
       log(`=== ${TARGET_LABELS[key]}: failed: ${(err as Error).message}`);
     } finally {
       await current?.stop();
@@ -209,20 +212,27 @@ async function main(argv: string[]): Promise<number> {
   }
 
   const metrics: Partial<Record<TargetKey, Metrics>> = {};
+  const completed = (k: TargetKey): BenchResult[] =>
+    (results[k] ?? []).filter((r): r is BenchResult => r !== undefined);
   for (const k of ORDER) {
-    const list = results[k];
-    if (list && list.length > 0) metrics[k] = combineRounds(list.map(metricsOf));
+    const list = completed(k);
+    if (list.length > 0) metrics[k] = combineRounds(list.map(metricsOf));
   }
+  const cpuOf = (k: TargetKey, round: number): number | undefined => {
+    const r = results[k]?.[round];
+    return r && metricsOf(r).cpuMsPer1000;
+  };
   // Each round's CPU ratio to plain in that same round: the spread behind the medians.
   const cpuSpread = ORDER.filter((k) => k !== 'plain' && results[k] && results.plain).map((k) => {
-    const perRound = results[k]!.map((r, i) =>
-      ratio(
-        metricsOf(r).cpuMsPer1000,
-        results.plain![i] && metricsOf(results.plain![i]).cpuMsPer1000,
-      ),
-    ).map((v) => (v === undefined ? 'n/a' : v.toFixed(2)));
+    const perRound = Array.from({ length: rounds }, (_, round) => {
+      const v = ratio(cpuOf(k, round), cpuOf('plain', round));
+      return v === undefined ? 'n/a' : v.toFixed(2);
+    });
     return `- ${k} / plain, server CPU per round: ${perRound.join(', ')}`;
   });
+  const partial = ORDER.filter((k) => keys.includes(k) && completed(k).length < rounds).map(
+    (k) => `- ${k}: ${completed(k).length} of ${rounds} rounds completed`,
+  );
   const labels: Record<string, string> = {
     plain: 'plain',
     'ip-hash': 'sf ip-hash',
@@ -244,6 +254,7 @@ async function main(argv: string[]): Promise<number> {
     formatComparison(metrics, ORDER, labels),
     '',
     ...cpuSpread,
+    ...partial,
     '',
     'Targets of issue 7 (ratio socketfleet/plain):',
     '',
@@ -268,7 +279,7 @@ async function main(argv: string[]): Promise<number> {
     JSON.stringify({ command, metrics, verdicts }, null, 2) + '\n',
   );
   process.stdout.write(`\n${md}\nResults in ${out}\n`);
-  const failed = verdicts.some((v) => v.pass === false) || keys.some((k) => !results[k]);
+  const failed = verdicts.some((v) => v.pass === false) || failedRuns > 0;
   return values.strict && failed ? 1 : 0;
 }
 

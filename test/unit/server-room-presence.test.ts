@@ -93,9 +93,9 @@ describe('room presence handshake', () => {
     expect(a.presence.canCompress('r')).toBe(true); // learned from b's HELLO
     expect(b.presence.canCompress('r')).toBe(true); // learned from a's ACK
     // An older server: its HELLO carries no `inflates`.
-    a.presence.onMessage({ type: 100, uid: 'old', nsp: '/', data: { room: 'r', hid: 'x' } });
+    a.presence.onMessage({ type: 100, uid: 'old', data: { room: 'r', hid: 'x' } });
     expect(a.presence.canCompress('r')).toBe(false);
-    a.presence.onMessage({ type: 102, uid: 'old', nsp: '/', data: { room: 'r' } });
+    a.presence.onMessage({ type: 102, uid: 'old', data: { room: 'r' } });
     expect(a.presence.canCompress('r')).toBe(true);
   });
 
