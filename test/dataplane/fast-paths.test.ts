@@ -1,15 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import notepack from 'notepack.io';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { compressForBus } from '../../server-image/src/adapter/bus-compression.js';
 import {
   ZIPPED_BROADCAST,
   type FastPaths,
 } from '../../server-image/src/adapter/sharded-adapter.js';
-import { ServerConfigSchema } from '../../server-image/src/config.js';
-import { createServer, relayHandlers, type ServerHandle } from '../../server-image/src/index.js';
-import { closeAllClients, collect, connect, type Client } from './support/clients.js';
-import { Fleet, freePort, sleep, until, type RedisShard } from './support/fleet.js';
+import type { ServerHandle } from '../../server-image/src/index.js';
+import { collect, connect, type Client } from './support/clients.js';
+import { sleep, until, type RedisShard } from './support/fleet.js';
+import { useLibraryServers } from './support/library-servers.js';
 
 interface Captured {
   opts: { wsPreEncodedFrame?: Buffer[] };
@@ -53,39 +53,16 @@ function spySendFrame(server: ServerHandle, client: Client): Buffer[][] {
 // In-process library servers, so the tests can look at what the adapter does synchronously and
 // at the frames it hands to engine.io. Each fast path is compared with the same server without it.
 describe('adapter fast paths', () => {
-  const fleet = new Fleet('fast-paths');
-  let shard: RedisShard;
-  const handles: ServerHandle[] = [];
-
-  async function library(
+  const servers = useLibraryServers('fast-paths');
+  const library = (
     fastPaths?: Partial<FastPaths>,
     parser: 'msgpack' | 'json' = 'msgpack',
-  ): Promise<ServerHandle> {
-    const config = ServerConfigSchema.parse({
-      port: await freePort(),
-      opsPort: await freePort(),
-      logLevel: 'warn',
-      parser,
-      redis: { shards: [{ host: '127.0.0.1', port: shard.port }] },
-    });
-    const handle = await createServer(config, relayHandlers, {
-      redisPassword: shard.password,
-      ...(fastPaths ? { fastPaths } : {}),
-    });
-    handles.push(handle);
-    await until('library server ready', () => handle.isReady());
-    return handle;
-  }
+  ): Promise<ServerHandle> => servers.start({ parser }, undefined, fastPaths ? { fastPaths } : {});
   const url = (h: ServerHandle): string => `http://127.0.0.1:${h.port}`;
 
-  beforeAll(async () => {
-    shard = await fleet.redis();
-  });
-
-  afterAll(async () => {
-    closeAllClients();
-    await Promise.all(handles.map((h) => h.close()));
-    await fleet.stopAll();
+  let shard: RedisShard;
+  beforeAll(() => {
+    shard = servers.shard();
   });
 
   it('localFirst: local members are written to before the Redis publish, not after it', async () => {

@@ -1,51 +1,25 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ServerConfigSchema } from '../../server-image/src/config.js';
-import { createServer, relayHandlers, type ServerHandle } from '../../server-image/src/index.js';
-import { closeAllClients, connect } from './support/clients.js';
-import { Fleet, freePort, until, type RedisShard } from './support/fleet.js';
+import { describe, expect, it } from 'vitest';
+import { relayHandlers, type ServerHandle } from '../../server-image/src/index.js';
+import { connect } from './support/clients.js';
+import { useLibraryServers } from './support/library-servers.js';
 
 // Socket.IO keeps each session's first HTTP request (headers, socket references) for the life of
 // the connection; the server frees it once middleware and onConnection have run, unless asked not to.
 describe('the handshake HTTP request', () => {
-  const fleet = new Fleet('http-request');
-  let shard: RedisShard;
-  const handles: ServerHandle[] = [];
+  const servers = useLibraryServers('http-request');
 
   async function library(
     keepHttpRequest?: boolean,
   ): Promise<{ server: ServerHandle; hostSeenInOnConnection: () => unknown }> {
-    const config = ServerConfigSchema.parse({
-      port: await freePort(),
-      opsPort: await freePort(),
-      logLevel: 'warn',
-      redis: { shards: [{ host: '127.0.0.1', port: shard.port }] },
-      ...(keepHttpRequest === undefined ? {} : { keepHttpRequest }),
-    });
     let seenInOnConnection: unknown;
-    const handle = await createServer(
-      config,
-      {
-        ...relayHandlers,
-        onConnection: (socket) => {
-          seenInOnConnection = socket.request.headers.host;
-        },
+    const server = await servers.start(keepHttpRequest === undefined ? {} : { keepHttpRequest }, {
+      ...relayHandlers,
+      onConnection: (socket) => {
+        seenInOnConnection = socket.request.headers.host;
       },
-      { redisPassword: shard.password },
-    );
-    handles.push(handle);
-    await until('library server ready', () => handle.isReady());
-    return { server: handle, hostSeenInOnConnection: () => seenInOnConnection };
+    });
+    return { server, hostSeenInOnConnection: () => seenInOnConnection };
   }
-
-  beforeAll(async () => {
-    shard = await fleet.redis();
-  });
-
-  afterAll(async () => {
-    closeAllClients();
-    await Promise.all(handles.map((h) => h.close()));
-    await fleet.stopAll();
-  });
 
   for (const keep of [undefined, true]) {
     it(
