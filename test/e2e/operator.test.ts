@@ -45,6 +45,25 @@ async function rtc(name = NAME): Promise<Obj | undefined> {
   return find(cluster, ns, 'realtimecluster', name);
 }
 
+/** `kubectl patch` of an object in the test namespace, as a user would make it. */
+async function patch(
+  kind: string,
+  name: string,
+  type: 'merge' | 'json',
+  body: unknown,
+): Promise<void> {
+  await cluster.kubectlOk([
+    '-n',
+    ns,
+    'patch',
+    kind,
+    name,
+    `--type=${type}`,
+    '-p',
+    JSON.stringify(body),
+  ]);
+}
+
 /** Waits until the operator reports Ready for the current generation and returns the object. */
 async function waitReady(what: string, extra: (o: Obj) => boolean = () => true): Promise<Obj> {
   return waitFor(
@@ -224,17 +243,7 @@ describe('socketfleet operator on a real control plane', () => {
     const shardHosts = (n: number): string[] =>
       Array.from({ length: n }, (_, i) => `${names.redisShard(i)}.${ns}.svc:6379`);
     for (const shards of [2, 3, 2]) {
-      await cluster.kubectlOk([
-        '-n',
-        ns,
-        'patch',
-        'rtc',
-        NAME,
-        '--type',
-        'merge',
-        '-p',
-        JSON.stringify({ spec: { redis: { shards } } }),
-      ]);
+      await patch('rtc', NAME, 'merge', { spec: { redis: { shards } } });
       const live = await waitReady(
         `${shards} shards ready`,
         (o) => o.status?.shards === shards && o.status.readyShards === shards,
@@ -385,16 +394,8 @@ describe('socketfleet operator on a real control plane', () => {
       ),
     ).toBeGreaterThanOrEqual(3);
 
-    await cluster.kubectlOk([
-      '-n',
-      ns,
-      'patch',
-      'rtc',
-      'broken',
-      '--type',
-      'json',
-      '-p',
-      '[{"op":"remove","path":"/spec/gateway/service/annotations"}]',
+    await patch('rtc', 'broken', 'json', [
+      { op: 'remove', path: '/spec/gateway/service/annotations' },
     ]);
     const fixed = await waitFor(
       'broken to recover',
@@ -463,27 +464,11 @@ describe('socketfleet operator on a real control plane', () => {
     // our entry back beside the edited one, and the API server refuses two ports of one name;
     // the cluster then shows Degraded with that message.)
     const key = Object.keys(after.data ?? {})[0]!;
-    await cluster.kubectlOk([
-      '-n',
-      ns,
-      'patch',
-      'configmap',
-      names.serverConfig,
-      '--type=merge',
-      '-p',
-      JSON.stringify({ data: { [key]: 'edited by hand' } }),
-    ]);
+    await patch('configmap', names.serverConfig, 'merge', { data: { [key]: 'edited by hand' } });
     const service = await find(cluster, ns, 'service', names.serverService);
     const ports = (service?.spec as { ports: { targetPort: number | string }[] }).ports;
-    await cluster.kubectlOk([
-      '-n',
-      ns,
-      'patch',
-      'service',
-      names.serverService,
-      '--type=json',
-      '-p',
-      JSON.stringify([{ op: 'replace', path: '/spec/ports/0/targetPort', value: 4444 }]),
+    await patch('service', names.serverService, 'json', [
+      { op: 'replace', path: '/spec/ports/0/targetPort', value: 4444 },
     ]);
     await waitFor(
       'the operator to put the ConfigMap key and the Service target port back',
@@ -505,17 +490,9 @@ describe('socketfleet operator on a real control plane', () => {
   it('converges after a crash mid-change, with no duplicate objects and the same Redis password', async () => {
     const before = await rtc();
     const secretBefore = await find(cluster, ns, 'secret', names.redisAuthSecret);
-    await cluster.kubectlOk([
-      '-n',
-      ns,
-      'patch',
-      'rtc',
-      NAME,
-      '--type',
-      'merge',
-      '-p',
-      JSON.stringify({ spec: { replicas: 6, redis: { shards: 4 }, gateway: { replicas: 2 } } }),
-    ]);
+    await patch('rtc', NAME, 'merge', {
+      spec: { replicas: 6, redis: { shards: 4 }, gateway: { replicas: 2 } },
+    });
     // Kill as soon as the operator has started on the change, so part of it is done and part is not.
     await waitFor(
       'the operator to start applying',
