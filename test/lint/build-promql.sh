@@ -15,17 +15,12 @@ DIR="$CACHE/tools/promql-check-$VERSION"
 BIN="$DIR/promql-check"
 PAR="${SOCKETFLEET_BUILD_PARALLEL:-1}"
 STAMP="$VERSION $(sha256sum "$HERE/promql/main.go" | cut -c1-16)"
+# shellcheck source=tool-build.sh
+source "$HERE/tool-build.sh"
 
-log() { echo "[lint-build $(date -u +%H:%M:%S)] $*" >&2; }
+reuse_if_built
 
-if [[ -x "$BIN" && -f "$DIR/.version" && "$(cat "$DIR/.version")" == "$STAMP" ]]; then
-  echo "$BIN"
-  exit 0
-fi
-
-TOOL_GO_MIN=1.24
-# shellcheck source=go-env.sh
-source "$HERE/go-env.sh"
+use_go 1.24
 
 mkdir -p "$DIR/module"
 cp "$HERE/promql/main.go" "$DIR/module/main.go"
@@ -47,7 +42,4 @@ start=$(date +%s)
 log "building promql-check (prometheus $VERSION, go build -p $PAR)"
 tmp="$BIN.tmp.$$"
 (cd "$DIR/module" && go build -p "$PAR" -trimpath -ldflags "-s -w" -o "$tmp" .)
-mv -f "$tmp" "$BIN"
-echo "$STAMP" >"$DIR/.version"
-log "built promql-check in $(($(date +%s) - start))s"
-echo "$BIN"
+install_built "$tmp" "$start"

@@ -20,17 +20,13 @@ CACHE="${SOCKETFLEET_CACHE:-$HOME/.cache/socketfleet}"
 DIR="$CACHE/tools/kube-score-$VERSION"
 BIN="$DIR/kube-score"
 PAR="${SOCKETFLEET_BUILD_PARALLEL:-1}"
+STAMP="$VERSION"
+# shellcheck source=tool-build.sh
+source "$HERE/tool-build.sh"
 
-log() { echo "[lint-build $(date -u +%H:%M:%S)] $*" >&2; }
+reuse_if_built
 
-if [[ -x "$BIN" && -f "$DIR/.version" && "$(cat "$DIR/.version")" == "$VERSION" ]]; then
-  echo "$BIN"
-  exit 0
-fi
-
-TOOL_GO_MIN=1.23
-# shellcheck source=go-env.sh
-source "$HERE/go-env.sh"
+use_go 1.23
 
 mkdir -p "$DIR/module"
 # A wrapper module pins kube-score's exact version and lets `go mod tidy`
@@ -55,7 +51,4 @@ tmp="$BIN.tmp.$$"
 (cd "$DIR/module" && go build -p "$PAR" -trimpath \
   -ldflags "-s -w -X main.version=${VERSION#v} -X main.commit=module-proxy" \
   -o "$tmp" github.com/zegl/kube-score/cmd/kube-score)
-mv -f "$tmp" "$BIN"
-echo "$VERSION" >"$DIR/.version"
-log "built kube-score in $(($(date +%s) - start))s"
-echo "$BIN"
+install_built "$tmp" "$start"
