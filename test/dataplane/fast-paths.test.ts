@@ -232,6 +232,7 @@ describe('adapter fast paths', () => {
     // The two broadcasts before the first emit went direct; later ones found engine.io busy.
     expect(direct).toHaveLength(2);
   });
+
   it('directWrites: a client that stops reading gets engine.io flow control, so volatile broadcasts are dropped, not buffered', async () => {
     const fast = await library();
     const slow = await connect(url(fast));
