@@ -7,16 +7,22 @@ const CLK_TCK = 100;
 
 export interface ProcSample {
   cpuSeconds: number;
+  /** The part of cpuSeconds spent in the kernel: socket writes and reads, the TCP stack. */
+  systemSeconds: number;
   rssBytes: number;
   processes: number;
 }
 
-function readStat(pid: number): { ppid: number; cpuTicks: number } | undefined {
+function readStat(
+  pid: number,
+): { ppid: number; cpuTicks: number; systemTicks: number } | undefined {
   try {
     const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name may hold spaces and parentheses, so split after its last ')'.
     const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return { ppid: Number(fields[1]), cpuTicks: Number(fields[11]) + Number(fields[12]) };
+    // utime and stime, fields 14 and 15 of proc(5).
+    const systemTicks = Number(fields[12]);
+    return { ppid: Number(fields[1]), cpuTicks: Number(fields[11]) + systemTicks, systemTicks };
   } catch {
     return undefined;
   }
@@ -55,21 +61,29 @@ export function processTree(pids: number[]): number[] {
 
 export function sampleProcesses(pids: number[]): ProcSample {
   let ticks = 0;
+  let systemTicks = 0;
   let rss = 0;
   let n = 0;
   for (const pid of processTree(pids)) {
     const st = readStat(pid);
     if (!st) continue;
     ticks += st.cpuTicks;
+    systemTicks += st.systemTicks;
     rss += readRss(pid);
     n++;
   }
-  return { cpuSeconds: ticks / CLK_TCK, rssBytes: rss, processes: n };
+  return {
+    cpuSeconds: ticks / CLK_TCK,
+    systemSeconds: systemTicks / CLK_TCK,
+    rssBytes: rss,
+    processes: n,
+  };
 }
 
 /** Reads process_cpu_seconds_total and process_resident_memory_bytes from Prometheus endpoints. */
 export async function scrapeMetrics(urls: string[]): Promise<ProcSample> {
   let cpu = 0;
+  let system = 0;
   let rss = 0;
   let n = 0;
   await Promise.all(
@@ -79,11 +93,12 @@ export async function scrapeMetrics(urls: string[]): Promise<ProcSample> {
         throw new Error(`GET ${url} answered ${res.status}; pass a server's /metrics URL.`);
       const text = await res.text();
       cpu += metricValue(text, 'process_cpu_seconds_total');
+      system += metricValue(text, 'process_cpu_system_seconds_total');
       rss += metricValue(text, 'process_resident_memory_bytes');
       n++;
     }),
   );
-  return { cpuSeconds: cpu, rssBytes: rss, processes: n };
+  return { cpuSeconds: cpu, systemSeconds: system, rssBytes: rss, processes: n };
 }
 
 export function metricValue(text: string, name: string): number {

@@ -69,6 +69,8 @@ export interface BenchResult {
     runSeconds: number;
     cpuMsPerConnection: number;
     cpuMsPer1000Delivered: number;
+    /** The kernel's part of cpuMsPer1000Delivered (system CPU time). */
+    systemCpuMsPer1000Delivered: number;
     rssBeforeBytes: number;
     rssAfterConnectBytes: number;
     rssPerConnectionBytes: number;
@@ -111,7 +113,7 @@ export function formatSummary(r: BenchResult): string {
   ];
   if (r.server) {
     lines.push(
-      `server      ${r.server.cpuMsPer1000Delivered.toFixed(1)} CPU ms per 1000 delivered, ${r.server.cpuMsPerConnection.toFixed(2)} CPU ms and ${kb(r.server.rssPerConnectionBytes)} RSS per connection (${r.server.processes} processes, ${r.server.source})`,
+      `server      ${r.server.cpuMsPer1000Delivered.toFixed(1)} CPU ms per 1000 delivered (${r.server.systemCpuMsPer1000Delivered.toFixed(1)} of it in the kernel), ${r.server.cpuMsPerConnection.toFixed(2)} CPU ms and ${kb(r.server.rssPerConnectionBytes)} RSS per connection (${r.server.processes} processes, ${r.server.source})`,
     );
   }
   if (r.redis)

@@ -316,6 +316,7 @@ export async function runBench(
     if (before && afterConnect && afterRun) {
       const cpuRun = afterRun.cpuSeconds - afterConnect.cpuSeconds;
       const cpuConnect = afterConnect.cpuSeconds - before.cpuSeconds;
+      const systemRun = afterRun.systemSeconds - afterConnect.systemSeconds;
       result.server = {
         source: options.pids.length > 0 ? 'proc' : 'metrics',
         processes: afterRun.processes,
@@ -324,6 +325,8 @@ export async function runBench(
         runSeconds,
         cpuMsPerConnection: connected === 0 ? 0 : (cpuConnect * 1000) / connected,
         cpuMsPer1000Delivered: finalDelivered === 0 ? 0 : (cpuRun * 1_000_000) / finalDelivered,
+        systemCpuMsPer1000Delivered:
+          finalDelivered === 0 ? 0 : (systemRun * 1_000_000) / finalDelivered,
         rssBeforeBytes: before.rssBytes,
         rssAfterConnectBytes: afterConnect.rssBytes,
         rssPerConnectionBytes:

@@ -3,6 +3,8 @@ import type { BenchResult } from '../../operator/bench/result.js';
 /** The metrics of issue 7, read from one bench result; undefined where the run cannot see it. */
 export interface Metrics {
   cpuMsPer1000: number | undefined;
+  /** The kernel's part of cpuMsPer1000 (system CPU): socket writes and the TCP stack. */
+  kernelCpuMsPer1000: number | undefined;
   redisBytesPerPublish: number | undefined;
   wireBytesPerMessage: number;
   p99Ms: number;
@@ -15,6 +17,7 @@ export interface Metrics {
 export function metricsOf(r: BenchResult): Metrics {
   return {
     cpuMsPer1000: r.server?.cpuMsPer1000Delivered,
+    kernelCpuMsPer1000: r.server?.systemCpuMsPer1000Delivered,
     redisBytesPerPublish: r.redis?.bytesPerPublished,
     wireBytesPerMessage: r.wire.bytesPerDelivered,
     p99Ms: r.latency.p99Ms,
@@ -46,6 +49,7 @@ function medianOf(values: (number | undefined)[]): number | undefined {
 export function combineRounds(rounds: Metrics[]): Metrics {
   return {
     cpuMsPer1000: medianOf(rounds.map((m) => m.cpuMsPer1000)),
+    kernelCpuMsPer1000: medianOf(rounds.map((m) => m.kernelCpuMsPer1000)),
     redisBytesPerPublish: medianOf(rounds.map((m) => m.redisBytesPerPublish)),
     wireBytesPerMessage: median(rounds.map((m) => m.wireBytesPerMessage)),
     p99Ms: median(rounds.map((m) => m.p99Ms)),
@@ -58,6 +62,7 @@ export function combineRounds(rounds: Metrics[]): Metrics {
 
 type MetricKey =
   | 'cpuMsPer1000'
+  | 'kernelCpuMsPer1000'
   | 'redisBytesPerPublish'
   | 'wireBytesPerMessage'
   | 'p99Ms'
@@ -160,6 +165,11 @@ export function judge(
 const ROWS: { key: MetricKey | 'lossRatio'; label: string; fmt: (v: number) => string }[] = [
   { key: 'cpuMsPer1000', label: 'server CPU ms per 1000 delivered', fmt: (v) => v.toFixed(1) },
   {
+    key: 'kernelCpuMsPer1000',
+    label: '  of it in the kernel (system CPU)',
+    fmt: (v) => v.toFixed(1),
+  },
+  {
     key: 'redisBytesPerPublish',
     label: 'Redis bytes per published message',
     fmt: (v) => v.toFixed(0),
@@ -214,6 +224,28 @@ export function formatComparison(
     return [row.label, ...vals, ...ratios];
   });
   return table([header, ...rows]);
+}
+
+/**
+ * What the kernel alone costs each target, as a share of plain's whole server CPU per delivered
+ * message. Every delivery is at least one socket write; that system CPU is the same work whatever
+ * runs above it, so a CPU target below this share cannot be met by any change to the servers'
+ * own code, only by fewer writes per delivery.
+ */
+export function formatKernelShares(
+  results: Partial<Record<string, Metrics>>,
+  order: string[],
+): string[] {
+  const plain = results.plain;
+  if (plain?.cpuMsPer1000 === undefined) return [];
+  return order
+    .filter((k) => results[k]?.kernelCpuMsPer1000 !== undefined)
+    .map((k) => {
+      const m = results[k]!;
+      const kernel = ratio(m.kernelCpuMsPer1000, plain.cpuMsPer1000)!;
+      const user = ratio((m.cpuMsPer1000 ?? 0) - m.kernelCpuMsPer1000!, plain.cpuMsPer1000)!;
+      return `- ${k}: kernel ${kernel.toFixed(2)} + user space ${user.toFixed(2)} of plain's server CPU per delivered message`;
+    });
 }
 
 export function formatVerdicts(verdicts: Verdict[]): string {

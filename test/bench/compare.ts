@@ -19,6 +19,7 @@ import {
   AT_SCALE_TARGETS,
   combineRounds,
   formatComparison,
+  formatKernelShares,
   formatVerdicts,
   judge,
   metricsOf,
@@ -244,6 +245,7 @@ async function main(argv: string[]): Promise<number> {
     ...(metrics['ip-hash'] ? { 'ip-hash': metrics['ip-hash'] } : {}),
     ...(metrics['room-affinity'] ? { 'room-affinity': metrics['room-affinity'] } : {}),
   });
+  const kernelShares = formatKernelShares(metrics, ORDER);
   const md = [
     `Command: \`${command}\``,
     '',
@@ -256,6 +258,14 @@ async function main(argv: string[]): Promise<number> {
     ...cpuSpread,
     ...partial,
     '',
+    ...(kernelShares.length > 0
+      ? [
+          "Server CPU per delivered message split into kernel (system) and user-space time, each as a share of plain's total:",
+          '',
+          ...kernelShares,
+          '',
+        ]
+      : []),
     'Targets of issue 7 (ratio socketfleet/plain):',
     '',
     '```',

@@ -233,6 +233,27 @@ describe('adapter fast paths', () => {
     expect(direct).toHaveLength(2);
   });
 
+  it('recipients: a one-room broadcast honours except, and a socket in several named rooms gets one copy', async () => {
+    const fast = await library();
+    const [a, b, c] = await Promise.all([1, 2, 3].map(() => connect(url(fast))));
+    for (const member of [a!, b!, c!]) await member.emitWithAck('join', 'pick-1');
+    await c!.emitWithAck('join', 'pick-2');
+    const inboxes = [a!, b!, c!].map((member) => collect(member));
+    void fast.io.to('pick-1').except(b!.id!).emit('message', { n: 1 });
+    void fast.io.to('pick-1').except('pick-2').emit('message', { n: 2 });
+    void fast.io.to('pick-1').to('pick-2').emit('message', { n: 3 });
+    await until('the last broadcast to reach everyone', () =>
+      inboxes.every((i) => i.some((m) => (m as { n: number }).n === 3)),
+    );
+    await sleep(100);
+    const seen = inboxes.map((i) => i.map((m) => (m as { n: number }).n));
+    expect(seen).toEqual([
+      [1, 2, 3],
+      [2, 3],
+      [1, 3],
+    ]);
+  });
+
   it('directWrites: a client that stops reading gets engine.io flow control, so volatile broadcasts are dropped, not buffered', async () => {
     const fast = await library();
     const slow = await connect(url(fast));

@@ -3,6 +3,7 @@ import {
   AT_SCALE_TARGETS,
   combineRounds,
   formatComparison,
+  formatKernelShares,
   formatVerdicts,
   judge,
   ratio,
@@ -12,6 +13,7 @@ import {
 
 const plain: Metrics = {
   cpuMsPer1000: 100,
+  kernelCpuMsPer1000: 40,
   redisBytesPerPublish: 2000,
   wireBytesPerMessage: 414,
   p99Ms: 20,
@@ -98,5 +100,21 @@ describe('comparison verdicts', () => {
     expect(
       combineRounds([{ ...plain, redisBytesPerPublish: undefined }]).redisBytesPerPublish,
     ).toBeUndefined();
+  });
+
+  it("splits each target's server CPU into kernel and user space, as shares of plain's total", () => {
+    const lines = formatKernelShares(
+      {
+        plain,
+        'room-affinity': { ...plain, cpuMsPer1000: 70, kernelCpuMsPer1000: 45 },
+        ws: { ...plain, kernelCpuMsPer1000: undefined },
+      },
+      ['plain', 'room-affinity', 'ws'],
+    );
+    expect(lines).toEqual([
+      "- plain: kernel 0.40 + user space 0.60 of plain's server CPU per delivered message",
+      "- room-affinity: kernel 0.45 + user space 0.25 of plain's server CPU per delivered message",
+    ]);
+    expect(formatKernelShares({ 'room-affinity': plain }, ['room-affinity'])).toEqual([]);
   });
 });
