@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { isLoopbackHost, roomOf, sourceAddress } from '../../operator/bench/addresses.js';
 import {
@@ -99,10 +101,30 @@ describe('resource sampling', () => {
     expect(s.cpuSeconds).toBeGreaterThan(0);
   });
 
+  it('tells kernel time from user time: a process that only makes syscalls is mostly system CPU', async () => {
+    // One-byte reads and writes: almost all of dd's time is spent inside read(2) and write(2).
+    const dd = spawn('dd', ['if=/dev/zero', 'of=/dev/null', 'bs=1', 'count=1000000000'], {
+      stdio: 'ignore',
+    });
+    try {
+      let s = sampleProcesses([dd.pid!]);
+      for (let i = 0; i < 200 && s.cpuSeconds < 0.3; i++) {
+        await sleep(50);
+        s = sampleProcesses([dd.pid!]);
+      }
+      expect(s.cpuSeconds).toBeGreaterThanOrEqual(0.3);
+      expect(s.systemSeconds).toBeGreaterThan(s.cpuSeconds / 2);
+      expect(s.systemSeconds).toBeLessThanOrEqual(s.cpuSeconds);
+    } finally {
+      dd.kill('SIGKILL');
+    }
+  });
+
   it('parses Prometheus text and Redis INFO fields', () => {
     const prom =
-      '# HELP x\nprocess_cpu_seconds_total 12.5\nprocess_resident_memory_bytes{a="b"} 1e6\n';
+      '# HELP x\nprocess_cpu_seconds_total 12.5\nprocess_cpu_system_seconds_total 4.5\nprocess_resident_memory_bytes{a="b"} 1e6\n';
     expect(metricValue(prom, 'process_cpu_seconds_total')).toBe(12.5);
+    expect(metricValue(prom, 'process_cpu_system_seconds_total')).toBe(4.5);
     expect(metricValue(prom, 'process_resident_memory_bytes')).toBe(1e6);
     expect(
       infoNumber(
