@@ -80,7 +80,7 @@ export function sampleProcesses(pids: number[]): ProcSample {
   };
 }
 
-/** Reads process_cpu_seconds_total and process_resident_memory_bytes from Prometheus endpoints. */
+/** Reads process CPU (total and system) and resident memory from Prometheus endpoints. */
 export async function scrapeMetrics(urls: string[]): Promise<ProcSample> {
   let cpu = 0;
   let system = 0;

@@ -237,7 +237,7 @@ export function formatKernelShares(
   order: string[],
 ): string[] {
   const plain = results.plain;
-  if (plain?.cpuMsPer1000 === undefined) return [];
+  if (!plain?.cpuMsPer1000) return [];
   return order
     .filter((k) => results[k]?.kernelCpuMsPer1000 !== undefined)
     .map((k) => {

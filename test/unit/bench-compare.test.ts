@@ -116,5 +116,7 @@ describe('comparison verdicts', () => {
       "- room-affinity: kernel 0.45 + user space 0.25 of plain's server CPU per delivered message",
     ]);
     expect(formatKernelShares({ 'room-affinity': plain }, ['room-affinity'])).toEqual([]);
+    const idle = { ...plain, cpuMsPer1000: 0 };
+    expect(formatKernelShares({ plain: idle, ws: plain }, ['plain', 'ws'])).toEqual([]);
   });
 });
