@@ -60,6 +60,15 @@ describe('adapter fast paths', () => {
   ): Promise<ServerHandle> => servers.start({ parser }, undefined, fastPaths ? { fastPaths } : {});
   const url = (h: ServerHandle): string => `http://127.0.0.1:${h.port}`;
 
+  /** A new server with all fast paths and one client in `room`: its inbox and server-side socket. */
+  const lonelyMember = async (room: string) => {
+    const fast = await library();
+    const member = await connect(url(fast));
+    await member.emitWithAck('join', room);
+    const inbox = collect(member);
+    return { fast, member, inbox, socket: fast.io.of('/').sockets.get(member.id!)! };
+  };
+
   let shard: RedisShard;
   beforeAll(() => {
     shard = servers.shard();
@@ -213,11 +222,7 @@ describe('adapter fast paths', () => {
   });
 
   it('directWrites: never overtakes what engine.io has queued, so one socket sees emits and broadcasts in order', async () => {
-    const fast = await library();
-    const member = await connect(url(fast));
-    await member.emitWithAck('join', 'order');
-    const inbox = collect(member);
-    const socket = fast.io.of('/').sockets.get(member.id!)!;
+    const { fast, member, inbox, socket } = await lonelyMember('order');
     const direct = spySendFrame(fast, member);
     const sent: number[] = [];
     // Alternate a direct emit (engine.io's queue: the transport stays busy until its write
@@ -255,11 +260,7 @@ describe('adapter fast paths', () => {
   });
 
   it('directWrites: a client that stops reading gets engine.io flow control, so volatile broadcasts are dropped, not buffered', async () => {
-    const fast = await library();
-    const slow = await connect(url(fast));
-    await slow.emitWithAck('join', 'slow');
-    const inbox = collect(slow);
-    const server = fast.io.of('/').sockets.get(slow.id!)!;
+    const { fast, member: slow, inbox, socket: server } = await lonelyMember('slow');
     const ws = (server.conn.transport as unknown as { socket: { bufferedAmount: number } }).socket;
     // Stop reading on the client: the kernel buffers fill, then the server's socket buffer would.
     const tcp = (
