@@ -24,7 +24,6 @@ export interface StatusFacts {
   degraded?: { reason: string; message: string } | undefined;
 }
 
-/** A workload is rolled out when its controller has seen the latest spec and enough pods are ready and current. */
 /** The Degraded condition of a cluster whose every object was applied, ready or not. */
 const NOT_DEGRADED: ConditionInput = {
   type: 'Degraded',
@@ -33,6 +32,7 @@ const NOT_DEGRADED: ConditionInput = {
   message: 'Every object is applied.',
 };
 
+/** A workload is rolled out when its controller has seen the latest spec and enough pods are ready and current. */
 export function workloadReady(w: WorkloadFacts | undefined, desired: number): boolean {
   if (!w) return false;
   if ((w.observedGeneration ?? 0) < (w.generation ?? 0)) return false;
