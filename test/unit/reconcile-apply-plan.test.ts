@@ -172,6 +172,7 @@ describe('decideApply', () => {
       'correct-drift',
     );
   });
+
   it('memoAfterSkip adopts a matching live object and keeps a newer memo', () => {
     expect(memoAfterSkip(hash, live(hash, 5), undefined)).toEqual({
       hash,
