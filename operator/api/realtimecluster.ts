@@ -84,6 +84,10 @@ export const DEFAULT_SYSCTLS: Readonly<Record<string, string>> = {
   'net.ipv4.tcp_keepalive_time': '300',
 };
 
+export const PVC_RETENTION = ['Delete', 'Retain'] as const;
+export const PERSISTENCE_IMMUTABLE_MESSAGE =
+  'cannot change on an existing cluster: the shard volumes come from StatefulSet volumeClaimTemplates, which Kubernetes never updates; create a new RealtimeCluster (or delete and re-create this one) to change persistence';
+
 /** busybox 1.37 by digest: what runs privileged must not change when a tag moves. */
 export const DEFAULT_INIT_IMAGE =
   'busybox:1.37@sha256:9db7b59979c38555a39def84a31fb98b5296952f9e3afd4f6f11f05b07adfab0';
@@ -218,9 +222,50 @@ export const RedisSpecSchema = z
           .min(1)
           .optional()
           .describe('StorageClass of the shard volumes; the cluster default when unset.'),
+        retentionPolicy: z
+          .object({
+            whenDeleted: z
+              .enum(PVC_RETENTION)
+              .default('Delete')
+              .describe(
+                'What happens to the shard volumes when the RealtimeCluster (and so the StatefulSet) is deleted: Delete them, or Retain them for a later cluster of the same name.',
+              ),
+            whenScaled: z
+              .enum(PVC_RETENTION)
+              .default('Delete')
+              .describe(
+                'What happens to the volume of a shard replica removed by scaling the shard StatefulSet down.',
+              ),
+          })
+          .strict()
+          .prefault({})
+          .describe(
+            'persistentVolumeClaimRetentionPolicy of the shard StatefulSets (Kubernetes 1.27+). Delete by default: a volume nobody uses any more costs money and holds data.',
+          ),
       })
       .strict()
       .prefault({})
+      .meta({
+        // volumeClaimTemplates of a StatefulSet are immutable: refuse the change up front
+        // instead of an apply the API server rejects on every retry.
+        'x-kubernetes-validations': [
+          {
+            rule: 'self.enabled == oldSelf.enabled',
+            message: PERSISTENCE_IMMUTABLE_MESSAGE,
+            fieldPath: '.enabled',
+          },
+          {
+            rule: 'self.size == oldSelf.size',
+            message: PERSISTENCE_IMMUTABLE_MESSAGE,
+            fieldPath: '.size',
+          },
+          {
+            rule: 'has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)',
+            message: PERSISTENCE_IMMUTABLE_MESSAGE,
+            fieldPath: '.storageClassName',
+          },
+        ],
+      })
       .describe('Optional persistence of each shard.'),
     auth: z
       .object({

@@ -35,7 +35,11 @@ describe('parseRealtimeCluster defaults', () => {
         image: 'redis:7.4',
         resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } },
         maxClients: 10000,
-        persistence: { enabled: false, size: '1Gi' },
+        persistence: {
+          enabled: false,
+          size: '1Gi',
+          retentionPolicy: { whenDeleted: 'Delete', whenScaled: 'Delete' },
+        },
         auth: { enabled: true },
       },
       gateway: {
