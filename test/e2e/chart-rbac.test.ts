@@ -428,11 +428,15 @@ describe('chart RBAC, proven with the operator running as the chart ServiceAccou
         return e.verb === verb;
       });
     };
+    // Checked by admission (OwnerReferencesPermissionEnforcement) when an owner reference sets
+    // blockOwnerDeletion, never sent as a request: the rule-removal test below proves it.
+    const admissionOnly = new Set(['update socketfleet.dev/realtimeclusters/finalizers']);
     const unused: string[] = [];
     for (const rule of [...clusterRules, ...leaseRules]) {
       for (const group of rule.apiGroups) {
         for (const resource of rule.resources) {
           for (const verb of rule.verbs.filter((v) => WRITE_VERBS.includes(v))) {
+            if (admissionOnly.has(`${verb} ${group}/${resource}`)) continue;
             if (!used(verb, group, resource)) unused.push(`${verb} ${qualified(group, resource)}`);
           }
         }

@@ -13,6 +13,13 @@ removes rules (and single verbs) to show each one is needed.
 - apiGroups: [socketfleet.dev]
   resources: [realtimeclusters]
   verbs: [list, watch]
+# Owner references with blockOwnerDeletion (so deleting a cluster in the
+# foreground waits for its objects) need this under the
+# OwnerReferencesPermissionEnforcement admission plugin (on by default on
+# OpenShift). It is checked by admission, never sent as a request.
+- apiGroups: [socketfleet.dev]
+  resources: [realtimeclusters/finalizers]
+  verbs: [update]
 # Conditions, ready counts and the scale selector: server-side apply of the status subresource.
 - apiGroups: [socketfleet.dev]
   resources: [realtimeclusters/status]
