@@ -2,13 +2,18 @@ import { hostname } from 'node:os';
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
 import { Controller } from '../reconcile/controller.js';
 import { createEventRecorder } from '../reconcile/events.js';
 import { startHealthServer, type HealthServer } from '../reconcile/health.js';
 import { KubeClient } from '../reconcile/kube-client.js';
 import { LeaderElector } from '../reconcile/leader.js';
+import {
+  kubeconfigTokenFile,
+  RotatingKubeConfig,
+  SERVICE_ACCOUNT_TOKEN,
+} from '../reconcile/rotating-kubeconfig.js';
 import { WriteGate } from '../reconcile/write-gate.js';
 import { createMetrics } from '../reconcile/metrics.js';
 
@@ -133,7 +138,7 @@ export function parseOperatorFlags(argv: string[]): OperatorFlags | 'help' {
 }
 
 function loadKubeConfig(path: string | undefined): KubeConfig {
-  const kc = new KubeConfig();
+  const kc = new RotatingKubeConfig();
   if (path) {
     if (!existsSync(path)) {
       throw new Error(
@@ -141,8 +146,15 @@ function loadKubeConfig(path: string | undefined): KubeConfig {
       );
     }
     kc.loadFromFile(path);
-  } else if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
-  else kc.loadFromDefault();
+    kc.useTokenFile(kubeconfigTokenFile(path, kc));
+  } else if (process.env.KUBERNETES_SERVICE_HOST) {
+    kc.loadFromCluster();
+    kc.useTokenFile(SERVICE_ACCOUNT_TOKEN);
+  } else {
+    kc.loadFromDefault();
+    const file = process.env.KUBECONFIG?.split(':')[0];
+    if (file) kc.useTokenFile(kubeconfigTokenFile(file, kc));
+  }
   return kc;
 }
 

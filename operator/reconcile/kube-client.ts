@@ -62,7 +62,7 @@ export class KubeClient {
   private constructor(
     private readonly kc: KubeConfig,
     private readonly server: URL,
-    private readonly agent: http.Agent | undefined,
+    private agent: http.Agent | undefined,
     private readonly onWrite: WriteRecorder,
     private readonly userAgent: string,
     /** Every write (but a Lease acquisition) passes it immediately before it is sent. */
@@ -78,22 +78,11 @@ export class KubeClient {
     if (!cluster) throw new Error('The kubeconfig has no current cluster; set a current-context.');
     const opts: https.RequestOptions = {};
     await kc.applyToHTTPSOptions(opts);
-    let agent = opts.agent instanceof http.Agent ? opts.agent : undefined;
-    if (!cluster.proxyUrl) {
-      // client-node's agent opens a new TLS connection per request; reuse connections instead.
-      agent = cluster.server.startsWith('http:')
-        ? new http.Agent({ keepAlive: true })
-        : new https.Agent({
-            keepAlive: true,
-            ...(opts.ca !== undefined ? { ca: opts.ca } : {}),
-            ...(opts.cert !== undefined ? { cert: opts.cert } : {}),
-            ...(opts.key !== undefined ? { key: opts.key } : {}),
-            ...(opts.rejectUnauthorized !== undefined
-              ? { rejectUnauthorized: opts.rejectUnauthorized }
-              : {}),
-            ...(opts.servername !== undefined ? { servername: opts.servername } : {}),
-          });
-    }
+    const agent = cluster.proxyUrl
+      ? opts.agent instanceof http.Agent
+        ? opts.agent
+        : undefined
+      : pooledAgent(cluster.server, opts);
     // The identity in the User-Agent tells replicas apart in the API server's audit log.
     const userAgent = options.identity ? `${USER_AGENT} (${options.identity})` : USER_AGENT;
     return new KubeClient(
@@ -104,6 +93,18 @@ export class KubeClient {
       userAgent,
       options.gate ?? new WriteGate(true),
     );
+  }
+
+  /**
+   * A rotated cluster CA (the certificate-authority file changed) gets a new connection pool;
+   * the old one is closed once its requests had time to finish.
+   */
+  private followCa(fresh: https.RequestOptions): void {
+    if (!(this.agent instanceof https.Agent) || fresh.ca === undefined) return;
+    if (sameBytes(this.agent.options.ca, fresh.ca)) return;
+    const old = this.agent;
+    this.agent = pooledAgent(this.server.toString(), fresh);
+    setTimeout(() => old.destroy(), REQUEST_TIMEOUT_MS).unref();
   }
 
   /** Closes pooled connections so the process can exit. */
@@ -236,6 +237,7 @@ export class KubeClient {
     const reqOpts: https.RequestOptions = { headers: {} };
     // Re-applied per request so rotating credentials (projected service account tokens) are picked up.
     await this.kc.applyToHTTPSOptions(reqOpts);
+    this.followCa(reqOpts);
     const headers: Record<string, string> = {
       Accept: 'application/json',
       'User-Agent': this.userAgent,
@@ -322,4 +324,29 @@ export class KubeClient {
       },
     );
   }
+}
+
+/** A keep-alive pool: client-node's agent opens a new TLS connection per request. */
+function pooledAgent(server: string, opts: https.RequestOptions): http.Agent {
+  if (server.startsWith('http:')) return new http.Agent({ keepAlive: true });
+  return new https.Agent({
+    keepAlive: true,
+    ...(opts.ca !== undefined ? { ca: opts.ca } : {}),
+    ...(opts.cert !== undefined ? { cert: opts.cert } : {}),
+    ...(opts.key !== undefined ? { key: opts.key } : {}),
+    ...(opts.rejectUnauthorized !== undefined
+      ? { rejectUnauthorized: opts.rejectUnauthorized }
+      : {}),
+    ...(opts.servername !== undefined ? { servername: opts.servername } : {}),
+  });
+}
+
+function sameBytes(a: unknown, b: unknown): boolean {
+  const bytes = (v: unknown): string =>
+    Buffer.isBuffer(v)
+      ? v.toString('base64')
+      : Array.isArray(v)
+        ? v.map(bytes).join('|')
+        : String(v);
+  return bytes(a) === bytes(b);
 }
