@@ -19,7 +19,7 @@ export default defineConfig({
       {
         test: {
           name: 'dataplane',
-          include: ['test/dataplane/**/*.test.ts'],
+          include: ['test/dataplane/**/*.test.ts', 'test/images/**/*.test.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
         },

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests need (redis-server, nginx, curl, openssl) when they are
-# missing, without letting the packages start their services: the tests start their own
+# Installs the Debian packages the tests need (redis-server, nginx, curl, openssl, and the image and
+# node tools) when they are missing, without letting the packages start their services: the tests start their own
 # redis-server and nginx on free loopback ports, and a service started by apt would hold 6379/80
 # until someone killed it by name. policy-rc.d (exit 101 = "action forbidden") is the Debian way
 # to stop maintainer scripts starting services; invoke-rc.d and deb-systemd-invoke both honour
@@ -13,6 +13,11 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v nginx >/dev/null || missing+=(nginx)
 command -v curl >/dev/null || missing+=(curl)
 command -v openssl >/dev/null || missing+=(openssl)
+# Image builds (test/images) and the real node (test/node).
+command -v buildah >/dev/null || missing+=(buildah)
+command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
+command -v runc >/dev/null || missing+=(runc)
+command -v containerd >/dev/null || missing+=(containerd)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 created_policy=0

