@@ -52,7 +52,7 @@ export type RedisStep =
   | { kind: 'addSlots'; pod: string; ranges: [number, number][] }
   | { kind: 'replicate'; pod: string; masterId: string }
   | { kind: 'moveSlots'; from: string; to: string; toId: string; fromId: string; slots: number[] }
-  | { kind: 'failover'; pod: string }
+  | { kind: 'failover'; pod: string; takeover?: boolean }
   | { kind: 'deletePod'; pod: string };
 
 export type RedisPhase = 'forming' | 'healing' | 'resharding' | 'rolling' | 'stable' | 'waiting';
@@ -222,15 +222,42 @@ export function planRedisCluster(layout: RedisLayout, pods: RedisPodView[]): Red
   if (meets.length > 0)
     return out('forming', `Joining ${meets.length} node(s) to the cluster.`, meets);
 
-  // 2. Forget ids that are gone for good: failed, and their pod either no longer exists or
+  // 2. A failing master whose replica Redis cannot elect: an election needs the votes of a
+  // majority of the masters that serve slots, which one or two masters lose with one of them.
+  // Then the replica takes over without a vote. With a quorum left, Redis fails over itself.
+  const voters = masters.filter((m) => slotCount(m.slots) > 0);
+  const quorum = Math.floor(voters.length / 2) + 1;
+  const votersUp = voters.filter((m) => !isFailing(m)).length;
+  if (votersUp < quorum) {
+    const takeovers: RedisStep[] = [];
+    for (const m of voters) {
+      if (!isFailing(m) || liveById.has(m.id)) continue;
+      const heir = live.find((l) => l.self.masterId === m.id && !isMaster(l.self));
+      if (heir) takeovers.push({ kind: 'failover', pod: heir.view.ref.pod, takeover: true });
+    }
+    if (takeovers.length > 0) {
+      return out(
+        'healing',
+        `Promoting ${takeovers.length} replica(s) of failed master(s) without a vote: ${votersUp} of ${voters.length} masters are up, fewer than an election needs.`,
+        takeovers,
+      );
+    }
+  }
+
+  // 3. Forget ids that are gone for good: failing, and their pod either no longer exists or
   // answers with a new id (it came back empty). A failed master that still serves slots
-  // through a live replica is left to Redis's own failover.
+  // through a live replica is left to the failover.
   const forget: string[] = [];
+  const departing: string[] = [];
   for (const n of view) {
-    if (liveById.has(n.id) || !(hasFlag(n, 'fail') || hasFlag(n, 'noaddr'))) continue;
+    if (liveById.has(n.id)) continue;
     const pod = podOf(n);
     const replaced = pod === undefined || live.some((l) => l.view.ref.pod === pod.pod);
     if (!replaced) continue;
+    if (!isFailing(n)) {
+      departing.push(n.id);
+      continue;
+    }
     if (isMaster(n) && slotCount(n.slots) > 0) {
       const heir = view.some((r) => r.masterId === n.id && !isFailing(r));
       if (heir) continue;
@@ -243,7 +270,7 @@ export function planRedisCluster(layout: RedisLayout, pods: RedisPodView[]): Red
     ]);
   }
 
-  // 3. Close slots left importing or migrating (a move that was interrupted).
+  // 4. Close slots left importing or migrating (a move that was interrupted).
   const fixes: RedisStep[] = [];
   const fixed = new Set<number>();
   for (const l of live) {
@@ -286,7 +313,7 @@ export function planRedisCluster(layout: RedisLayout, pods: RedisPodView[]): Red
     return out('resharding', `Finishing ${fixes.length} interrupted slot move(s).`, fixes);
   }
 
-  // 4. Cover unassigned slots: evenly on a fresh cluster, else on the emptiest desired shard.
+  // 5. Cover unassigned slots: evenly on a fresh cluster, else on the emptiest desired shard.
   const unowned = owner.flatMap((id, s) => (id === undefined ? [s] : []));
   const desired = range(layout.shards);
   const missing = desired.filter((s) => {
@@ -317,7 +344,7 @@ export function planRedisCluster(layout: RedisLayout, pods: RedisPodView[]): Red
     ]);
   }
 
-  // 5. Every other node of a shard replicates that shard's master.
+  // 6. Every other node of a shard replicates that shard's master.
   const replicate: RedisStep[] = [];
   for (const [s, m] of shardMaster) {
     if (isFailing(inView.get(m.self.id) ?? m.self)) continue;
@@ -338,7 +365,7 @@ export function planRedisCluster(layout: RedisLayout, pods: RedisPodView[]): Red
     );
   }
 
-  // 6. Move slots until each desired shard holds its even share and removed shards hold none.
+  // 7. Move slots until each desired shard holds its even share and removed shards hold none.
   const failingOwner = masters.find((m) => slotCount(m.slots) > 0 && isFailing(m));
   if (failingOwner) {
     return out(
@@ -401,7 +428,7 @@ export function planRedisCluster(layout: RedisLayout, pods: RedisPodView[]): Red
     }
   }
 
-  // 7. Roll outdated pods one at a time, once every node of every desired shard is in place:
+  // 8. Roll outdated pods one at a time, once every node of every desired shard is in place:
   // replicas first, then a failover onto an updated replica, then the old master.
   const want = layout.replicasPerShard + 1;
   for (const s of desired) {
@@ -449,6 +476,12 @@ export function planRedisCluster(layout: RedisLayout, pods: RedisPodView[]): Red
       'rolling',
       `Restarting master ${m.view.ref.pod}, which has no replica to take over.`,
       [{ kind: 'deletePod', pod: m.view.ref.pod }],
+    );
+  }
+  if (departing.length > 0) {
+    return out(
+      'waiting',
+      `Waiting for ${departing.length} departed node(s) to be flagged failing before forgetting them.`,
     );
   }
   return out('stable', 'Every slot is served and every shard holds its share.');

@@ -151,16 +151,15 @@ describe('Redis Cluster planner', () => {
   });
 
   it('does not fight an automatic failover, then forgets the dead id and re-attaches the new pod', () => {
-    const sim = formed(2, 1);
+    const sim = formed(3, 1);
     const oldMaster = sim.byPod.get('demo-redis-0-0')!;
-    // The master's pod is gone and its replica not promoted yet (Redis is still deciding).
+    // The master's pod is gone and its replica not promoted yet: 2 of 3 masters can still vote.
     oldMaster.alive = false;
     const during = plan(sim);
     expect(during.phase).toBe('waiting');
     expect(during.steps).toEqual([]);
     expect(during.reason).toMatch(/^Waiting for Redis to fail over from master/);
     // Redis promotes the replica; the pod comes back empty with a new id.
-    sim.byPod.get('demo-redis-0-1')!.master = oldMaster.id;
     oldMaster.alive = true;
     sim.kill('demo-redis-0-0');
     sim.start(oldMaster.pod);
@@ -170,10 +169,21 @@ describe('Redis Cluster planner', () => {
     expect(plan(sim).shards[0]).toEqual({
       index: 0,
       master: 'demo-redis-0-1',
-      slots: 8192,
+      slots: 5462,
       replicas: 1,
       replicasInSync: 1,
     });
+  });
+
+  it('promotes a replica without a vote when too few masters are left to elect one', () => {
+    const sim = formed(2, 1);
+    sim.byPod.get('demo-redis-1-0')!.alive = false;
+    const p = plan(sim);
+    expect(p.phase).toBe('healing');
+    expect(p.steps).toEqual([{ kind: 'failover', pod: 'demo-redis-1-1', takeover: true }]);
+    expect(p.reason).toBe(
+      'Promoting 1 replica(s) of failed master(s) without a vote: 1 of 2 masters are up, fewer than an election needs.',
+    );
   });
 
   it('re-covers the slots of a master that had no replica and came back empty', () => {
