@@ -144,7 +144,15 @@ export function planRedisCluster(layout: RedisLayout, pods: RedisPodView[]): Red
   const masters = view.filter(isMaster);
   const owner = new Array<string | undefined>(SLOT_COUNT).fill(undefined);
   for (const m of masters) for (const s of expandSlots(m.slots)) owner[s] = m.id;
-  const covered = owner.filter((id) => id !== undefined && !isFailing(inView.get(id)!)).length;
+  // Each live master is the authority on its own slots: the anchor may not have heard yet
+  // of slots assigned a moment ago, and must not hand them out twice.
+  for (const l of live) {
+    if (isMaster(l.self)) for (const s of expandSlots(l.self.slots)) owner[s] = l.self.id;
+  }
+  const covered = owner.filter((id) => {
+    const n = id === undefined ? undefined : (inView.get(id) ?? liveById.get(id)?.self);
+    return n !== undefined && !isFailing(n);
+  }).length;
 
   // Per shard: its master pod (the one holding slots, else the lowest-ordinal empty master).
   const shardIdx = [...new Set([...shardsSeen, ...range(layout.shards)])].sort((a, b) => a - b);
@@ -404,6 +412,19 @@ export function planRedisCluster(layout: RedisLayout, pods: RedisPodView[]): Red
   const donor = donors[0];
   const receiver = receivers[0];
   if (donor && receiver) {
+    // Both ends must know each other and the receiver must see the whole cluster, or SETSLOT
+    // and MIGRATE fail (unknown node, CLUSTERDOWN); gossip settles that within a few beats.
+    const knows = (a: Live, b: Live): boolean =>
+      a.view.nodes!.some((n) => n.id === b.self.id && !hasFlag(n, 'handshake'));
+    if (!knows(donor.l, receiver.l) || !knows(receiver.l, donor.l)) {
+      return out(
+        'waiting',
+        `Waiting for ${receiver.l.view.ref.pod} and ${donor.l.view.ref.pod} to know each other.`,
+      );
+    }
+    if (receiver.l.view.clusterState !== 'ok') {
+      return out('waiting', `Waiting for ${receiver.l.view.ref.pod} to see every slot served.`);
+    }
     const retiring = target(donor.l) === 0;
     const own = expandSlots(donor.l.self.slots).sort((a, b) => b - a);
     const movable = own.filter((s) => s !== PINNED_SLOT);
@@ -482,6 +503,13 @@ export function planRedisCluster(layout: RedisLayout, pods: RedisPodView[]): Red
     return out(
       'waiting',
       `Waiting for ${departing.length} departed node(s) to be flagged failing before forgetting them.`,
+    );
+  }
+  const notOk = live.find((l) => l.view.clusterState !== undefined && l.view.clusterState !== 'ok');
+  if (notOk) {
+    return out(
+      'waiting',
+      `Waiting for ${notOk.view.ref.pod} to report cluster_state ok (it reports ${notOk.view.clusterState}).`,
     );
   }
   return out('stable', 'Every slot is served and every shard holds its share.');

@@ -49,6 +49,9 @@ export function renderRedisConf(cluster: RealtimeCluster): string {
     // Pub/sub holds no data that can be stale, so any replica may take over, however long
     // its link to the master was down.
     'cluster-replica-validity-factor 0',
+    // A replica that (re)joins syncs at once instead of waiting 5 s for others to batch with:
+    // the rolling restart waits for each replica to be in sync before the next pod goes.
+    'repl-diskless-sync-delay 0',
   ];
   if (r.persistence.enabled) lines.push('appendonly yes', 'appendfsync everysec');
   else lines.push('appendonly no');

@@ -3,6 +3,7 @@ import {
   type RedisLayout,
   type RedisPlan,
   type RedisPodView,
+  type RedisStep,
 } from '../desired/redis-planner.js';
 import type { ObservedPod, RedisAdmin } from './redis-admin.js';
 
@@ -16,6 +17,8 @@ export interface ConvergeOptions {
   onPlan?: (plan: RedisPlan, views: RedisPodView[]) => void;
   /** Pods to observe now (they change while rolling or when removed shards go). */
   pods: () => ObservedPod[];
+  /** A step that failed; the next round plans again from what the nodes report. */
+  onError?: (step: RedisStep, err: unknown) => void;
   /** True to stop early (the caller is shutting down). */
   stopped?: () => boolean;
 }
@@ -39,8 +42,9 @@ export async function convergeRedisCluster(
     for (const step of plan.steps) {
       try {
         await admin.execute(step, byPod, opts.deletePod);
-      } catch {
+      } catch (err) {
         // Level-based: the next round observes what happened and plans again.
+        opts.onError?.(step, err);
       }
     }
     await new Promise((r) => setTimeout(r, plan.steps.length > 0 ? (opts.pauseMs ?? 200) : 500));

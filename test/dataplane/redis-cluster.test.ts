@@ -70,6 +70,7 @@ describe('Redis Cluster planner + executor on real redis-server', () => {
   async function converge(
     shards: number,
     onPlan?: (p: RedisPlan) => void,
+    stopped?: () => boolean,
   ): Promise<{ plan: RedisPlan; steps: RedisStep[]; ms: number }> {
     const t0 = Date.now();
     const steps: RedisStep[] = [];
@@ -80,7 +81,12 @@ describe('Redis Cluster planner + executor on real redis-server', () => {
         pods,
         deletePod: restartFresh,
         timeoutMs: 60_000,
+        ...(stopped ? { stopped } : {}),
+        onError: (step, err) => {
+          if (process.env.DEBUG_RC) console.log('step failed', step.kind, (err as Error).message);
+        },
         onPlan: (p) => {
+          if (process.env.DEBUG_RC) console.log(Date.now() - t0, p.phase, p.reason);
           steps.push(...p.steps);
           onPlan?.(p);
         },
@@ -164,11 +170,16 @@ describe('Redis Cluster planner + executor on real redis-server', () => {
     const t0 = Date.now();
     master.proc.signal('SIGKILL');
     let promotedMs = 0;
-    const { steps } = await converge(2, (p) => {
-      if (!promotedMs && p.shards[0]?.master === 'rc-redis-0-1' && p.shards[0].slots === 8192) {
-        promotedMs = Date.now() - t0;
-      }
-    });
+    // Until the replica serves the slots; the dead pod stays down meanwhile.
+    const { steps } = await converge(
+      2,
+      (p) => {
+        if (!promotedMs && p.shards[0]?.master === 'rc-redis-0-1' && p.shards[0].slots === 8192) {
+          promotedMs = Date.now() - t0;
+        }
+      },
+      () => promotedMs > 0,
+    );
     console.log(`replica serving shard 0's slots ${promotedMs} ms after SIGKILL of its master`);
     // The only step while the master was gone: the vote-less promotion of its replica.
     expect(steps).toEqual([{ kind: 'failover', pod: 'rc-redis-0-1', takeover: true }]);
