@@ -135,6 +135,7 @@ export function buildCrd(): JsonSchema {
             { name: 'Replicas', type: 'integer', jsonPath: '.spec.replicas' },
             { name: 'Ready', type: 'integer', jsonPath: '.status.readyReplicas' },
             { name: 'Shards', type: 'integer', jsonPath: '.spec.redis.shards' },
+            { name: 'Redis', type: 'string', jsonPath: '.status.redis.clusterState' },
             { name: 'Endpoint', type: 'string', jsonPath: '.status.endpoint' },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
           ],

@@ -186,6 +186,77 @@ export const SocketIOSpecSchema = z
   })
   .describe('Socket.IO server settings.');
 
+const secretKeyRef = (defaultKey: string, what: string) =>
+  z
+    .object({
+      name: z
+        .string()
+        .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a Secret name')
+        .max(253)
+        .describe("Name of the Secret, in the RealtimeCluster's namespace."),
+      key: z
+        .string()
+        .regex(/^[-._a-zA-Z0-9]+$/, 'must be a Secret data key')
+        .default(defaultKey)
+        .describe(`Key in the Secret that holds ${what}.`),
+    })
+    .strict();
+
+export const RedisNodeAddressSchema = z
+  .object({
+    host: z
+      .string()
+      .regex(/^[A-Za-z0-9]([-A-Za-z0-9.:]*[A-Za-z0-9])?$/, 'must be a host name or IP address')
+      .max(253)
+      .describe('Host name or IP address of a node.'),
+    port: z.int().min(1).max(65535).default(6379).describe('Port of the node.'),
+  })
+  .strict();
+
+export const ExternalRedisSchema = z
+  .object({
+    nodes: z
+      .array(RedisNodeAddressSchema)
+      .min(1)
+      .max(64)
+      .describe(
+        'Seed nodes of an existing Redis Cluster (7.0 or newer, cluster mode enabled); the servers discover the rest from them.',
+      ),
+    passwordSecret: secretKeyRef('password', 'the password')
+      .optional()
+      .describe('Secret with the password of the default user; none when the cluster has no auth.'),
+    tls: z
+      .object({
+        caSecret: secretKeyRef('ca.crt', 'the PEM CA bundle')
+          .optional()
+          .describe("CA that signed the nodes' certificates; the system CAs when unset."),
+        clientCertSecret: z
+          .object({
+            name: z
+              .string()
+              .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a Secret name')
+              .max(253)
+              .describe('Name of a kubernetes.io/tls Secret (tls.crt and tls.key).'),
+          })
+          .strict()
+          .optional()
+          .describe('Client certificate, for clusters that require mutual TLS.'),
+        serverName: z
+          .string()
+          .min(1)
+          .max(253)
+          .optional()
+          .describe('Name the node certificates are checked against; the node host when unset.'),
+      })
+      .strict()
+      .optional()
+      .describe('Connect over TLS; plain TCP when unset.'),
+  })
+  .strict()
+  .describe(
+    'Use an existing Redis Cluster instead of operator-run shards: the operator then runs no Redis, and shards, replicasPerShard, image, resources, maxClients, nodeTimeoutMs, persistence and auth are ignored.',
+  );
+
 export const RedisSpecSchema = z
   .object({
     shards: z
@@ -194,34 +265,52 @@ export const RedisSpecSchema = z
       .max(64)
       .default(1)
       .describe(
-        'Number of independent Redis shards (one StatefulSet each). Each room is consistently hashed to one shard; adding a shard moves about 1/N of the rooms.',
+        'Number of Redis Cluster masters, one StatefulSet each, with the 16384 hash slots spread evenly over them. A change moves slots online (no server restarts): a new shard is joined and filled, a removed shard is emptied before its StatefulSet is deleted.',
+      ),
+    replicasPerShard: z
+      .int()
+      .min(0)
+      .max(5)
+      .default(1)
+      .describe(
+        'Replicas of each shard master. A replica takes over within about two node timeouts when its master fails; with 0, a failed shard silences the rooms it owns until its pod is back.',
       ),
     image: z
       .string()
       .min(1)
       .default('redis:7.4')
-      .describe('Redis container image (Redis 7 or newer, for sharded pub/sub).'),
+      .describe(
+        'Redis container image (Redis 7 or newer, for sharded pub/sub and announced host names).',
+      ),
     resources: resourcesDefault('100m', '128Mi', '512Mi'),
     maxClients: z
       .int()
       .min(128)
       .max(1000000)
       .default(10000)
-      .describe('Redis maxclients: connections each shard accepts.'),
+      .describe('Redis maxclients: connections each Redis node accepts.'),
+    nodeTimeoutMs: z
+      .int()
+      .min(1000)
+      .max(60000)
+      .default(5000)
+      .describe(
+        'cluster-node-timeout: how long a node may be unreachable before it is flagged failing; a replica is promoted about one to two timeouts after its master fails.',
+      ),
     persistence: z
       .object({
         enabled: z
           .boolean()
           .default(false)
           .describe(
-            'Keep an append-only file on a PersistentVolume. Pub/sub needs none; enable only if your handlers store data in Redis.',
+            'Keep an append-only file and the node identity on a PersistentVolume. Pub/sub needs none; enable only if your handlers store data in Redis.',
           ),
-        size: quantity.default('1Gi').describe('Size of each shard volume.'),
+        size: quantity.default('1Gi').describe('Size of each Redis node volume.'),
         storageClassName: z
           .string()
           .min(1)
           .optional()
-          .describe('StorageClass of the shard volumes; the cluster default when unset.'),
+          .describe('StorageClass of the Redis volumes; the cluster default when unset.'),
         retentionPolicy: z
           .object({
             whenDeleted: z
@@ -267,22 +356,25 @@ export const RedisSpecSchema = z
           },
         ],
       })
-      .describe('Optional persistence of each shard.'),
+      .describe('Optional persistence of each Redis node.'),
     auth: z
       .object({
         enabled: z
           .boolean()
           .default(true)
           .describe(
-            'Require a password on every shard. The operator generates it into a Secret; it never appears in the spec.',
+            'Require a password on every Redis node. The operator generates it into a Secret; it never appears in the spec.',
           ),
       })
       .strict()
       .prefault({})
       .describe('Redis authentication.'),
+    external: ExternalRedisSchema.optional(),
   })
   .strict()
-  .describe('The sharded Redis that carries messages between Socket.IO servers.');
+  .describe(
+    'The Redis Cluster that carries messages between Socket.IO servers: operator-run shards, or an external cluster.',
+  );
 
 export const GatewaySpecSchema = z
   .object({
@@ -545,7 +637,38 @@ export const RealtimeClusterStatusSchema = z
       .optional()
       .describe('Label selector of the Socket.IO pods (for the scale subresource).'),
     shards: z.int().optional().describe('Redis shards desired.'),
-    readyShards: z.int().optional().describe('Redis shards that are ready.'),
+    readyShards: z
+      .int()
+      .optional()
+      .describe(
+        'Redis shards whose pods are ready and, when the operator can reach Redis, whose master serves its slots with every replica in sync.',
+      ),
+    redis: z
+      .object({
+        clusterState: z
+          .string()
+          .optional()
+          .describe('cluster_state as the Redis nodes report it: ok or fail.'),
+        slotsCovered: z.int().optional().describe('Hash slots (of 16384) served by a master.'),
+        shards: z
+          .array(
+            z.object({
+              index: z.int().describe('Shard number (its StatefulSet is <name>-redis-<index>).'),
+              master: z.string().optional().describe('Pod that is the shard master now.'),
+              slots: z.int().describe('Hash slots this shard serves.'),
+              replicas: z.int().describe('Replicas attached to the master.'),
+              replicasInSync: z.int().describe('Replicas whose link to the master is up.'),
+              retiring: z
+                .boolean()
+                .optional()
+                .describe('Removed from the spec; its slots are moving away before deletion.'),
+            }),
+          )
+          .optional()
+          .describe('Per shard, as the operator last observed it.'),
+      })
+      .optional()
+      .describe('The Redis Cluster as the operator last observed it.'),
     endpoint: z.string().optional().describe('Where clients connect.'),
   })
   .describe('Observed state, written by the operator.');

@@ -3,7 +3,12 @@ import { buildGatewayConfigMap, buildGatewayDeployment, buildGatewayService } fr
 import { resourceNames } from './names.js';
 import { buildNetworkPolicies } from './network-policy.js';
 import { buildPodDisruptionBudget } from './pdb.js';
-import { buildRedisConfigMap, buildRedisService, buildRedisStatefulSet } from './redis.js';
+import {
+  buildRedisConfigMap,
+  buildRedisService,
+  buildRedisShardPdb,
+  buildRedisStatefulSet,
+} from './redis.js';
 import { buildServerConfigMap, buildServerDeployment, buildServerService } from './server.js';
 import { buildServiceAccount } from './service-account.js';
 import { buildServerTuning } from './tuning.js';
@@ -29,6 +34,23 @@ export {
 export { buildRedisAuthSecret, REDIS_PASSWORD_KEY } from './secret.js';
 export { renderNginxConf, kubernetesNginxRuntime, type NginxRuntime } from './nginx.js';
 export { buildServerConfig, kubernetesShardAddresses } from './server-config.js';
+export {
+  kubernetesRedisPods,
+  redisClusterNodes,
+  redisNodesPerShard,
+  type RedisNodeAddress,
+  type RedisPodRef,
+} from './redis.js';
+
+/**
+ * The shards whose StatefulSets exist: the spec's, plus removed ones that still hold hash slots
+ * (they are deleted only once the operator has moved every slot away).
+ */
+export function redisShardsToRun(cluster: RealtimeCluster, observed: ObservedFacts): number[] {
+  const shards = new Set(Array.from({ length: cluster.spec.redis.shards }, (_, i) => i));
+  for (const i of observed.retainedShards ?? []) shards.add(i);
+  return [...shards].sort((a, b) => a - b);
+}
 
 /**
  * Every object the operator owns for this cluster, in apply order: identity and network policy
@@ -43,9 +65,15 @@ export function buildDesired(cluster: RealtimeCluster, observed: ObservedFacts):
 
   if (cluster.spec.networkPolicy.enabled) objects.push(...buildNetworkPolicies(cluster));
 
-  objects.push(buildRedisConfigMap(cluster));
-  for (let i = 0; i < spec.redis.shards; i++) {
-    objects.push(buildRedisService(cluster, i), buildRedisStatefulSet(cluster, i));
+  if (!spec.redis.external) {
+    objects.push(buildRedisConfigMap(cluster));
+    for (const i of redisShardsToRun(cluster, observed)) {
+      objects.push(
+        buildRedisService(cluster, i),
+        buildRedisStatefulSet(cluster, i),
+        buildRedisShardPdb(cluster, i),
+      );
+    }
   }
 
   objects.push(

@@ -2,6 +2,7 @@ import type { RealtimeCluster } from '../api/realtimecluster.js';
 import { clusterLabels, objectMeta, selectorLabels } from './labels.js';
 import { resourceNames } from './names.js';
 import { GATEWAY_PORT, OPS_PORT, REDIS_PORT, SOCKETIO_PORT } from './ports.js';
+import { REDIS_BUS_PORT } from './redis.js';
 import type { KubeObject } from './types.js';
 
 function policy(
@@ -18,12 +19,23 @@ function policy(
   };
 }
 
+/** The operator's pods as the chart labels them, in whatever namespace it was installed. */
+const OPERATOR_PEER = {
+  namespaceSelector: {},
+  podSelector: {
+    matchLabels: {
+      'app.kubernetes.io/name': 'socketfleet-operator',
+      'app.kubernetes.io/component': 'operator',
+    },
+  },
+};
+
 const tcp = (port: number): { protocol: string; port: number } => ({ protocol: 'TCP', port });
 
 export function buildNetworkPolicies(cluster: RealtimeCluster): KubeObject[] {
   const names = resourceNames(cluster.metadata.name).networkPolicy;
   const managed = cluster.spec.gateway.mode === 'managed';
-  const fromPods = (component: 'server' | 'gateway'): Record<string, unknown> => ({
+  const fromPods = (component: 'server' | 'gateway' | 'redis'): Record<string, unknown> => ({
     podSelector: { matchLabels: selectorLabels(cluster, component) },
   });
 
@@ -34,12 +46,19 @@ export function buildNetworkPolicies(cluster: RealtimeCluster): KubeObject[] {
   // Metrics scrapers live in other namespaces with labels we cannot know.
   serverIngress.push({ ports: [tcp(OPS_PORT)] });
 
-  const policies = [
-    policy(cluster, names.redis, selectorLabels(cluster, 'redis'), [
-      { from: [fromPods('server')], ports: [tcp(REDIS_PORT)] },
-    ]),
-    policy(cluster, names.server, selectorLabels(cluster, 'server'), serverIngress),
-  ];
+  const policies: KubeObject[] = [];
+  if (!cluster.spec.redis.external) {
+    policies.push(
+      policy(cluster, names.redis, selectorLabels(cluster, 'redis'), [
+        { from: [fromPods('server')], ports: [tcp(REDIS_PORT)] },
+        // Nodes gossip on the bus port and replicas sync from masters on the client port.
+        { from: [fromPods('redis')], ports: [tcp(REDIS_PORT), tcp(REDIS_BUS_PORT)] },
+        // The operator forms, heals and reshards the cluster; it runs in its own namespace.
+        { from: [OPERATOR_PEER], ports: [tcp(REDIS_PORT)] },
+      ]),
+    );
+  }
+  policies.push(policy(cluster, names.server, selectorLabels(cluster, 'server'), serverIngress));
   if (managed) {
     policies.push(
       policy(cluster, names.gateway, selectorLabels(cluster, 'gateway'), [

@@ -5,19 +5,23 @@ import { resourceNames } from './names.js';
 import { REDIS_PORT } from './ports.js';
 import { redisPasswordEnv } from './secret.js';
 import { podSecurity, pullPolicy, REDIS_UID, restrictedContainerSecurity } from './security.js';
+import { HOSTNAME_TOPOLOGY_KEY } from './spread.js';
 import type { KubeObject } from './types.js';
 
 export const REDIS_CONF_KEY = 'redis.conf';
 const CONF_DIR = '/etc/redis';
+/** Redis Cluster's node-to-node bus: the client port + 10000, fixed by Redis. */
+export const REDIS_BUS_PORT = REDIS_PORT + 10000;
 
 /**
- * Shared by every shard. Pub/sub keeps nothing on disk, so persistence is off unless asked;
- * the password is not here but passed on the command line from the Secret.
+ * Shared by every node of every shard. Pub/sub keeps nothing on disk, so persistence is off
+ * unless asked; the password and the announced host name are not here but passed on the
+ * command line at start-up, so one file serves every pod.
  */
 export function renderRedisConf(cluster: RealtimeCluster): string {
   const r = cluster.spec.redis;
   const lines = [
-    '# Rendered by socketfleet; the password comes from the Secret at start-up.',
+    '# Rendered by socketfleet; the password and host name come from the pod at start-up.',
     'bind * -::*',
     'protected-mode no',
     `port ${REDIS_PORT}`,
@@ -29,6 +33,25 @@ export function renderRedisConf(cluster: RealtimeCluster): string {
     // A Socket.IO server that falls behind on broadcasts gets disconnected and resubscribes
     // rather than growing Redis memory without bound.
     'client-output-buffer-limit pubsub 256mb 64mb 60',
+    'cluster-enabled yes',
+    // Relative to the working directory (/data): the node identity survives a container
+    // restart, and with persistence a pod restart too.
+    'cluster-config-file nodes.conf',
+    `cluster-node-timeout ${r.nodeTimeoutMs}`,
+    // Clients are redirected by name, so a pod that comes back on a new IP stays reachable.
+    'cluster-preferred-endpoint-type hostname',
+    // One shard without a master silences only its own slots; the rest keep serving.
+    'cluster-require-full-coverage no',
+    'cluster-allow-pubsubshard-when-down yes',
+    // The operator places replicas: each stays in its shard's StatefulSet, next to its master's
+    // slots, instead of Redis moving it to another shard.
+    'cluster-allow-replica-migration no',
+    // Pub/sub holds no data that can be stale, so any replica may take over, however long
+    // its link to the master was down.
+    'cluster-replica-validity-factor 0',
+    // A replica that (re)joins syncs at once instead of waiting 5 s for others to batch with:
+    // the rolling restart waits for each replica to be in sync before the next pod goes.
+    'repl-diskless-sync-delay 0',
   ];
   if (r.persistence.enabled) lines.push('appendonly yes', 'appendfsync everysec');
   else lines.push('appendonly no');
@@ -48,7 +71,11 @@ export function buildRedisConfigMap(cluster: RealtimeCluster): KubeObject {
   };
 }
 
-/** Headless, so each shard address resolves straight to its single pod. */
+/**
+ * Headless, so each pod has a stable DNS name (`<pod>.<service>.<namespace>.svc`) that the nodes
+ * announce. Not-ready pods are published too: a node must be reachable by name while the
+ * operator joins it to the cluster, before anything else would call it ready.
+ */
 export function buildRedisService(cluster: RealtimeCluster, shard: number): KubeObject {
   return {
     apiVersion: 'v1',
@@ -60,23 +87,45 @@ export function buildRedisService(cluster: RealtimeCluster, shard: number): Kube
     ),
     spec: {
       clusterIP: 'None',
+      publishNotReadyAddresses: true,
       selector: selectorLabels(cluster, 'redis', shard),
-      ports: [{ name: 'redis', port: REDIS_PORT, targetPort: 'redis', protocol: 'TCP' }],
+      ports: [
+        { name: 'redis', port: REDIS_PORT, targetPort: 'redis', protocol: 'TCP' },
+        { name: 'bus', port: REDIS_BUS_PORT, targetPort: 'bus', protocol: 'TCP' },
+      ],
     },
   };
 }
 
+/** Nodes per shard: the master and its replicas. */
+export function redisNodesPerShard(cluster: RealtimeCluster): number {
+  return 1 + cluster.spec.redis.replicasPerShard;
+}
+
+/**
+ * One shard: a master and its replicas. OnDelete, because which pod is the master changes with
+ * failovers: the operator rolls a template change itself, replicas first, then fails over onto
+ * an updated replica before the old master goes (see planner.ts), one pod of one shard at a time.
+ */
 export function buildRedisStatefulSet(cluster: RealtimeCluster, shard: number): KubeObject {
   const r = cluster.spec.redis;
   const names = resourceNames(cluster.metadata.name);
   const name = names.redisShard(shard);
   const auth = r.auth.enabled;
+  const announce = `--cluster-announce-hostname "$POD_NAME.${name}.$POD_NAMESPACE.svc"`;
   const start = auth
-    ? `exec redis-server ${CONF_DIR}/${REDIS_CONF_KEY} --requirepass "$REDIS_PASSWORD"`
-    : `exec redis-server ${CONF_DIR}/${REDIS_CONF_KEY}`;
-  const env = auth
-    ? [redisPasswordEnv(cluster, 'REDIS_PASSWORD'), redisPasswordEnv(cluster, 'REDISCLI_AUTH')]
-    : [];
+    ? `exec redis-server ${CONF_DIR}/${REDIS_CONF_KEY} ${announce} --requirepass "$REDIS_PASSWORD" --masterauth "$REDIS_PASSWORD"`
+    : `exec redis-server ${CONF_DIR}/${REDIS_CONF_KEY} ${announce}`;
+  const env: Record<string, unknown>[] = [
+    { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+    { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+  ];
+  if (auth) {
+    env.push(
+      redisPasswordEnv(cluster, 'REDIS_PASSWORD'),
+      redisPasswordEnv(cluster, 'REDISCLI_AUTH'),
+    );
+  }
   const volumes: Record<string, unknown>[] = [
     { name: 'config', configMap: { name: names.redisConfig } },
     { name: 'tmp', emptyDir: {} },
@@ -84,9 +133,10 @@ export function buildRedisStatefulSet(cluster: RealtimeCluster, shard: number): 
   if (!r.persistence.enabled) volumes.push({ name: 'data', emptyDir: {} });
 
   const spec: Record<string, unknown> = {
-    replicas: 1,
+    replicas: redisNodesPerShard(cluster),
     serviceName: name,
     podManagementPolicy: 'Parallel',
+    updateStrategy: { type: 'OnDelete' },
     selector: { matchLabels: selectorLabels(cluster, 'redis', shard) },
     template: {
       metadata: {
@@ -98,6 +148,21 @@ export function buildRedisStatefulSet(cluster: RealtimeCluster, shard: number): 
         automountServiceAccountToken: false,
         securityContext: podSecurity(REDIS_UID),
         terminationGracePeriodSeconds: 10,
+        // Preferred, not required: a shard's master and replica on one node still beat a
+        // replica left Pending on a small cluster; with enough nodes they never share one.
+        affinity: {
+          podAntiAffinity: {
+            preferredDuringSchedulingIgnoredDuringExecution: [
+              {
+                weight: 100,
+                podAffinityTerm: {
+                  topologyKey: HOSTNAME_TOPOLOGY_KEY,
+                  labelSelector: { matchLabels: selectorLabels(cluster, 'redis', shard) },
+                },
+              },
+            ],
+          },
+        },
         containers: [
           {
             name: 'redis',
@@ -108,7 +173,12 @@ export function buildRedisStatefulSet(cluster: RealtimeCluster, shard: number): 
             workingDir: '/data',
             command: ['sh', '-c', start],
             env,
-            ports: [{ name: 'redis', containerPort: REDIS_PORT, protocol: 'TCP' }],
+            ports: [
+              { name: 'redis', containerPort: REDIS_PORT, protocol: 'TCP' },
+              { name: 'bus', containerPort: REDIS_BUS_PORT, protocol: 'TCP' },
+            ],
+            // Ready means the process answers; joining the cluster is the operator's job and
+            // needs the pod's DNS name, which the Service publishes before readiness anyway.
             readinessProbe: {
               exec: { command: ['sh', '-c', 'redis-cli -p 6379 ping | grep -q PONG'] },
               periodSeconds: 5,
@@ -147,4 +217,76 @@ export function buildRedisStatefulSet(cluster: RealtimeCluster, shard: number): 
     metadata: objectMeta(cluster, name, componentLabels(cluster, 'redis', shard)),
     spec,
   };
+}
+
+/** At most one node of a shard down at a time through voluntary disruptions (node drains). */
+export function buildRedisShardPdb(cluster: RealtimeCluster, shard: number): KubeObject {
+  return {
+    apiVersion: 'policy/v1',
+    kind: 'PodDisruptionBudget',
+    metadata: objectMeta(
+      cluster,
+      resourceNames(cluster.metadata.name).redisShard(shard),
+      componentLabels(cluster, 'redis', shard),
+    ),
+    spec: {
+      maxUnavailable: 1,
+      selector: { matchLabels: selectorLabels(cluster, 'redis', shard) },
+    },
+  };
+}
+
+export interface RedisNodeAddress {
+  host: string;
+  port: number;
+}
+
+/** A Redis pod the operator runs: which shard, which ordinal of its StatefulSet, and where. */
+export interface RedisPodRef extends RedisNodeAddress {
+  shard: number;
+  ordinal: number;
+  /** The pod's name, `<cluster>-redis-<shard>-<ordinal>`. */
+  pod: string;
+}
+
+/**
+ * Every Redis pod of the given shards, by the stable DNS name it announces. Without a namespace
+ * (render of a bare manifest) the name ends at the Service, which resolves through the pod's
+ * DNS search path.
+ */
+export function kubernetesRedisPods(
+  cluster: RealtimeCluster,
+  shards: readonly number[] = range(cluster.spec.redis.shards),
+): RedisPodRef[] {
+  const names = resourceNames(cluster.metadata.name);
+  const ns = cluster.metadata.namespace;
+  const out: RedisPodRef[] = [];
+  for (const shard of shards) {
+    const svc = names.redisShard(shard);
+    for (let ordinal = 0; ordinal < redisNodesPerShard(cluster); ordinal++) {
+      const pod = `${svc}-${ordinal}`;
+      out.push({
+        shard,
+        ordinal,
+        pod,
+        host: ns ? `${pod}.${svc}.${ns}.svc` : `${pod}.${svc}`,
+        port: REDIS_PORT,
+      });
+    }
+  }
+  return out;
+}
+
+/**
+ * The seed nodes the servers get in server.json `redis.nodes`: every pod of every desired shard
+ * (any one of them lets a client discover the cluster), or the external cluster's seeds.
+ */
+export function redisClusterNodes(cluster: RealtimeCluster): RedisNodeAddress[] {
+  const external = cluster.spec.redis.external;
+  if (external) return external.nodes.map((n) => ({ host: n.host, port: n.port }));
+  return kubernetesRedisPods(cluster).map((p) => ({ host: p.host, port: p.port }));
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
 }

@@ -1,14 +1,10 @@
-import {
-  CONFIG_PATH_ENV,
-  DEFAULT_CONFIG_PATH,
-  REDIS_PASSWORD_ENV,
-} from '../../server-image/src/config.js';
+import { CONFIG_PATH_ENV, DEFAULT_CONFIG_PATH } from '../../server-image/src/config.js';
 import type { RealtimeCluster } from '../api/realtimecluster.js';
 import { contentHash } from './hash.js';
 import { componentLabels, objectMeta, selectorLabels } from './labels.js';
 import { resourceNames } from './names.js';
 import { OPS_PORT, SOCKETIO_PORT } from './ports.js';
-import { redisPasswordEnv } from './secret.js';
+import { redisClientPodParts } from './redis-client.js';
 import { podSecurity, pullPolicy, restrictedContainerSecurity, SERVER_UID } from './security.js';
 import { buildServerConfig, kubernetesShardAddresses } from './server-config.js';
 import { defaultTopologySpread } from './spread.js';
@@ -73,8 +69,8 @@ export function buildServerDeployment(cluster: RealtimeCluster, tuning: ServerTu
     { name: CONFIG_PATH_ENV, value: DEFAULT_CONFIG_PATH },
     { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
   ];
-  if (spec.redis.auth.enabled) env.push(redisPasswordEnv(cluster, REDIS_PASSWORD_ENV));
-  env.push(...tuning.env);
+  const redisClient = redisClientPodParts(cluster);
+  env.push(...redisClient.env, ...tuning.env);
 
   // The pod template already rolls on its own changes; the ConfigMap content is the one input
   // that would otherwise change under running pods without replacing them.
@@ -107,6 +103,7 @@ export function buildServerDeployment(cluster: RealtimeCluster, tuning: ServerTu
     volumeMounts: [
       { name: 'config', mountPath: CONFIG_DIR, readOnly: true },
       { name: 'tmp', mountPath: '/tmp' },
+      ...redisClient.volumeMounts,
     ],
   };
   const sleep = preStopSeconds(cluster);
@@ -126,6 +123,7 @@ export function buildServerDeployment(cluster: RealtimeCluster, tuning: ServerTu
   podSpec.volumes = [
     { name: 'config', configMap: { name: names.serverConfig } },
     { name: 'tmp', emptyDir: {} },
+    ...redisClient.volumes,
   ];
   if (spec.nodeSelector) podSpec.nodeSelector = spec.nodeSelector;
   if (spec.tolerations) podSpec.tolerations = spec.tolerations;

@@ -33,6 +33,8 @@ export interface Endpoint {
 /** What the reconciler observed in the cluster; builders take nothing else from the outside. */
 export interface ObservedFacts {
   serverEndpoints: Endpoint[];
+  /** Shards beyond spec.redis.shards that still hold hash slots, so must keep running. */
+  retainedShards?: number[];
 }
 
 export interface DesiredState {

@@ -144,7 +144,7 @@ export class Reconciler {
     const names = resourceNames(name);
     const actions: string[] = [];
 
-    if (cluster.spec.redis.auth.enabled) {
+    if (cluster.spec.redis.auth.enabled && !cluster.spec.redis.external) {
       const created = await this.ensureAuthSecret(cluster, namespace);
       if (created) actions.push(`created Secret/${names.redisAuthSecret}`);
     }

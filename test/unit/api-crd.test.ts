@@ -55,6 +55,7 @@ describe('generated CRD', () => {
       ['Replicas', '.spec.replicas'],
       ['Ready', '.status.readyReplicas'],
       ['Shards', '.spec.redis.shards'],
+      ['Redis', '.status.redis.clusterState'],
       ['Endpoint', '.status.endpoint'],
       ['Age', '.metadata.creationTimestamp'],
     ]);
@@ -63,7 +64,7 @@ describe('generated CRD', () => {
   it('carries descriptions and defaults to kubectl explain', () => {
     const props = spec.properties as Record<string, Schema>;
     const shards = (props.redis!.properties as Record<string, Schema>).shards!;
-    expect(shards.description).toMatch(/Redis shards/);
+    expect(shards.description).toMatch(/Redis Cluster masters/);
     expect(shards.default).toBe(1);
     expect(shards.minimum).toBe(1);
     expect(props.socketio!.default).toEqual({});

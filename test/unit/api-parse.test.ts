@@ -32,9 +32,11 @@ describe('parseRealtimeCluster defaults', () => {
       },
       redis: {
         shards: 1,
+        replicasPerShard: 1,
         image: 'redis:7.4',
         resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } },
         maxClients: 10000,
+        nodeTimeoutMs: 5000,
         persistence: {
           enabled: false,
           size: '1Gi',
@@ -103,6 +105,36 @@ describe('parseRealtimeCluster rejections', () => {
   const cases: [string, Record<string, unknown>, string][] = [
     ['shards below one', { redis: { shards: 0 } }, 'spec.redis.shards: must be >= 1'],
     ['shards above 64', { redis: { shards: 65 } }, 'spec.redis.shards: must be <= 64'],
+    [
+      'too many replicas per shard',
+      { redis: { replicasPerShard: 6 } },
+      'spec.redis.replicasPerShard: must be <= 5',
+    ],
+    [
+      'short node timeout',
+      { redis: { nodeTimeoutMs: 500 } },
+      'spec.redis.nodeTimeoutMs: must be >= 1000',
+    ],
+    [
+      'external without nodes',
+      { redis: { external: { nodes: [] } } },
+      'spec.redis.external.nodes: must have at least 1 item',
+    ],
+    [
+      'external node with a bad host',
+      { redis: { external: { nodes: [{ host: 'redis one' }] } } },
+      'spec.redis.external.nodes[0].host: must be a host name or IP address',
+    ],
+    [
+      'external password Secret with a bad name',
+      { redis: { external: { nodes: [{ host: 'r1' }], passwordSecret: { name: 'Bad_Name' } } } },
+      'spec.redis.external.passwordSecret.name: must be a Secret name',
+    ],
+    [
+      'unknown external TLS field',
+      { redis: { external: { nodes: [{ host: 'r1' }], tls: { insecure: true } } } },
+      'spec.redis.external.tls.insecure: is not a known field',
+    ],
     ['fractional replicas', { replicas: 1.5 }, 'spec.replicas: must be an integer'],
     ['negative replicas', { replicas: -1 }, 'spec.replicas: must be >= 0'],
     ['replicas as text', { replicas: 'two' }, 'spec.replicas: must be an integer'],

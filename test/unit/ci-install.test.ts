@@ -59,7 +59,9 @@ describe('.ci/install-debian.sh', () => {
   it('installs what is missing with service starts forbidden, then removes its policy-rc.d and kills nothing', () => {
     const m = fakeMachine();
     const calls = run(m);
-    expect(calls).toContain('apt-get install -y -qq redis-server nginx curl openssl');
+    expect(calls).toContain(
+      'apt-get install -y -qq redis-server nginx curl openssl buildah mmdebstrap runc containerd',
+    );
     expect(calls).toContain('policy=101');
     expect(calls).not.toMatch(/^(pkill|killall|kill) /m);
     expect(existsSync(m.policy)).toBe(false);
@@ -74,7 +76,16 @@ describe('.ci/install-debian.sh', () => {
   });
 
   it('does nothing when every tool is installed', () => {
-    const m = fakeMachine(['redis-server', 'nginx', 'curl', 'openssl']);
+    const m = fakeMachine([
+      'redis-server',
+      'nginx',
+      'curl',
+      'openssl',
+      'buildah',
+      'mmdebstrap',
+      'runc',
+      'containerd',
+    ]);
     expect(run(m)).toBe('');
   });
 

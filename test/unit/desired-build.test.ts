@@ -38,8 +38,10 @@ describe('buildDesired', () => {
       'ConfigMap/demo-redis-config',
       'Service/demo-redis-0',
       'StatefulSet/demo-redis-0',
+      'PodDisruptionBudget/demo-redis-0',
       'Service/demo-redis-1',
       'StatefulSet/demo-redis-1',
+      'PodDisruptionBudget/demo-redis-1',
       'ConfigMap/demo-server-config',
       'Service/demo-server',
       'Deployment/demo-server',
@@ -107,7 +109,7 @@ describe('buildDesired', () => {
     };
     walk(build());
     expect(strings.filter((s) => s.includes('requirepass'))).toEqual([
-      'exec redis-server /etc/redis/redis.conf --requirepass "$REDIS_PASSWORD"',
+      'exec redis-server /etc/redis/redis.conf --cluster-announce-hostname "$POD_NAME.demo-redis-0.$POD_NAMESPACE.svc" --requirepass "$REDIS_PASSWORD" --masterauth "$REDIS_PASSWORD"',
     ]);
     expect(text).toContain('"secretKeyRef":{"name":"demo-redis-auth","key":"password"}');
     const secret = buildRedisAuthSecret(clusterFrom(manifest({}, 'demo')), 's3cret');
@@ -162,6 +164,37 @@ describe('buildDesired', () => {
                 'app.kubernetes.io/name': 'socketfleet',
                 'app.kubernetes.io/instance': 'demo',
                 'app.kubernetes.io/component': 'server',
+              },
+            },
+          },
+        ],
+        ports: [{ protocol: 'TCP', port: 6379 }],
+      },
+      {
+        from: [
+          {
+            podSelector: {
+              matchLabels: {
+                'app.kubernetes.io/name': 'socketfleet',
+                'app.kubernetes.io/instance': 'demo',
+                'app.kubernetes.io/component': 'redis',
+              },
+            },
+          },
+        ],
+        ports: [
+          { protocol: 'TCP', port: 6379 },
+          { protocol: 'TCP', port: 16379 },
+        ],
+      },
+      {
+        from: [
+          {
+            namespaceSelector: {},
+            podSelector: {
+              matchLabels: {
+                'app.kubernetes.io/name': 'socketfleet-operator',
+                'app.kubernetes.io/component': 'operator',
               },
             },
           },

@@ -43,7 +43,12 @@ async function startShard(spec: Record<string, unknown>): Promise<{ port: number
   const script = `${container.command[2]!.replace('/etc/redis/redis.conf', join(dir, 'redis.conf'))} --port ${port} --bind 127.0.0.1`;
   const child: ChildProcess = spawn('sh', ['-c', script], {
     cwd: dir,
-    env: { ...process.env, REDIS_PASSWORD: PASSWORD },
+    env: {
+      ...process.env,
+      REDIS_PASSWORD: PASSWORD,
+      POD_NAME: 'demo-redis-0-0',
+      POD_NAMESPACE: 'rt',
+    },
     stdio: 'ignore',
   });
   cleanups.push(async () => {
@@ -73,8 +78,20 @@ describe('redis shard', { timeout: 60_000 }, () => {
     expect(cli(port, ['config', 'get', 'maxclients'], PASSWORD)).toBe('maxclients\n2048');
     expect(cli(port, ['config', 'get', 'appendonly'], PASSWORD)).toBe('appendonly\nno');
     expect(cli(port, ['config', 'get', 'save'], PASSWORD)).toBe('save');
+    // A cluster node that announces its pod's DNS name; alone it serves no slot until the
+    // operator forms the cluster, so sharded pub/sub answers only once slots are assigned.
+    expect(cli(port, ['cluster', 'info'], PASSWORD)).toContain('cluster_state:fail');
+    expect(cli(port, ['config', 'get', 'cluster-announce-hostname'], PASSWORD)).toBe(
+      'cluster-announce-hostname\ndemo-redis-0-0.demo-redis-0.rt.svc',
+    );
+    expect(cli(port, ['config', 'get', 'cluster-require-full-coverage'], PASSWORD)).toBe(
+      'cluster-require-full-coverage\nno',
+    );
+    expect(cli(port, ['cluster', 'addslotsrange', '0', '16383'], PASSWORD)).toBe('OK');
     // Sharded pub/sub, which the Socket.IO adapter relies on.
-    expect(cli(port, ['spublish', 'room-x', 'hi'], PASSWORD)).toBe('0');
+    await waitFor('the slots to be served', () =>
+      Promise.resolve(cli(port, ['spublish', 'room-x', 'hi'], PASSWORD) === '0' ? true : undefined),
+    );
   });
 
   it('the readiness probe passes only against a live shard', async () => {
