@@ -28,7 +28,7 @@ export {
 } from './labels.js';
 export { buildRedisAuthSecret, REDIS_PASSWORD_KEY } from './secret.js';
 export { renderNginxConf, kubernetesNginxRuntime, type NginxRuntime } from './nginx.js';
-export { buildServerConfig, kubernetesShardAddresses } from './server-config.js';
+export { buildServerConfig, kubernetesRedisNodes } from './server-config.js';
 
 /**
  * Every object the operator owns for this cluster, in apply order: identity and network policy

@@ -10,7 +10,7 @@ import { resourceNames } from './names.js';
 import { OPS_PORT, SOCKETIO_PORT } from './ports.js';
 import { redisPasswordEnv } from './secret.js';
 import { podSecurity, pullPolicy, restrictedContainerSecurity, SERVER_UID } from './security.js';
-import { buildServerConfig, kubernetesShardAddresses } from './server-config.js';
+import { buildServerConfig, kubernetesRedisNodes } from './server-config.js';
 import { defaultTopologySpread } from './spread.js';
 import type { ServerTuning } from './tuning.js';
 import type { KubeObject } from './types.js';
@@ -22,9 +22,7 @@ const CONFIG_DIR = DEFAULT_CONFIG_PATH.slice(0, DEFAULT_CONFIG_PATH.lastIndexOf(
 const MAX_PRESTOP_SECONDS = 5;
 
 export function renderServerConfigJson(cluster: RealtimeCluster): string {
-  return (
-    JSON.stringify(buildServerConfig(cluster, kubernetesShardAddresses(cluster)), null, 2) + '\n'
-  );
+  return JSON.stringify(buildServerConfig(cluster, kubernetesRedisNodes(cluster)), null, 2) + '\n';
 }
 
 export function buildServerConfigMap(cluster: RealtimeCluster): KubeObject {
