@@ -11,6 +11,9 @@ export interface ServerMetrics {
   busPublishes: Counter;
   busPublishFailed: Counter<'reason'>;
   busPublishesHeld: Gauge;
+  busPublishRepaired: Counter;
+  busPublishShort: Counter;
+  busDuplicatesDropped: Counter;
   busMessagesIn: Counter;
   busMessagesDropped: Counter;
   publishesSkipped: Counter;
@@ -63,6 +66,21 @@ export function createMetrics(): ServerMetrics {
       name: 'socketfleet_bus_publish_failed_total',
       help: 'Publishes that never reached Redis, so other servers missed them: redis-error once the hold through a failover is over, hold-queue-full when too many already wait.',
       labelNames: ['reason'],
+      registers,
+    }),
+    busPublishRepaired: new Counter({
+      name: 'socketfleet_bus_publish_repaired_total',
+      help: 'Room broadcasts that first reached fewer member servers than the room has (a failover or slot move in progress) and reached them all when sent again.',
+      registers,
+    }),
+    busPublishShort: new Counter({
+      name: 'socketfleet_bus_publish_short_total',
+      help: "Member servers that a room broadcast never reached (Redis answered with fewer receivers than the room has member servers, and resending did not help or could not): each is a message lost for that server's members.",
+      registers,
+    }),
+    busDuplicatesDropped: new Counter({
+      name: 'socketfleet_bus_duplicates_dropped_total',
+      help: 'Resent room broadcasts that had already been delivered here and were dropped.',
       registers,
     }),
     busPublishesHeld: new Gauge({

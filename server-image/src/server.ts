@@ -201,6 +201,13 @@ export async function createServer(
         onPublishSkipped: () => metrics.publishesSkipped.inc(),
         onHandshake: (result) => metrics.roomHandshakes.inc({ result }),
         onPublishFailed: (err) => logger.debug({ err: err.message }, 'broadcast publish failed'),
+        onPublishRepaired: () => metrics.busPublishRepaired.inc(),
+        onPublishShort: (missing) => {
+          metrics.busPublishShort.inc(missing);
+          if (!rateLimited('short'))
+            logger.warn({ missing }, 'a room broadcast did not reach every member server');
+        },
+        onDuplicateDropped: () => metrics.busDuplicatesDropped.inc(),
       },
     }) as unknown as ServerOptions['adapter'],
   };

@@ -36,6 +36,9 @@ export interface BusTimings {
   maxHeld: number;
 }
 
+/** serverCount() must not wait for a dead master: its caller (fetchSockets...) has its own timeout. */
+const SHARDNUMSUB_TIMEOUT_MS = 2000;
+
 export const DEFAULT_BUS_TIMINGS: BusTimings = {
   holdMs: 12_000,
   retryDelayMs: 100,
@@ -68,6 +71,8 @@ export class ClusterBus extends EventEmitter {
   private readonly hooks: BusHooks;
   private readonly subscriptions = new Map<string, Promise<boolean>>();
   private held = 0;
+  private lastTopologyChange = 0;
+  private slotsSignature = '';
   /** Nodes whose connection failed and has not been ready since. */
   private readonly downNodes = new Set<string>();
   private everReady = false;
@@ -115,6 +120,7 @@ export class ClusterBus extends EventEmitter {
     this.cluster.on('error', (err: Error) => this.hooks.onError?.(err, undefined));
     const nodeError = (err: Error, node: string): void => {
       this.downNodes.add(node);
+      this.lastTopologyChange = Date.now();
       this.hooks.onError?.(err, node);
     };
     this.cluster.on('node error', nodeError);
@@ -133,11 +139,18 @@ export class ClusterBus extends EventEmitter {
     this.cluster.on('-node', (redis: { options: RedisNodeAddress }, key?: string) => {
       const node = key ?? `${redis.options.host}:${redis.options.port}`;
       this.downNodes.add(node);
+      this.lastTopologyChange = Date.now();
       this.emit('node-lost', node);
     });
     // ioredis re-subscribed every channel after a topology change (failover, slot move).
-    this.cluster.on('subscribersReady', () => this.emit('topology'));
-    this.cluster.on('refresh', () => this.emit('topology'));
+    this.cluster.on('subscribersReady', () => {
+      this.lastTopologyChange = Date.now();
+      this.emit('topology');
+    });
+    this.cluster.on('refresh', () => {
+      if (this.slotsChanged()) this.lastTopologyChange = Date.now();
+      this.emit('topology');
+    });
     this.cluster.on('smessageBuffer', (channel: Buffer, message: Buffer) => {
       // Between SUNSUBSCRIBE being sent and Redis processing it, messages still arrive for a
       // channel the adapter has already forgotten; they are handed out separately so the
@@ -145,6 +158,29 @@ export class ClusterBus extends EventEmitter {
       if (this.subscriptions.has(channel.toString())) this.emit('smessageBuffer', channel, message);
       else this.emit('orphanMessage', channel, message);
     });
+  }
+
+  /** Whether the slot map differs from the last one seen (about 1 ms for 16384 slots). */
+  private slotsChanged(): boolean {
+    const owners: string[] = [];
+    let previous: string | undefined;
+    for (const nodes of this.cluster.slots) {
+      const owner = nodes?.[0];
+      if (owner !== previous) owners.push(owner ?? '-');
+      previous = owner;
+    }
+    const signature = owners.join(',');
+    const changed = signature !== this.slotsSignature;
+    this.slotsSignature = signature;
+    return changed;
+  }
+
+  /**
+   * True while masters or slots changed within the hold time: a publish that reached fewer
+   * member servers than expected may reach them once they have subscribed at the new owner.
+   */
+  topologyChanging(now = Date.now()): boolean {
+    return now - this.lastTopologyChange < this.timings.holdMs;
   }
 
   /** True once the client has had a slot map: from then on the server can serve clients. */
@@ -267,8 +303,22 @@ export class ClusterBus extends EventEmitter {
       .nodes('master')
       .find((n) => `${n.options.host}:${n.options.port}` === owner);
     if (!node) throw new Error(`no reachable master owns the slot of ${channel}.`);
-    const result = (await node.call('PUBSUB', 'SHARDNUMSUB', channel)) as [string, number];
-    return Number(result[1]);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`the master of the slot of ${channel} did not answer in time.`)),
+        SHARDNUMSUB_TIMEOUT_MS,
+      );
+    });
+    try {
+      const result = (await Promise.race([
+        node.call('PUBSUB', 'SHARDNUMSUB', channel),
+        timeout,
+      ])) as [string, number];
+      return Number(result[1]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Resolves once the client has a slot map, or rejects after `timeoutMs`. */

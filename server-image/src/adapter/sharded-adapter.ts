@@ -6,6 +6,7 @@ import type { BroadcastOptions, ClusterMessage } from 'socket.io-adapter';
 import type { ClusterBus } from './bus.js';
 import { RoomPresence } from './room-presence.js';
 import { compressForBus, inflateFromBus } from './bus-compression.js';
+import { DeliveredIds, publishWithRepair } from './repair.js';
 import { writeFrameDirect, type EngineConnection } from './direct-write.js';
 import { canPreEncodeFrames, preEncodeFrame } from './ws-frame.js';
 
@@ -67,6 +68,12 @@ export interface AdapterHooks {
   onHandshake?(result: 'ready' | 'timeout' | 'failed'): void;
   /** A compressed broadcast from another server could not be inflated and was dropped. */
   onBusMessageDropped?(err: Error): void;
+  /** A room broadcast first reached too few member servers, and a resend reached them all. */
+  onPublishRepaired?(): void;
+  /** Member servers a room broadcast never reached (counted once the repair gave up). */
+  onPublishShort?(missing: number): void;
+  /** A resent room broadcast that had already been delivered here was dropped. */
+  onDuplicateDropped?(): void;
 }
 
 export interface RoomShardedAdapterOptions {
@@ -195,6 +202,9 @@ export function createRoomShardedAdapter(
     private readonly onTopology: () => void;
     private readonly onOrphan: (channel: Buffer, message: Buffer) => void;
     private readonly ownerTimer: NodeJS.Timeout;
+    /** Id of this server's next room broadcast on the bus (see repair.ts). */
+    private nextBroadcastId = 0;
+    private readonly delivered = new DeliveredIds();
 
     constructor(nsp: Namespace) {
       super(nsp, bus, bus, { subscriptionMode: 'dynamic' });
@@ -369,6 +379,11 @@ export function createRoomShardedAdapter(
         };
       };
       if (m.uid !== this.uid) hooks.onBusMessage?.();
+      const id = (message as unknown as { bid?: unknown }).bid;
+      if (typeof id === 'number' && m.uid !== this.uid && !this.delivered.firstTime(m.uid, id)) {
+        hooks.onDuplicateDropped?.();
+        return;
+      }
       if (m.type === ZIPPED_BROADCAST) {
         // Our own echo needs no inflating: it is dropped below.
         if (m.uid === this.uid) return;
@@ -408,24 +423,42 @@ export function createRoomShardedAdapter(
      * The library's publish, with a broadcast's data deflated when that pays; the channel is
      * still chosen from the plain message, by the library's own rule.
      */
+    /**
+     * The library's publish, with a room broadcast's data deflated when that pays, an id for
+     * receivers to drop a resend, and a resend while Redis reached fewer member servers than
+     * the room has during a failover or slot move (repair.ts). The channel is still chosen
+     * from the plain message, by the library's own rule.
+     */
     override doPublish(message: ClusterMessage): Promise<string> {
       const m = message as unknown as {
         type: number;
         data?: { requestId?: string; opts?: { rooms?: string[] } };
       };
       const rooms = m.data?.opts?.rooms;
-      const zipped =
-        compressBus &&
-        m.type === BROADCAST &&
-        m.data?.requestId === undefined &&
-        rooms?.length === 1 &&
-        this.presence.canCompress(rooms[0]!)
-          ? compressForBus(m.data)
+      const room =
+        m.type === BROADCAST && m.data?.requestId === undefined && rooms?.length === 1
+          ? rooms[0]!
           : undefined;
-      if (!zipped) return super.doPublish(message);
       const channel = this.computeChannel(message);
-      const packed = { ...message, type: ZIPPED_BROADCAST, data: { zipped } };
-      return bus.spublish(channel, this.encode(packed as unknown as ClusterMessage)).then(() => '');
+      if (room === undefined || channel !== this.roomChannel(room)) {
+        return bus.spublish(channel, this.encode(message)).then(() => '');
+      }
+      const zipped =
+        compressBus && this.presence.canCompress(room) ? compressForBus(m.data) : undefined;
+      const wire = zipped ? { ...message, type: ZIPPED_BROADCAST, data: { zipped } } : message;
+      const payload = this.encode({
+        ...wire,
+        bid: this.nextBroadcastId++,
+      } as unknown as ClusterMessage);
+      return publishWithRepair({
+        send: () => bus.spublish(channel, payload),
+        expected: () => this.presence.expectedSubscribers(room),
+        topologyChanging: () => bus.topologyChanging(),
+        holdMs: bus.timings.holdMs,
+        retryDelayMs: bus.timings.retryDelayMs * 2,
+        onRepaired: () => hooks.onPublishRepaired?.(),
+        onShort: (missing) => hooks.onPublishShort?.(missing),
+      }).then(() => '');
     }
 
     override encode(message: ClusterMessage): string | Buffer {
