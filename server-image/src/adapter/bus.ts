@@ -36,6 +36,13 @@ export interface BusTimings {
   maxHeld: number;
 }
 
+/**
+ * Answers that mean "ask again later or elsewhere", which a held publish outlasts; the last is
+ * ioredis refusing an auto-pipelined batch whose slots changed owner before it was sent.
+ */
+const REDIRECTION =
+  /^(MOVED |ASK |TRYAGAIN |CLUSTERDOWN |All keys in the pipeline should belong to the same)/;
+
 /** serverCount() must not wait for a dead master: its caller (fetchSockets...) has its own timeout. */
 const SHARDNUMSUB_TIMEOUT_MS = 2000;
 
@@ -274,13 +281,13 @@ export class ClusterBus extends EventEmitter {
     }
     this.hooks.onPublish?.();
     this.setHeld(this.held + 1);
-    return this.cluster.spublish(channel, payload).then(
+    return this.publishHeld(channel, payload, Date.now()).then(
       (n) => {
         this.setHeld(this.held - 1);
         // The slot's master answered, whatever an earlier error said about it.
         const owner = this.ownerOf(channel);
         if (owner !== undefined) this.downNodes.delete(owner);
-        return Number(n);
+        return n;
       },
       (err: unknown) => {
         this.setHeld(this.held - 1);
@@ -289,6 +296,31 @@ export class ClusterBus extends EventEmitter {
         throw error;
       },
     );
+  }
+
+  /**
+   * ioredis follows MOVED and ASK for a single command, but not for a command that shared an
+   * auto-pipelined batch with others that succeeded: that one is rejected with the redirection
+   * itself, and it refuses a batch whose slots moved between queueing and sending (both seen
+   * on slot moves under traffic, test/dataplane/cluster-reshard.test.ts).
+   * Such a publish is sent again, after a slot refresh, until the hold time is over.
+   */
+  private async publishHeld(
+    channel: string,
+    payload: string | Buffer,
+    since: number,
+  ): Promise<number> {
+    for (;;) {
+      try {
+        return Number(await this.cluster.spublish(channel, payload));
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        if (!REDIRECTION.test(message) || Date.now() - since > this.timings.holdMs) throw err;
+        this.lastTopologyChange = Date.now();
+        this.cluster.refreshSlotsCache();
+        await new Promise((resolve) => setTimeout(resolve, this.timings.retryDelayMs));
+      }
+    }
   }
 
   private setHeld(n: number): void {

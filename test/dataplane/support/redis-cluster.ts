@@ -1,4 +1,4 @@
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import calculateSlot from 'cluster-key-slot';
@@ -29,6 +29,8 @@ export interface ClusterNodeProcess {
   port: number;
   /** SIGKILL, no save: what a node failure looks like to clients. */
   kill(): Promise<void>;
+  /** SIGTERM: a graceful shutdown, as a pod's rolling restart does it. */
+  stop(): Promise<void>;
   /** Starts the node again on its port with its nodes.conf, so it rejoins with its identity. */
   restart(): Promise<void>;
   running(): boolean;
@@ -112,6 +114,10 @@ export class RedisClusterFixture {
         current.child.kill('SIGKILL');
         await current.exited;
       },
+      stop: async () => {
+        current.child.kill('SIGTERM');
+        await current.exited;
+      },
       restart: start,
       running: () => current.child.exitCode === null && current.child.signalCode === null,
     };
@@ -152,16 +158,25 @@ export class RedisClusterFixture {
     return c;
   }
 
-  /** Runs redis-cli with the password; throws with its output when it fails. */
-  cli(args: string[]): string {
-    const r = spawnSync('redis-cli', ['-a', this.password, '--no-auth-warning', ...args], {
-      encoding: 'utf8',
-      timeout: 120_000,
+  /**
+   * Runs redis-cli with the password; throws with its output when it fails. Asynchronous, so
+   * traffic and probes in the test process keep running while slots move.
+   */
+  async cli(args: string[]): Promise<string> {
+    const child = spawn('redis-cli', ['-a', this.password, '--no-auth-warning', ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    if (r.status !== 0 || /\[ERR\]/.test(r.stdout)) {
-      throw new Error(`redis-cli ${args.join(' ')} failed:\n${r.stdout}\n${r.stderr}`);
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    clearTimeout(timer);
+    if (code !== 0 || /\[ERR\]/.test(out)) {
+      throw new Error(`redis-cli ${args.join(' ')} failed:\n${out}\n${err}`);
     }
-    return r.stdout;
+    return out;
   }
 
   private livePort(): number {
@@ -305,15 +320,57 @@ export class RedisClusterFixture {
     const started = await Promise.all(
       Array.from({ length: masters * (1 + replicasPerMaster) }, () => this.startNode()),
     );
-    this.cli([
-      '--cluster',
-      'create',
-      ...started.map((n) => `127.0.0.1:${n.port}`),
-      '--cluster-replicas',
-      String(replicasPerMaster),
-      '--cluster-yes',
-    ]);
+    if (masters >= 3) {
+      await this.cli([
+        '--cluster',
+        'create',
+        ...started.map((n) => `127.0.0.1:${n.port}`),
+        '--cluster-replicas',
+        String(replicasPerMaster),
+        '--cluster-yes',
+      ]);
+    } else {
+      // redis-cli refuses fewer than 3 masters; Redis itself does not.
+      await this.formByHand(
+        started.map((n) => n.port),
+        masters,
+      );
+    }
     await this.waitHealthy();
+  }
+
+  /** CLUSTER MEET, slots split evenly over the first `masters` nodes, the rest replicate them in turn. */
+  private async formByHand(ports: number[], masters: number): Promise<void> {
+    const first = this.probe(ports[0]!);
+    try {
+      for (const port of ports.slice(1)) await first.call('CLUSTER', 'MEET', '127.0.0.1', port);
+    } finally {
+      first.disconnect();
+    }
+    const per = Math.ceil(16384 / masters);
+    for (let i = 0; i < masters; i++) {
+      const c = this.probe(ports[i]!);
+      try {
+        await c.call('CLUSTER', 'ADDSLOTSRANGE', i * per, Math.min(16383, (i + 1) * per - 1));
+      } finally {
+        c.disconnect();
+      }
+    }
+    await until('every node to know every other', async () => {
+      for (const port of ports)
+        if ((await this.topology(port)).filter((n) => !n.failed).length !== ports.length)
+          return false;
+      return true;
+    });
+    for (const [j, port] of ports.slice(masters).entries()) {
+      const masterId = await this.nodeId(ports[j % masters]!);
+      const c = this.probe(port);
+      try {
+        await c.call('CLUSTER', 'REPLICATE', masterId);
+      } finally {
+        c.disconnect();
+      }
+    }
   }
 
   /**
@@ -348,7 +405,12 @@ export class RedisClusterFixture {
   /** Adds a new empty master (CLUSTER MEET through redis-cli add-node). */
   async addMaster(): Promise<ClusterNodeProcess> {
     const node = await this.startNode();
-    this.cli(['--cluster', 'add-node', `127.0.0.1:${node.port}`, `127.0.0.1:${this.livePort()}`]);
+    await this.cli([
+      '--cluster',
+      'add-node',
+      `127.0.0.1:${node.port}`,
+      `127.0.0.1:${this.livePort()}`,
+    ]);
     await this.waitKnown(node.port);
     return node;
   }
@@ -357,7 +419,7 @@ export class RedisClusterFixture {
   async addReplica(masterPort: number): Promise<ClusterNodeProcess> {
     const node = await this.startNode();
     const masterId = await this.nodeId(masterPort);
-    this.cli([
+    await this.cli([
       '--cluster',
       'add-node',
       `127.0.0.1:${node.port}`,
@@ -381,17 +443,51 @@ export class RedisClusterFixture {
   }
 
   /** Spreads the slots evenly over every master, empty ones included (redis-cli rebalance). */
-  rebalance(weights: Record<string, number> = {}): void {
+  async rebalance(weights: Record<string, number> = {}): Promise<void> {
     const args = ['--cluster', 'rebalance', `127.0.0.1:${this.livePort()}`];
     if (Object.keys(weights).length === 0) args.push('--cluster-use-empty-masters');
     for (const [id, w] of Object.entries(weights)) args.push('--cluster-weight', `${id}=${w}`);
-    this.cli(args);
+    // redis-cli refuses to start while the nodes still disagree about a fresh change
+    // ("Nodes don't agree about configuration"); that settles within a few seconds.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.cli(args);
+        return;
+      } catch (err) {
+        if (attempt >= 5) throw err;
+        await sleep(1000);
+      }
+    }
+  }
+
+  /**
+   * Moves one slot (holding no keys) to the master on `toPort` with CLUSTER SETSLOT, the way
+   * redis-cli does it: IMPORTING on the target, MIGRATING on the source, then NODE on both.
+   */
+  async moveSlot(slot: number, toPort: number): Promise<void> {
+    const fromPort = await this.ownerOf(slot);
+    if (fromPort === toPort) return;
+    const [fromId, toId] = [await this.nodeId(fromPort), await this.nodeId(toPort)];
+    const [from, to] = [this.probe(fromPort), this.probe(toPort)];
+    try {
+      await to.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', fromId);
+      await from.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', toId);
+      await to.call('CLUSTER', 'SETSLOT', slot, 'NODE', toId);
+      await from.call('CLUSTER', 'SETSLOT', slot, 'NODE', toId);
+    } finally {
+      from.disconnect();
+      to.disconnect();
+    }
+    await until(
+      `slot ${slot} to be owned by ${toPort}`,
+      async () => (await this.ownerOf(slot)) === toPort,
+    );
   }
 
   /** Moves every slot off the master on `port`, then removes it and its replicas from the cluster. */
   async removeMaster(port: number): Promise<void> {
     const id = await this.nodeId(port);
-    this.rebalance({ [id]: 0 });
+    await this.rebalance({ [id]: 0 });
     await until(`master ${port} to hold no slot`, async () => {
       const me = (await this.topology()).find((n) => n.id === id);
       return me?.slots === 0;
@@ -404,7 +500,7 @@ export class RedisClusterFixture {
   private async removeNode(port: number): Promise<void> {
     const id = await this.nodeId(port);
     const other = [...this.nodes.keys()].find((p) => p !== port && this.nodes.get(p)!.running());
-    this.cli(['--cluster', 'del-node', `127.0.0.1:${other}`, id]);
+    await this.cli(['--cluster', 'del-node', `127.0.0.1:${other}`, id]);
     const node = this.nodes.get(port);
     this.nodes.delete(port);
     // del-node shuts the node down; make sure the process is gone.
@@ -425,6 +521,17 @@ export class RedisClusterFixture {
     }
   }
 
+  /** [master, its replicas] ports for every master that owns slots. */
+  async shards(): Promise<{ master: number; replicas: number[] }[]> {
+    const topo = await this.topology();
+    return topo
+      .filter((n) => n.role === 'master' && n.slots > 0 && !n.failed)
+      .map((m) => ({
+        master: m.port,
+        replicas: topo.filter((r) => r.masterId === m.id && !r.failed).map((r) => r.port),
+      }));
+  }
+
   /** Waits until a replica has taken over the slots of the dead master on `deadPort`. */
   async waitPromotion(deadPort: number, slot: number): Promise<number> {
     return until(
@@ -441,5 +548,3 @@ export class RedisClusterFixture {
     for (const c of this.clients) c.disconnect();
   }
 }
-
-export { sleep };

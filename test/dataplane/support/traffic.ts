@@ -35,6 +35,8 @@ export interface RoomReport {
   maxGapMs: number;
   /** Longest time from publish to arrival at any member (ms). */
   maxLatencyMs: number;
+  /** `server:seq` of the first missing deliveries, to tell where a loss happened. */
+  missing: string[];
 }
 
 export interface TrafficReport {
@@ -46,6 +48,7 @@ export interface TrafficReport {
   reordered: number;
   maxGapMs: number;
   maxLatencyMs: number;
+  missing: string[];
 }
 
 /** Sums per-room reports into one. */
@@ -61,6 +64,7 @@ export function summarize(rooms: RoomReport[]): TrafficReport {
     reordered: sum('reordered'),
     maxGapMs: max('maxGapMs'),
     maxLatencyMs: max('maxLatencyMs'),
+    missing: rooms.flatMap((r) => r.missing.map((m) => `${r.room}@${m}`)).slice(0, 20),
   };
 }
 
@@ -143,6 +147,7 @@ export class RoomTraffic {
     let reordered = 0;
     let maxGapMs = 0;
     let maxLatencyMs = 0;
+    const missing: string[] = [];
     for (const r of st.receivers) {
       const seen = new Set<number>();
       let highest = -1;
@@ -159,6 +164,7 @@ export class RoomTraffic {
         if (seen.has(seq)) continue;
         lostDeliveries++;
         missedBySeq.add(seq);
+        if (missing.length < 10) missing.push(`${r.server}:${seq}`);
       }
     }
     return {
@@ -170,6 +176,7 @@ export class RoomTraffic {
       reordered,
       maxGapMs,
       maxLatencyMs,
+      missing,
     };
   }
 }
@@ -204,4 +211,40 @@ export async function fleetMetric(
 ): Promise<number> {
   const values = await Promise.all(servers.map((s) => s.metric(name, labels)));
   return values.reduce((a, b) => a + b, 0);
+}
+
+/** The bus counters a loss is checked against, summed over every server. */
+export const BUS_COUNTERS = [
+  'socketfleet_bus_publish_failed_total',
+  'socketfleet_bus_publish_short_total',
+  'socketfleet_bus_publish_repaired_total',
+  'socketfleet_bus_duplicates_dropped_total',
+] as const;
+
+export interface BusCounters {
+  failed: number;
+  short: number;
+  repaired: number;
+  duplicatesDropped: number;
+}
+
+export async function busCounters(servers: ServerProcess[]): Promise<BusCounters> {
+  const [failed, short, repaired, duplicatesDropped] = await Promise.all(
+    BUS_COUNTERS.map((name) => fleetMetric(servers, name)),
+  );
+  return {
+    failed: failed!,
+    short: short!,
+    repaired: repaired!,
+    duplicatesDropped: duplicatesDropped!,
+  };
+}
+
+export function counterDelta(after: BusCounters, before: BusCounters): BusCounters {
+  return {
+    failed: after.failed - before.failed,
+    short: after.short - before.short,
+    repaired: after.repaired - before.repaired,
+    duplicatesDropped: after.duplicatesDropped - before.duplicatesDropped,
+  };
 }
