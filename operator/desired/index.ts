@@ -33,7 +33,7 @@ export {
 } from './labels.js';
 export { buildRedisAuthSecret, REDIS_PASSWORD_KEY } from './secret.js';
 export { renderNginxConf, kubernetesNginxRuntime, type NginxRuntime } from './nginx.js';
-export { buildServerConfig, kubernetesShardAddresses } from './server-config.js';
+export { buildServerConfig } from './server-config.js';
 export {
   kubernetesRedisPods,
   redisClusterNodes,

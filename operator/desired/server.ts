@@ -6,7 +6,8 @@ import { resourceNames } from './names.js';
 import { OPS_PORT, SOCKETIO_PORT } from './ports.js';
 import { redisClientPodParts } from './redis-client.js';
 import { podSecurity, pullPolicy, restrictedContainerSecurity, SERVER_UID } from './security.js';
-import { buildServerConfig, kubernetesShardAddresses } from './server-config.js';
+import { redisClusterNodes } from './redis.js';
+import { buildServerConfig } from './server-config.js';
 import { defaultTopologySpread } from './spread.js';
 import type { ServerTuning } from './tuning.js';
 import type { KubeObject } from './types.js';
@@ -18,9 +19,7 @@ const CONFIG_DIR = DEFAULT_CONFIG_PATH.slice(0, DEFAULT_CONFIG_PATH.lastIndexOf(
 const MAX_PRESTOP_SECONDS = 5;
 
 export function renderServerConfigJson(cluster: RealtimeCluster): string {
-  return (
-    JSON.stringify(buildServerConfig(cluster, kubernetesShardAddresses(cluster)), null, 2) + '\n'
-  );
+  return JSON.stringify(buildServerConfig(cluster, redisClusterNodes(cluster)), null, 2) + '\n';
 }
 
 export function buildServerConfigMap(cluster: RealtimeCluster): KubeObject {
