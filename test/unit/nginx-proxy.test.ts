@@ -37,12 +37,19 @@ afterEach(async () => {
   cleanups = [];
 });
 
-async function upstream(name: string): Promise<Upstream> {
+/** `draining`: refuses new sessions (no sid) with 403, as a draining Socket.IO server does. */
+async function upstream(name: string, options: { draining?: boolean } = {}): Promise<Upstream> {
+  const draining = options.draining === true;
   const server = createServer((req, res) => {
+    if (draining && !(req.url ?? '').includes('sid=')) {
+      res.writeHead(403).end('server is draining');
+      return;
+    }
     res.setHeader('content-type', 'application/json');
     res.end(
       JSON.stringify({
         name,
+        method: req.method,
         xff: req.headers['x-forwarded-for'] ?? null,
         realIp: req.headers['x-real-ip'] ?? null,
       }),
@@ -112,10 +119,11 @@ function get(
   path: string,
   localAddress = '127.0.0.1',
   headers: Record<string, string> = {},
+  method = 'GET',
 ): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port, path, localAddress, headers, agent: false },
+      { host: '127.0.0.1', port, path, localAddress, headers, agent: false, method },
       (res) => {
         let body = '';
         res.setEncoding('utf8');
@@ -144,9 +152,9 @@ describe('nginx with the rendered conf', () => {
   });
 
   it('ip-hash keeps one /24 on one server and spreads different /24s', async () => {
-    const ups = await Promise.all(['a', 'b', 'c'].map(upstream));
+    const ups = await Promise.all(['a', 'b', 'c'].map((n) => upstream(n)));
     const g = await gateway(
-      {},
+      { gateway: { balance: 'ip-hash' } },
       ups.map((u) => u.endpoint),
     );
     const seen = new Set<string>();
@@ -160,7 +168,7 @@ describe('nginx with the rendered conf', () => {
   });
 
   it('consistent-hash keys on the full address', async () => {
-    const ups = await Promise.all(['a', 'b', 'c'].map(upstream));
+    const ups = await Promise.all(['a', 'b', 'c'].map((n) => upstream(n)));
     const g = await gateway(
       { gateway: { balance: 'consistent-hash' } },
       ups.map((u) => u.endpoint),
@@ -177,7 +185,7 @@ describe('nginx with the rendered conf', () => {
   });
 
   it('room-affinity sends one room to one server from any client', async () => {
-    const ups = await Promise.all(['a', 'b', 'c'].map(upstream));
+    const ups = await Promise.all(['a', 'b', 'c'].map((n) => upstream(n)));
     const g = await gateway(
       { gateway: { balance: 'room-affinity' } },
       ups.map((u) => u.endpoint),
@@ -191,6 +199,40 @@ describe('nginx with the rendered conf', () => {
       seen.add(first);
     }
     expect(seen.size).toBeGreaterThan(1);
+  });
+
+  it('retries a handshake refused by a draining or dead server elsewhere, never a session request', async () => {
+    const draining = await upstream('draining', { draining: true });
+    const b = await upstream('b');
+    const dead: Endpoint = { ip: '127.0.0.1', port: await freePort() };
+    const g = await gateway({}, [draining.endpoint, b.endpoint, dead]);
+    const handshake = '/socket.io/?EIO=4&transport=polling';
+    for (let i = 1; i <= 24; i++) {
+      // Whichever server the address hashes to, the client gets a session from the healthy one.
+      expect(await servedBy(g.port, handshake, `127.0.0.${i + 1}`)).toBe('b');
+    }
+    // A request of a session goes to its hashed server only: the draining one still serves it,
+    // and the dead one answers the client with nginx's own 502 instead of another server's
+    // "Session ID unknown". (A fresh gateway: the handshakes above made nginx skip the dead
+    // server for fail_timeout, as it rightly does for every request.)
+    const fresh = await gateway({}, [draining.endpoint, b.endpoint, dead]);
+    const bySid = new Map<string, number>();
+    for (let i = 1; i <= 24; i++) {
+      const r = await get(fresh.port, `${handshake}&sid=s${i}`, `127.0.0.${i + 1}`);
+      const who = r.status === 200 ? (JSON.parse(r.body) as { name: string }).name : r.status;
+      bySid.set(String(who), (bySid.get(String(who)) ?? 0) + 1);
+    }
+    expect([...bySid.keys()].sort()).toEqual(['502', 'b', 'draining']);
+
+    // A POST of a session (long-polling upload) keeps its method through the session location.
+    const only = await gateway({}, [b.endpoint]);
+    const post = await get(only.port, `${handshake}&sid=x`, '127.0.0.1', {}, 'POST');
+    expect(JSON.parse(post.body)).toMatchObject({ name: 'b', method: 'POST' });
+    // Nobody can take the handshake: 503 with Retry-After, not nginx's 502.
+    const none = await gateway({}, [dead]);
+    const refused = await get(none.port, handshake);
+    expect(refused.status).toBe(503);
+    expect(refused.headers['retry-after']).toBe('5');
   });
 
   it('passes WebSocket upgrades and forwards the client address', async () => {
