@@ -245,6 +245,13 @@ export const GatewaySpecSchema = z
       ),
     replicas: z.int().min(1).max(100).default(2).describe('Number of gateway pods.'),
     image: z.string().min(1).default('nginx:1.27').describe('nginx container image.'),
+    syncImage: z
+      .string()
+      .min(1)
+      .default('socketfleet/operator:0.1.0')
+      .describe(
+        "Image of the gateway's sync sidecar (`socketfleet gateway-sync`, in the operator image): it follows the server EndpointSlices and reloads nginx within about a second.",
+      ),
     resources: resourcesDefault('100m', '64Mi', '256Mi'),
     workerConnections: z
       .int()

@@ -45,6 +45,8 @@ export interface NginxRuntime {
 export const NGINX_CONF_DIR = '/etc/socketfleet/nginx';
 export const NGINX_CONF_FILE = 'nginx.conf';
 export const NGINX_TMP_DIR = '/tmp/nginx';
+/** Written by the sync sidecar into the pod's shared emptyDir; nginx.conf includes it. */
+export const NGINX_UPSTREAMS_FILE = `${NGINX_TMP_DIR}/upstreams.conf`;
 
 export function kubernetesNginxRuntime(_cluster: RealtimeCluster): NginxRuntime {
   return {
@@ -58,6 +60,7 @@ export function kubernetesNginxRuntime(_cluster: RealtimeCluster): NginxRuntime 
     workerProcesses: 'auto',
     healthPort: GATEWAY_HEALTH_PORT,
     reusePort: true,
+    upstreamsFile: NGINX_UPSTREAMS_FILE,
   };
 }
 

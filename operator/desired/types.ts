@@ -35,11 +35,6 @@ export interface Endpoint {
   down?: boolean;
 }
 
-/** What the reconciler observed in the cluster; builders take nothing else from the outside. */
-export interface ObservedFacts {
-  serverEndpoints: Endpoint[];
-}
-
 export interface DesiredState {
   objects: KubeObject[];
   /** Things the user asked for that cannot be honoured as written, in one sentence each. */

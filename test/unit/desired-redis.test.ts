@@ -15,7 +15,7 @@ interface Container {
 }
 
 function shard(spec: Record<string, unknown>): { conf: string; container: Container } {
-  const objects = buildDesired(clusterFrom(manifest(spec)), { serverEndpoints: [] }).objects;
+  const objects = buildDesired(clusterFrom(manifest(spec))).objects;
   const cm = objects.find(
     (o: KubeObject) => o.metadata.name === 'demo-redis-config',
   ) as unknown as {

@@ -1,16 +1,19 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { request, createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
+import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
-import { reloaderScript } from '../../operator/desired/gateway.js';
 import { renderNginxConf } from '../../operator/desired/nginx.js';
+import type { EndpointSliceLike } from '../../operator/desired/upstreams.js';
+import { NginxReloader, pidFromFile } from '../../operator/gateway/reloader.js';
+import { GatewaySync } from '../../operator/gateway/sync.js';
 import type { Endpoint } from '../../operator/desired/types.js';
 import { clusterFrom, manifest } from './helpers.js';
 import {
   freePort,
-  NGINX_PATH_ENV,
   nginxDir,
   startNginx,
   stop,
@@ -286,52 +289,79 @@ describe('nginx with the rendered conf', () => {
     expect(proxied).toContain('"realIp":"203.0.113.7"');
   });
 
-  it('the reloader applies a changed conf in place and keeps open WebSockets', async () => {
+  it('the sync sidecar follows EndpointSlices: reloads in place, keeps WebSockets, refuses a bad block', async () => {
     const a = await upstream('a');
     const b = await upstream('b');
     const cluster = clusterFrom(manifest());
-    const g = await gateway({}, [a.endpoint]);
-    const masterPid = readFileSync(g.d.runtime.pidFile, 'utf8').trim();
+    const port = await freePort();
+    const d = nginxDir(port);
+    d.runtime.upstreamsFile = join(d.dir, 'upstreams.conf');
+    writeConf(d.confPath, renderNginxConf(cluster, [], d.runtime));
+    // Without nginx -t: the pod's sidecar has no nginx binary and relies on the master's check.
+    const reloader = new NginxReloader({
+      upstreamsFile: d.runtime.upstreamsFile,
+      master: () => pidFromFile(d.runtime.pidFile),
+      timeoutMs: 3000,
+    });
+    const slices: EndpointSliceLike[] = [
+      {
+        ports: [{ name: 'socketio', port: a.endpoint.port }],
+        endpoints: [{ addresses: ['127.0.0.1'], conditions: { ready: true } }],
+      },
+    ];
+    const log = pino({ level: 'silent' });
+    const sync = new GatewaySync(() => slices, {
+      balance: 'consistent-hash',
+      leavingGraceMs: 0,
+      reloader,
+      log,
+    });
+    cleanups.push(() => sync.stop());
+    await sync.syncNow();
+    const child = startNginx(d);
+    cleanups.push(async () => {
+      await stop(child);
+      d.cleanup();
+    });
+    await waitFor('nginx to listen', async () =>
+      (await get(port, '/')).status > 0 ? true : undefined,
+    );
+    expect(await servedBy(port, '/')).toBe('a');
+    const masterPid = readFileSync(d.runtime.pidFile, 'utf8').trim();
 
-    const ws = new WebSocket(`ws://127.0.0.1:${g.port}/socket.io/?EIO=4&transport=websocket`);
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`);
     cleanups.push(() => ws.terminate());
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('error', reject);
     });
 
-    const reloader = spawn('sh', ['-c', reloaderScript(g.d.confPath)], {
-      env: NGINX_PATH_ENV,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let log = '';
-    reloader.stdout.on('data', (c: Buffer) => (log += c.toString()));
-    reloader.stderr.on('data', (c: Buffer) => (log += c.toString()));
-    cleanups.push(() => stop(reloader));
-
-    // The reloader remembers the checksum it starts with; change the file only after that.
-    await waitFor('the reloader to start', () =>
-      Promise.resolve(log.includes('watching') ? true : undefined),
-    );
-    // A conf nginx -t rejects is skipped: traffic keeps flowing to the old upstream.
-    writeConf(g.d.confPath, 'this is not nginx\n');
-    await waitFor('the reloader to reject the broken conf', () =>
-      Promise.resolve(log.includes('failed nginx -t') ? true : undefined),
-    );
-    expect(await servedBy(g.port, '/')).toBe('a');
-
-    writeConf(g.d.confPath, renderNginxConf(cluster, [b.endpoint], g.d.runtime));
-    await waitFor('traffic to move to the new upstream', async () =>
-      (await servedBy(g.port, '/')) === 'b' ? true : undefined,
-    );
-    expect(log).toContain('nginx reloaded');
+    // The slice changes: a is terminating (not ready), b is ready.
+    slices[0] = {
+      ports: [{ name: 'socketio', port: b.endpoint.port }],
+      endpoints: [{ addresses: ['127.0.0.1'], conditions: { ready: true } }],
+    };
+    const t0 = Date.now();
+    await sync.syncNow();
+    // Resolved once new workers run: the very next request already sees the new upstreams.
+    expect(await servedBy(port, '/')).toBe('b');
+    expect(Date.now() - t0).toBeLessThan(2000);
     // Reloaded, not restarted: same master, and the old connection still talks to its server.
-    expect(g.child.exitCode).toBeNull();
-    expect(readFileSync(g.d.runtime.pidFile, 'utf8').trim()).toBe(masterPid);
+    expect(child.exitCode).toBeNull();
+    expect(readFileSync(d.runtime.pidFile, 'utf8').trim()).toBe(masterPid);
     const reply = new Promise<string>((r) =>
       ws.once('message', (m) => r((m as Buffer).toString())),
     );
     ws.send('still-here');
     expect(await reply).toBe('a:still-here');
+
+    // A block nginx refuses: no new workers, the previous file is put back, traffic unchanged.
+    await expect(reloader.apply('this is not nginx\n')).rejects.toThrow(
+      /started no new workers within 3000 ms of SIGHUP/,
+    );
+    expect(readFileSync(d.runtime.upstreamsFile, 'utf8')).toContain(`127.0.0.1:${b.endpoint.port}`);
+    expect(await servedBy(port, '/')).toBe('b');
+    // The same render again is a no-op, not a reload.
+    expect(await reloader.apply(readFileSync(d.runtime.upstreamsFile, 'utf8'))).toBe('unchanged');
   }, 60_000);
 });
