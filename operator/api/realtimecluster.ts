@@ -386,9 +386,9 @@ export const GatewaySpecSchema = z
       ),
     balance: z
       .enum(BALANCE_MODES)
-      .default('ip-hash')
+      .default('consistent-hash')
       .describe(
-        'How the gateway keeps a client on one pod: ip-hash (first three octets of the IPv4 address), consistent-hash (full client address, consistent), or room-affinity (consistent hash of the room key in the handshake, falling back to the client address).',
+        'How the gateway keeps a client on one pod: consistent-hash (the full client address on a consistent-hash ring: a server joining or leaving moves only about 1/N of the clients), ip-hash (nginx ip_hash on the first three octets of the IPv4 address; a leaving server stays listed as down for terminationGracePeriodSeconds + 10 s so the other clients keep their server, but its final removal remaps most clients), or room-affinity (consistent hash of the room key in the handshake, falling back to the client address).',
       ),
     roomKey: z
       .string()
@@ -399,6 +399,13 @@ export const GatewaySpecSchema = z
       ),
     replicas: z.int().min(1).max(100).default(2).describe('Number of gateway pods.'),
     image: z.string().min(1).default('nginx:1.27').describe('nginx container image.'),
+    syncImage: z
+      .string()
+      .min(1)
+      .default('socketfleet/operator:0.1.0')
+      .describe(
+        "Image of the gateway's sync sidecar (`socketfleet gateway-sync`, in the operator image): it follows the server EndpointSlices and reloads nginx within about a second.",
+      ),
     resources: resourcesDefault('100m', '64Mi', '256Mi'),
     workerConnections: z
       .int()
@@ -406,6 +413,14 @@ export const GatewaySpecSchema = z
       .max(1000000)
       .default(16384)
       .describe('nginx worker_connections; each proxied WebSocket uses two.'),
+    workerShutdownTimeoutSeconds: z
+      .int()
+      .min(10)
+      .max(86400)
+      .default(600)
+      .describe(
+        'nginx worker_shutdown_timeout: how long the workers of a previous configuration keep their WebSockets after a reload (every change of the ready servers reloads). Connections still open then are closed and those clients reconnect, mostly to the same server.',
+      ),
     proxyProtocol: z
       .boolean()
       .default(false)

@@ -63,10 +63,8 @@ export class Controller {
     const clusters = cache(KIND, undefined);
     const owned = new Map<string, KindCache>();
     for (const kind of OWNED_KINDS) owned.set(kind, cache(kind, OWNED_SELECTOR));
-    // The EndpointSlice controller copies a Service's labels onto its slices, so the same selector works.
-    const endpointSlices = cache('EndpointSlice', OWNED_SELECTOR);
-    this.caches = { clusters, owned, endpointSlices };
-    this.all = [clusters, ...owned.values(), endpointSlices];
+    this.caches = { clusters, owned };
+    this.all = [clusters, ...owned.values()];
 
     this.queue = new WorkQueue({
       concurrency: opts.concurrency,
@@ -84,7 +82,7 @@ export class Controller {
     clusters.onEvent((obj) => {
       if (obj.metadata.namespace) this.queue.add(`${obj.metadata.namespace}/${obj.metadata.name}`);
     });
-    for (const c of [...owned.values(), endpointSlices]) {
+    for (const c of owned.values()) {
       c.onEvent((obj) => {
         const key = ownerKey(obj);
         if (key) this.queue.add(key);

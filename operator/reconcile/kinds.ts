@@ -38,6 +38,18 @@ export const KINDS: readonly KindInfo[] = [
     plural: 'endpointslices',
     namespaced: true,
   },
+  {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'Role',
+    plural: 'roles',
+    namespaced: true,
+  },
+  {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    plural: 'rolebindings',
+    namespaced: true,
+  },
   { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', plural: 'leases', namespaced: true },
   { apiVersion: 'events.k8s.io/v1', kind: 'Event', plural: 'events', namespaced: true },
 ];
@@ -56,6 +68,8 @@ export const OWNED_KINDS: readonly string[] = [
   'StatefulSet',
   'PodDisruptionBudget',
   'NetworkPolicy',
+  'Role',
+  'RoleBinding',
 ];
 
 export function kindInfo(apiVersion: string, kind: string): KindInfo | undefined {

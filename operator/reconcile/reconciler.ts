@@ -11,7 +11,7 @@ import { buildDesired, buildRedisAuthSecret } from '../desired/index.js';
 import { serverSelector } from '../desired/labels.js';
 import { resourceNames } from '../desired/names.js';
 import { SOCKETIO_PORT } from '../desired/ports.js';
-import type { Endpoint, KubeObject } from '../desired/types.js';
+import type { KubeObject } from '../desired/types.js';
 import {
   decideApply,
   memoAfterSkip,
@@ -43,7 +43,6 @@ export interface Caches {
   clusters: KindCache;
   /** One cache per kind in OWNED_KINDS, label-selected on the managed-by label. */
   owned: Map<string, KindCache>;
-  endpointSlices: KindCache;
 }
 
 export interface ReconcilerDeps {
@@ -151,9 +150,7 @@ export class Reconciler {
 
     let desired: KubeObject[];
     try {
-      const built = buildDesired(cluster, {
-        serverEndpoints: this.serverEndpoints(namespace, names.serverService),
-      });
+      const built = buildDesired(cluster);
       desired = built.objects;
       for (const w of built.warnings) log.warn({ cluster: `${namespace}/${name}` }, w);
     } catch (e) {
@@ -272,30 +269,6 @@ export class Reconciler {
       }
       throw err;
     }
-  }
-
-  /** Ready Socket.IO endpoints from the EndpointSlices of the server Service, sorted and unique. */
-  private serverEndpoints(namespace: string, serviceName: string): Endpoint[] {
-    const seen = new Map<string, Endpoint>();
-    for (const slice of this.deps.caches.endpointSlices.list(namespace)) {
-      if (slice.metadata.labels?.['kubernetes.io/service-name'] !== serviceName) continue;
-      const s = slice as AnyObject & {
-        ports?: { port?: number }[] | null;
-        endpoints?: { addresses?: string[]; conditions?: { ready?: boolean | null } }[] | null;
-      };
-      const ports = (s.ports ?? [])
-        .map((p) => p.port)
-        .filter((p): p is number => typeof p === 'number');
-      const port = ports.includes(SOCKETIO_PORT) ? SOCKETIO_PORT : (ports[0] ?? SOCKETIO_PORT);
-      for (const ep of s.endpoints ?? []) {
-        // A nil ready condition means "unknown", which consumers should treat as ready.
-        if (ep.conditions?.ready === false) continue;
-        for (const ip of ep.addresses ?? []) seen.set(`${ip}:${port}`, { ip, port });
-      }
-    }
-    return [...seen.values()].sort((a, b) =>
-      a.ip === b.ip ? a.port - b.port : a.ip < b.ip ? -1 : 1,
-    );
   }
 
   private workload(

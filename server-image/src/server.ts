@@ -16,6 +16,7 @@ import {
 } from './adapter/sharded-adapter.js';
 import { ClusterBus, type BusTimings } from './adapter/bus.js';
 import type { ServerConfig } from './config.js';
+import { NewSessionClock, refuseWhileDraining, spreadDisconnects } from './drain.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { TokenBucket } from './rate-limit.js';
@@ -134,6 +135,7 @@ export async function createServer(
   let draining = false;
   let closed = false;
   let boundPort = config.port;
+  const newSessions = new NewSessionClock();
   // One line per kind per second: a failover under load must not flood the logs.
   const lastLog = new Map<string, number>();
   const rateLimited = (kind: string): boolean => {
@@ -184,9 +186,15 @@ export async function createServer(
     serveClient: false,
     // Compression would defeat the pre-encoded frames and costs CPU per recipient.
     perMessageDeflate: false,
-    allowRequest: (_req, callback) => {
-      if (draining) callback('server is draining; reconnect to another server', false);
-      else callback(null, true);
+    // engine.io asks only for new sessions (requests without a sid).
+    allowRequest: (req, callback) => {
+      if (draining) {
+        refuseWhileDraining(req);
+        callback('server is draining; reconnect to another server', false);
+      } else {
+        newSessions.noteHandshake();
+        callback(null, true);
+      }
     },
     adapter: createRoomShardedAdapter({
       bus,
@@ -319,6 +327,8 @@ export async function createServer(
             ? 'waiting for the first Redis Cluster slot map'
             : 'ready';
       res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(`${reason}\n`);
+    } else if (url === '/prestop' || url.startsWith('/prestop?')) {
+      newSessions.handle(req, res);
     } else if (url === '/metrics') {
       metrics.connectedClients.set(io.engine.clientsCount);
       metrics.busPublishesHeld.set(bus.heldPublishes);
@@ -377,29 +387,9 @@ export async function createServer(
     drainPromise ??= (async () => {
       draining = true;
       metrics.draining.set(1);
-      const sockets = [...nsp.sockets.values()];
       const windowMs = config.drainSeconds * 1000;
-      logger.info({ clients: sockets.length, windowMs }, 'draining: disconnecting clients');
-      // Closing the transport (not socket.disconnect()) makes clients reconnect on their own.
-      if (windowMs === 0 || sockets.length === 0) {
-        for (const s of sockets) s.conn.close();
-        return;
-      }
-      const tickMs = Math.max(10, Math.min(250, Math.floor(windowMs / sockets.length)));
-      const ticks = Math.max(1, Math.floor(windowMs / tickMs));
-      const perTick = Math.ceil(sockets.length / ticks);
-      let next = 0;
-      await new Promise<void>((resolve) => {
-        const timer = setInterval(() => {
-          for (const end = Math.min(sockets.length, next + perTick); next < end; next++) {
-            sockets[next]!.conn.close();
-          }
-          if (next >= sockets.length) {
-            clearInterval(timer);
-            resolve();
-          }
-        }, tickMs);
-      });
+      logger.info({ clients: io.engine.clientsCount, windowMs }, 'draining: disconnecting clients');
+      await spreadDisconnects(io, windowMs);
       logger.info('drain complete');
     })();
     return drainPromise;

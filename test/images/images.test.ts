@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRealtimeCluster } from '../../operator/api/parse.js';
 import type { RealtimeCluster } from '../../operator/api/realtimecluster.js';
-import { buildGatewayDeployment, reloaderScript } from '../../operator/desired/gateway.js';
+import { buildGatewayDeployment } from '../../operator/desired/gateway.js';
 import {
   kubernetesNginxRuntime,
   NGINX_CONF_DIR,
@@ -245,20 +245,5 @@ describe.skipIf(!isRoot)('images built from the Dockerfiles and Debian packages'
     });
     await until('the member to receive', () => got.length === 1);
     expect(got[0]).toMatchObject({ room: 'images', data: 'through the images' });
-
-    // The reloader sidecar's script, in the nginx container's PID namespace as in the pod: a
-    // changed conf is tested and reloaded, and the gateway keeps answering.
-    const reloader = containerd.exec('nginx', [
-      'sh',
-      '-c',
-      reloaderScript(`${NGINX_CONF_DIR}/${NGINX_CONF_FILE}`),
-    ]);
-    let output = '';
-    reloader.stdout!.on('data', (b: Buffer) => (output += b.toString()));
-    await until('the reloader to watch', () => output.includes('watching'), 20_000);
-    writeFileSync(confPath, render(port).replace('keepalive 64;', 'keepalive 32;'));
-    await until('nginx to reload', () => output.includes('nginx reloaded'), 30_000);
-    reloader.kill('SIGKILL');
-    expect((await fetch(`http://127.0.0.1:${healthPort}/readyz`)).status).toBe(200);
   }, 300_000);
 });

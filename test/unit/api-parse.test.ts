@@ -46,12 +46,14 @@ describe('parseRealtimeCluster defaults', () => {
       },
       gateway: {
         mode: 'managed',
-        balance: 'ip-hash',
+        balance: 'consistent-hash',
         roomKey: 'room',
         replicas: 2,
         image: 'nginx:1.27',
+        syncImage: 'socketfleet/operator:0.1.0',
         resources: { requests: { cpu: '100m', memory: '64Mi' }, limits: { memory: '256Mi' } },
         workerConnections: 16384,
+        workerShutdownTimeoutSeconds: 600,
         proxyProtocol: false,
         trustedProxies: [],
         service: {

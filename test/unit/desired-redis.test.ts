@@ -15,7 +15,7 @@ interface Container {
 }
 
 function shard(spec: Record<string, unknown>): { conf: string; container: Container } {
-  const objects = buildDesired(clusterFrom(manifest(spec)), { serverEndpoints: [] }).objects;
+  const objects = buildDesired(clusterFrom(manifest(spec))).objects;
   const cm = objects.find(
     (o: KubeObject) => o.metadata.name === 'demo-redis-config',
   ) as unknown as {
@@ -119,7 +119,7 @@ describe('redis shard', { timeout: 60_000 }, () => {
 
 describe('shard volumes', () => {
   const statefulSet = (spec: Record<string, unknown>): Record<string, unknown> => {
-    const d = buildDesired(clusterFrom(manifest(spec)), { serverEndpoints: [] });
+    const d = buildDesired(clusterFrom(manifest(spec)));
     const sts = d.objects.find((o: KubeObject) => o.kind === 'StatefulSet') as unknown as {
       spec: Record<string, unknown>;
     };

@@ -10,7 +10,7 @@ describe('server config', () => {
     'the server.json built for examples/%s.yaml parses with ServerConfigSchema',
     (name) => {
       const cluster = exampleCluster(name);
-      const cm = buildDesired(cluster, { serverEndpoints: [] }).objects.find(
+      const cm = buildDesired(cluster).objects.find(
         (o) =>
           o.kind === 'ConfigMap' && o.metadata.name === `${cluster.metadata.name}-server-config`,
       ) as unknown as { data: Record<string, string> };

@@ -14,7 +14,7 @@ interface PodSpec {
 }
 
 function serverPod(spec: Record<string, unknown>): { pod: PodSpec; warnings: string[] } {
-  const d = buildDesired(clusterFrom(manifest(spec)), { serverEndpoints: [] });
+  const d = buildDesired(clusterFrom(manifest(spec)));
   const dep = d.objects.find(
     (o: KubeObject) => o.kind === 'Deployment' && o.metadata.name === 'demo-server',
   ) as unknown as { spec: { template: { spec: PodSpec } } };

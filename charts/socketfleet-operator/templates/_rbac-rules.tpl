@@ -54,10 +54,17 @@ removes rules (and single verbs) to show each one is needed.
 - apiGroups: [networking.k8s.io]
   resources: [networkpolicies]
   verbs: [list, watch, create, patch, delete]
-# Ready Socket.IO pod endpoints become the gateway's nginx upstreams.
+# The gateway sync sidecar's Role grants get/list/watch on EndpointSlices;
+# Kubernetes lets the operator create such a Role only while it holds these
+# permissions itself (RBAC escalation prevention). The operator never reads them.
 - apiGroups: [discovery.k8s.io]
   resources: [endpointslices]
-  verbs: [list, watch]
+  verbs: [get, list, watch]
+# The gateway sync sidecar's Role and RoleBinding: cached, server-side
+# applied, deleted when gateway.mode turns none.
+- apiGroups: [rbac.authorization.k8s.io]
+  resources: [roles, rolebindings]
+  verbs: [list, watch, create, patch, delete]
 # events.k8s.io/v1 Events on RealtimeClusters (kubectl describe rtc); each is a new object.
 - apiGroups: [events.k8s.io]
   resources: [events]
