@@ -9,6 +9,7 @@ import { createEventRecorder } from '../reconcile/events.js';
 import { startHealthServer, type HealthServer } from '../reconcile/health.js';
 import { KubeClient } from '../reconcile/kube-client.js';
 import { LeaderElector } from '../reconcile/leader.js';
+import { WriteGate } from '../reconcile/write-gate.js';
 import { createMetrics } from '../reconcile/metrics.js';
 
 export const OPERATOR_USAGE = `Usage: socketfleet operator [flags]
@@ -22,6 +23,9 @@ Flags:
   --leader-election true|false       run only while holding the leader Lease (default true)
   --leader-election-namespace NS     namespace of the Lease (default: the pod's namespace, else "default")
   --lease-name NAME                  name of the Lease (default socketfleet-operator)
+  --lease-duration SECONDS           how long a standby waits on a silent leader before taking over (default 15)
+  --renew-deadline SECONDS           the leader stops writing this long after its last renewal (default 10; < lease duration)
+  --retry-period SECONDS             how often the leader renews and a standby retries (default 2; < renew deadline)
   --concurrency N                    clusters reconciled in parallel (default 4)
   --log-level LEVEL                  trace|debug|info|warn|error (default info)
 `;
@@ -33,6 +37,9 @@ export interface OperatorFlags {
   leaderElection: boolean;
   leaderElectionNamespace: string;
   leaseName: string;
+  leaseDurationSeconds: number;
+  renewDeadlineSeconds: number;
+  retryPeriodSeconds: number;
   concurrency: number;
   logLevel: string;
 }
@@ -70,6 +77,9 @@ export function parseOperatorFlags(argv: string[]): OperatorFlags | 'help' {
       'leader-election': { type: 'string', default: 'true' },
       'leader-election-namespace': { type: 'string' },
       'lease-name': { type: 'string', default: 'socketfleet-operator' },
+      'lease-duration': { type: 'string', default: '15' },
+      'renew-deadline': { type: 'string', default: '10' },
+      'retry-period': { type: 'string', default: '2' },
       concurrency: { type: 'string', default: '4' },
       'log-level': { type: 'string', default: 'info' },
       help: { type: 'boolean', short: 'h' },
@@ -94,6 +104,19 @@ export function parseOperatorFlags(argv: string[]): OperatorFlags | 'help' {
       throw new Error(`--namespace "${ns}" is not a valid namespace name.`);
     }
   }
+  const leaseDurationSeconds = int('lease-duration', values['lease-duration'], 2, 3600);
+  const renewDeadlineSeconds = int('renew-deadline', values['renew-deadline'], 1, 3599);
+  const retryPeriodSeconds = int('retry-period', values['retry-period'], 1, 3598);
+  if (renewDeadlineSeconds >= leaseDurationSeconds) {
+    throw new Error(
+      `--renew-deadline (${renewDeadlineSeconds}) must be less than --lease-duration (${leaseDurationSeconds}), or two leaders could write at once.`,
+    );
+  }
+  if (retryPeriodSeconds >= renewDeadlineSeconds) {
+    throw new Error(
+      `--retry-period (${retryPeriodSeconds}) must be less than --renew-deadline (${renewDeadlineSeconds}), or no renewal fits before the deadline.`,
+    );
+  }
   return {
     kubeconfig: values.kubeconfig,
     namespaces: namespaces.length > 0 ? [...new Set(namespaces)] : undefined,
@@ -101,6 +124,9 @@ export function parseOperatorFlags(argv: string[]): OperatorFlags | 'help' {
     leaderElection: le === 'true',
     leaderElectionNamespace: values['leader-election-namespace'] ?? podNamespace(),
     leaseName: values['lease-name'],
+    leaseDurationSeconds,
+    renewDeadlineSeconds,
+    retryPeriodSeconds,
     concurrency: int('concurrency', values.concurrency, 1, 64),
     logLevel: values['log-level'],
   };
@@ -155,7 +181,9 @@ async function operate(flags: OperatorFlags, log: Logger): Promise<number> {
     process.env.POD_NAME ?? `${hostname()}_${process.pid}_${randomBytes(3).toString('hex')}`;
   const kc = loadKubeConfig(flags.kubeconfig);
   const metrics = createMetrics();
-  const client = await KubeClient.create(kc, metrics.recordWrite);
+  // Without leader election the gate is always open; with it, only while the Lease is ours.
+  const gate = new WriteGate(!flags.leaderElection);
+  const client = await KubeClient.create(kc, metrics.recordWrite, { identity, gate });
   const events = createEventRecorder(client, identity, log);
   const controller = new Controller({
     kc,
@@ -173,6 +201,9 @@ async function operate(flags: OperatorFlags, log: Logger): Promise<number> {
         name: flags.leaseName,
         identity,
         log,
+        leaseDurationSeconds: flags.leaseDurationSeconds,
+        renewDeadlineMs: flags.renewDeadlineSeconds * 1000,
+        retryPeriodMs: flags.retryPeriodSeconds * 1000,
       })
     : undefined;
 

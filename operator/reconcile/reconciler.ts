@@ -75,8 +75,8 @@ interface RawCluster extends AnyObject {
 export class Reconciler {
   /** Hash we last applied per object, so a cache that lags our own write does not cause a rewrite. */
   private readonly appliedHashes = new Map<string, AppliedMemo>();
-  /** Secrets that exist without our labels (created by hand); never try to create them again. */
-  private readonly foreignSecrets = new Set<string>();
+  /** When this process last created (or found) each Redis password Secret, by namespace/name. */
+  private readonly secretsEnsured = new Map<string, number>();
   private readonly now: () => Date;
   private readonly randomPassword: () => string;
 
@@ -200,7 +200,6 @@ export class Reconciler {
       for (const live of cache.list(namespace)) {
         if (live.metadata.labels?.[INSTANCE_LABEL] !== name) continue;
         if (!ownedBy(live, uid) || live.metadata.deletionTimestamp) continue;
-        if (kind === 'Secret' && live.metadata.name === names.redisAuthSecret) continue;
         const k = objectKey(live);
         if (desiredKeys.has(k)) continue;
         await client.delete(
@@ -247,29 +246,28 @@ export class Reconciler {
   }
 
   /**
-   * Creates the Redis password Secret once; an existing one is never read or overwritten. A 409
-   * means the name is taken: by our own Secret the cache has not shown yet (the mark is dropped
-   * as soon as it appears), or by a Secret someone else made, which is then left alone for the
-   * life of this process instead of being re-created over on every reconcile.
+   * Creates the Redis password Secret; "already exists" is success, whoever made it: the operator
+   * may only create Secrets (never get, list or watch them), so it cannot tell and must not care.
+   * An existing Secret is never read or overwritten, so the password survives operator restarts.
+   * Tried once per cluster per resync interval, which also re-creates a Secret deleted by hand.
    */
   private async ensureAuthSecret(cluster: RealtimeCluster, namespace: string): Promise<boolean> {
     const secretName = resourceNames(cluster.metadata.name).redisAuthSecret;
     const k = `${namespace}/${secretName}`;
-    if (this.deps.caches.owned.get('Secret')?.get(namespace, secretName)) {
-      this.foreignSecrets.delete(k);
-      return false;
-    }
-    if (this.foreignSecrets.has(k)) return false;
+    const now = this.now().getTime();
+    const last = this.secretsEnsured.get(k);
+    if (last !== undefined && now - last < RESYNC_MS) return false;
     const secret = buildRedisAuthSecret(
       { ...cluster, metadata: { ...cluster.metadata, namespace } },
       this.randomPassword(),
     );
     try {
       await this.deps.client.createObject(secret);
+      this.secretsEnsured.set(k, now);
       return true;
     } catch (err) {
       if (err instanceof OperatorError && err.httpStatus === 409) {
-        this.foreignSecrets.add(k);
+        this.secretsEnsured.set(k, now);
         return false;
       }
       throw err;
@@ -417,8 +415,8 @@ export class Reconciler {
       const objName = k.slice(k.lastIndexOf('/') + 1);
       if (objName === name || objName.startsWith(`${name}-`)) this.appliedHashes.delete(k);
     }
-    for (const k of [...this.foreignSecrets]) {
-      if (k.startsWith(`${namespace}/${name}-`)) this.foreignSecrets.delete(k);
+    for (const k of [...this.secretsEnsured.keys()]) {
+      if (k.startsWith(`${namespace}/${name}-`)) this.secretsEnsured.delete(k);
     }
   }
 }

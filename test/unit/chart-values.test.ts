@@ -172,6 +172,16 @@ describe('chart RBAC rules', () => {
     expect(missing).toEqual([]);
   });
 
+  it('grants no read of Secrets: create only (the operator never reads a Secret)', () => {
+    const rules = blocks.flatMap(
+      (b) => parse(b.text) as { apiGroups: string[]; resources: string[]; verbs: string[] }[],
+    );
+    const onSecrets = rules.filter(
+      (r) => r.apiGroups.includes('') && r.resources.includes('secrets'),
+    );
+    expect(onSecrets.flatMap((r) => r.verbs)).toEqual(['create']);
+  });
+
   it('grants Leases only through the leader-election Role', () => {
     const main = blocks.find((b) => b.name === 'socketfleet-operator.rules')!;
     expect(main.text).not.toContain('leases');

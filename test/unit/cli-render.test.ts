@@ -143,10 +143,17 @@ describe('socketfleet render', () => {
   });
 
   it('prints warnings as comments and on stderr', async () => {
-    const r = await cli(['render', '-f', join(REPO, 'examples/room-affinity.yaml')]);
+    const dir = mkdtempSync(join(tmpdir(), 'sf-render-warn-'));
+    const file = join(dir, 'proxy.yaml');
+    writeFileSync(
+      file,
+      'apiVersion: socketfleet.dev/v1alpha1\nkind: RealtimeCluster\nmetadata:\n  name: rooms\n  namespace: realtime\nspec:\n  gateway:\n    proxyProtocol: true\n',
+    );
+    const r = await cli(['render', '-f', file]);
+    rmSync(dir, { recursive: true, force: true });
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('# warning: spec.tuning.sysctls: net.core.somaxconn');
-    expect(r.stderr).toContain('warning: realtime/rooms: spec.tuning.sysctls:');
+    expect(r.stdout).toContain('# warning: spec.gateway.trustedProxies: empty with proxyProtocol');
+    expect(r.stderr).toContain('warning: realtime/rooms: spec.gateway.trustedProxies:');
   });
 });
 

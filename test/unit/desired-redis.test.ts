@@ -99,3 +99,26 @@ describe('redis shard', { timeout: 60_000 }, () => {
     expect(shard({}).conf).not.toContain('requirepass');
   });
 });
+
+describe('shard volumes', () => {
+  const statefulSet = (spec: Record<string, unknown>): Record<string, unknown> => {
+    const d = buildDesired(clusterFrom(manifest(spec)), { serverEndpoints: [] });
+    const sts = d.objects.find((o: KubeObject) => o.kind === 'StatefulSet') as unknown as {
+      spec: Record<string, unknown>;
+    };
+    return sts.spec;
+  };
+
+  it('deletes the PVCs with the cluster and on scale-in by default, and keeps them when asked', () => {
+    expect(
+      statefulSet({ redis: { persistence: { enabled: true } } })
+        .persistentVolumeClaimRetentionPolicy,
+    ).toEqual({ whenDeleted: 'Delete', whenScaled: 'Delete' });
+    expect(
+      statefulSet({
+        redis: { persistence: { enabled: true, retentionPolicy: { whenDeleted: 'Retain' } } },
+      }).persistentVolumeClaimRetentionPolicy,
+    ).toEqual({ whenDeleted: 'Retain', whenScaled: 'Delete' });
+    expect(statefulSet({}).persistentVolumeClaimRetentionPolicy).toBeUndefined();
+  });
+});

@@ -13,6 +13,13 @@ removes rules (and single verbs) to show each one is needed.
 - apiGroups: [socketfleet.dev]
   resources: [realtimeclusters]
   verbs: [list, watch]
+# Owner references with blockOwnerDeletion (so deleting a cluster in the
+# foreground waits for its objects) need this under the
+# OwnerReferencesPermissionEnforcement admission plugin (on by default on
+# OpenShift). It is checked by admission, never sent as a request.
+- apiGroups: [socketfleet.dev]
+  resources: [realtimeclusters/finalizers]
+  verbs: [update]
 # Conditions, ready counts and the scale selector: server-side apply of the status subresource.
 - apiGroups: [socketfleet.dev]
   resources: [realtimeclusters/status]
@@ -33,12 +40,12 @@ removes rules (and single verbs) to show each one is needed.
 - apiGroups: ['']
   resources: [serviceaccounts]
   verbs: [list, watch, create, patch]
-# The Redis password Secret: cached (to see that it exists), created once with
-# a random password, never read back through the API, rewritten or deleted
-# (owner references garbage-collect it with the cluster).
+# The Redis password Secret: created with a random password; "already exists"
+# counts as done. No get, list or watch: the operator cannot read any Secret,
+# not even its own (owner references garbage-collect it with the cluster).
 - apiGroups: ['']
   resources: [secrets]
-  verbs: [list, watch, create]
+  verbs: [create]
 # PodDisruptionBudgets of servers, gateway and shards: cached, applied, deleted when no longer desired.
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
