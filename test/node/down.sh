@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Tears down real-node run NAME and restores what its components changed on the
 # host. Safe to repeat, and safe after a crash at any point of up.sh:
-#   1. stop the forwarders, kube-router, kube-proxy and kubelet (by recorded PID);
+#   1. stop the forwarders, kube-router, kube-proxy and kubelet (by recorded PID and
+#      start time: TERM, KILL after 2 s);
 #   2. kill every process left in the run's cgroups (the containers);
 #   3. stop CoreDNS, the control plane and containerd, in that order;
 #   4. kill what remains in the run's mount or network namespace (the shims,
 #      forwarded connections): matched by namespace identity, never by name;
-#   5. kube-proxy --cleanup and any KUBE-* chains and ipsets left in the namespace;
+#   5. kube-proxy --cleanup, then flush the namespace's iptables tables and ipsets;
 #   6. delete the bridge and the namespace, the cgroup dirs, restore the sysctls;
 #   7. keep the logs in $SOCKETFLEET_CACHE/node/last-logs/NAME, remove the work dir.
 # Usage: down.sh NAME
@@ -15,26 +16,41 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=env.sh
 source "$HERE/env.sh"
 log() { echo "[node-down $(date -u +%H:%M:%S)] $*" >&2; }
+t0=$(date +%s%N)
+took() { echo "$((($(date +%s%N) - t0) / 1000000)) ms"; }
 
 NAME="${1:?usage: down.sh NAME}"
 W="$(run_dir "$NAME")"
 NETNS="/run/netns/$NAME"
 
-# stop TAG [GRACE_SECONDS]: TERM, then KILL after the grace period; only if the
-# recorded PID still is the process we started (same start time).
+# stop TAG...: TERM to every recorded process among TAGs that still is the process
+# we started (same PID and start time), KILL to those alive 2 s later.
 stop() {
-  local f="$W/pids/$1" grace="${2:-3}" pid st
-  [[ -f "$f" ]] || return 0
-  read -r pid st <"$f"
-  if alive_as "$pid" "$st"; then
-    kill -TERM "$pid" 2>/dev/null
-    for _ in $(seq 1 $((grace * 10))); do
-      alive_as "$pid" "$st" || break
-      sleep 0.1
+  local tag pid st live=()
+  for tag in "$@"; do
+    [[ -f "$W/pids/$tag" ]] || continue
+    read -r pid st <"$W/pids/$tag"
+    if alive_as "$pid" "$st"; then
+      kill -TERM "$pid" 2>/dev/null
+      live+=("$pid $st")
+    fi
+    rm -f "$W/pids/$tag"
+  done
+  local i entry any
+  for i in $(seq 1 20); do
+    any=0
+    for entry in "${live[@]}"; do
+      # shellcheck disable=SC2086
+      alive_as $entry && any=1
     done
-    alive_as "$pid" "$st" && kill -KILL "$pid" 2>/dev/null
-  fi
-  rm -f "$f"
+    [[ $any -eq 1 ]] || return 0
+    sleep 0.1
+  done
+  for entry in "${live[@]}"; do
+    # shellcheck disable=SC2086
+    alive_as $entry && kill -KILL "${entry%% *}" 2>/dev/null
+  done
+  return 0
 }
 
 # ns_members FILE KIND: PIDs whose namespace of KIND (mnt, net) is FILE's.
@@ -62,18 +78,22 @@ if [[ ! -d "$W" && ! -e "$NETNS" ]]; then
 fi
 
 if [[ -d "$W/pids" ]]; then
-  for f in "$W"/pids/fwd-*; do [[ -f "$f" ]] && stop "$(basename "$f")" 1; done
-  for c in kube-router kube-proxy kubelet; do stop "$c"; done
+  fwd=()
+  for f in "$W"/pids/fwd-*; do [[ -f "$f" ]] && fwd+=("$(basename "$f")"); done
+  stop "${fwd[@]}" kube-router kube-proxy kubelet
 fi
+log "node agents stopped after $(took)"
 kill_cgroup_procs
+log "containers killed after $(took)"
 # The image store may be shared with the next run: leave it no containers.
 if [[ -S "$W/containerd.sock" ]]; then
   ctr --address "$W/containerd.sock" -n k8s.io containers ls -q 2>/dev/null | xargs -r \
     timeout 30 ctr --address "$W/containerd.sock" -n k8s.io containers rm >/dev/null 2>&1
 fi
 if [[ -d "$W/pids" ]]; then
-  for c in coredns kube-controller-manager kube-scheduler kube-apiserver etcd containerd; do stop "$c"; done
+  stop coredns kube-controller-manager kube-scheduler kube-apiserver etcd containerd
 fi
+log "control plane and containerd stopped after $(took)"
 
 # Whatever still lives in the run's namespaces was started by the run.
 net_id=""
@@ -92,17 +112,11 @@ done
 if [[ -e "$NETNS" ]]; then
   inns() { nsenter --net="$NETNS" -- "$@"; }
   [[ -x "$BIN/kube-proxy" ]] && inns "$BIN/kube-proxy" --cleanup >/dev/null 2>&1
-  # kube-router's --cleanup-config panics: remove its chains and sets directly.
+  # kube-router's --cleanup-config panics; whatever either left is in this namespace's
+  # own tables, which hold nothing but the node's rules: flush them all.
   for table in filter nat mangle raw; do
-    chains="$(inns iptables-save -t "$table" 2>/dev/null | sed -n 's/^:\(KUBE[-A-Za-z0-9_]*\) .*/\1/p')"
-    [[ -n "$chains" ]] || continue
-    inns iptables-save -t "$table" | grep -E '^-A ' | grep -E -- '-j KUBE|^-A KUBE' |
-      sed 's/^-A /-D /' | while read -r rule; do
-      # shellcheck disable=SC2086
-      eval inns iptables -t "$table" $rule 2>/dev/null
-    done
-    for c in $chains; do inns iptables -t "$table" -F "$c" 2>/dev/null; done
-    for c in $chains; do inns iptables -t "$table" -X "$c" 2>/dev/null; done
+    inns iptables -t "$table" -F 2>/dev/null
+    inns iptables -t "$table" -X 2>/dev/null
   done
   inns ipset destroy 2>/dev/null
   ip -n "$NAME" link del "$BRIDGE" 2>/dev/null
@@ -136,4 +150,4 @@ if [[ -d "$W" ]]; then
   fi
   rm -rf "$W"
 fi
-log "run $NAME torn down"
+log "run $NAME torn down in $(took)"
