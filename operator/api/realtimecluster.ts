@@ -250,12 +250,13 @@ export const RedisSpecSchema = z
         // instead of an apply the API server rejects on every retry.
         'x-kubernetes-validations': [
           {
-            rule: 'self.enabled == oldSelf.enabled',
+            // has(): the API server also checks the rules against the default ({}).
+            rule: '(has(self.enabled) && self.enabled) == (has(oldSelf.enabled) && oldSelf.enabled)',
             message: PERSISTENCE_IMMUTABLE_MESSAGE,
             fieldPath: '.enabled',
           },
           {
-            rule: 'self.size == oldSelf.size',
+            rule: 'has(self.size) == has(oldSelf.size) && (!has(self.size) || self.size == oldSelf.size)',
             message: PERSISTENCE_IMMUTABLE_MESSAGE,
             fieldPath: '.size',
           },
