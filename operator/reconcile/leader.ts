@@ -124,7 +124,7 @@ export class LeaderElector {
       if (!this.leading) return;
       const started = performance.now();
       // A renewal past the deadline is worthless: the lease may be someone else's by then.
-      const signal = AbortSignal.timeout(Math.max(1, gate.deadline - started));
+      const signal = AbortSignal.timeout(Math.max(1, Math.ceil(gate.deadline - started)));
       const holder = await this.tryAcquireOrRenew({ signal }).catch((err: unknown) => {
         this.opts.log.warn({ err: errTag(err), detail: errMessage(err) }, 'lease renewal failed');
         return undefined;
