@@ -4,6 +4,7 @@
 // and to a ServiceMonitor/PodMonitor whose selector and port match the objects that serve it.
 // kube-state-metrics series are the one documented external source. About 2 s.
 import { readFileSync } from 'node:fs';
+import type { Registry } from 'prom-client';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -19,9 +20,7 @@ const METRIC = /\b(?:socketfleet|kube|nginx|redis|nodejs|process)_[a-zA-Z0-9_:]*
 
 let docs: KubeDoc[];
 
-async function names(registry: {
-  getMetricsAsJSON(): Promise<{ name: string; type: string }[]>;
-}): Promise<Set<string>> {
+async function names(registry: Registry): Promise<Set<string>> {
   const out = new Set<string>();
   for (const m of await registry.getMetricsAsJSON()) {
     out.add(m.name);
