@@ -9,6 +9,7 @@ import { buildServiceAccount } from './service-account.js';
 import { buildServerTuning } from './tuning.js';
 import type { DesiredState, KubeObject, ObservedFacts } from './types.js';
 import { specWarnings } from './warnings.js';
+import { clientAuthWarnings as authWarnings } from './client-auth.js';
 
 export type {
   DesiredState,
@@ -27,6 +28,12 @@ export {
   type Component,
 } from './labels.js';
 export { buildRedisAuthSecret, REDIS_PASSWORD_KEY } from './secret.js';
+export {
+  buildClientAuthSecret,
+  CLIENT_AUTH_KEY,
+  clientAuthSecretName,
+  clientAuthWarnings,
+} from './client-auth.js';
 export { renderNginxConf, kubernetesNginxRuntime, type NginxRuntime } from './nginx.js';
 export { buildServerConfig, kubernetesShardAddresses } from './server-config.js';
 
@@ -64,5 +71,8 @@ export function buildDesired(cluster: RealtimeCluster, observed: ObservedFacts):
     );
   }
 
-  return { objects, warnings: [...tuning.warnings, ...specWarnings(cluster)] };
+  return {
+    objects,
+    warnings: [...tuning.warnings, ...specWarnings(cluster), ...authWarnings(cluster)],
+  };
 }

@@ -7,6 +7,8 @@ export interface ResourceNames {
   gatewayService: string;
   gatewayConfig: string;
   redisAuthSecret: string;
+  /** The JWT key Secret the operator creates when spec.auth.secretName is unset. */
+  clientAuthSecret: string;
   redisConfig: string;
   serviceAccount: string;
   /** NetworkPolicy names, one per component. */
@@ -25,6 +27,7 @@ export function resourceNames(clusterName: string): ResourceNames {
     gatewayService: `${n}-gateway`,
     gatewayConfig: `${n}-gateway-nginx`,
     redisAuthSecret: `${n}-redis-auth`,
+    clientAuthSecret: `${n}-client-auth`,
     redisConfig: `${n}-redis-config`,
     serviceAccount: `${n}-socketfleet`,
     networkPolicy: { redis: `${n}-redis`, server: `${n}-server`, gateway: `${n}-gateway` },

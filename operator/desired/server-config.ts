@@ -28,6 +28,7 @@ export function buildServerConfig(
     drainSeconds: s.drainSeconds,
     redis: { shards: shards.map((a) => ({ host: a.host, port: a.port })) },
     logLevel: 'info',
+    clientAuth: cluster.spec.auth.mode,
   };
 }
 

@@ -1,3 +1,4 @@
+import { clientAuthEnv } from './client-auth.js';
 import {
   CONFIG_PATH_ENV,
   DEFAULT_CONFIG_PATH,
@@ -74,6 +75,7 @@ export function buildServerDeployment(cluster: RealtimeCluster, tuning: ServerTu
     { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
   ];
   if (spec.redis.auth.enabled) env.push(redisPasswordEnv(cluster, REDIS_PASSWORD_ENV));
+  env.push(...clientAuthEnv(cluster));
   env.push(...tuning.env);
 
   // The pod template already rolls on its own changes; the ConfigMap content is the one input

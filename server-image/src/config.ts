@@ -79,6 +79,12 @@ export const ServerConfigSchema = z
           .describe('Every shard in order; index i is shard i of the consistent-hash ring.'),
       })
       .describe('The sharded Redis.'),
+    clientAuth: z
+      .enum(['jwt', 'none'])
+      .default('none')
+      .describe(
+        'jwt: every client must send a valid HS256 JWT as handshake auth.token, checked with the key in SOCKETFLEET_CLIENT_AUTH_KEY; none: anyone may connect. The operator writes jwt unless the RealtimeCluster says auth.mode: none.',
+      ),
     logLevel: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
       .default('info')

@@ -68,6 +68,7 @@ describe('parseRealtimeCluster defaults', () => {
         kubeletAllowedUnsafeSysctls: [],
       },
       networkPolicy: { enabled: true },
+      auth: { mode: 'jwt' },
     });
   });
 
