@@ -67,6 +67,7 @@ export const TRANSPORTS = ['polling', 'websocket'] as const;
 export const GATEWAY_MODES = ['managed', 'none'] as const;
 export const BALANCE_MODES = ['ip-hash', 'consistent-hash', 'room-affinity'] as const;
 export const TUNING_MODES = ['privileged-init', 'safe-sysctls', 'off'] as const;
+export const CLIENT_AUTH_MODES = ['jwt', 'none'] as const;
 export const SERVICE_TYPES = ['ClusterIP', 'NodePort', 'LoadBalancer'] as const;
 
 /** Proxies and clients must see a heartbeat within this window; nginx timeouts are derived from it. */
@@ -595,6 +596,25 @@ export const RealtimeClusterSpecSchema = z
     redis: RedisSpecSchema.prefault({}),
     gateway: GatewaySpecSchema.prefault({}),
     tuning: TuningSpecSchema.prefault({}),
+    auth: z
+      .object({
+        mode: z
+          .enum(CLIENT_AUTH_MODES)
+          .default('jwt')
+          .describe(
+            'jwt: every client sends an HS256 JWT (with exp) as handshake auth.token, signed with the key in the Secret; your backend mints tokens for signed-in users. none: anyone who reaches the gateway may join any room and publish to it; the operator then warns in an Event.',
+          ),
+        secretName: z
+          .string()
+          .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a Secret name')
+          .optional()
+          .describe(
+            'Secret (key jwt-key, at least 32 bytes) holding the JWT signing key. Unset: the operator creates <name>-client-auth with a random key once; read it from there to mint tokens.',
+          ),
+      })
+      .strict()
+      .prefault({})
+      .describe('How the Socket.IO servers authenticate clients.'),
     networkPolicy: z
       .object({
         enabled: z

@@ -86,6 +86,11 @@ export function renderText(text: string, namespace?: string): RenderOutput {
         `# Secret ${resourceNames(cluster.metadata.name).redisAuthSecret} (key: password) is not rendered: the operator creates it once with a random password.`,
       );
     }
+    if (cluster.spec.auth.mode === 'jwt' && cluster.spec.auth.secretName === undefined) {
+      head.push(
+        `# Secret ${resourceNames(cluster.metadata.name).clientAuthSecret} (key: jwt-key) is not rendered: the operator creates it once with a random key for client tokens.`,
+      );
+    }
     for (const w of desired.warnings) {
       head.push(`# warning: ${w}`);
       warnings.push(`${id}: ${w}`);

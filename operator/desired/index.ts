@@ -21,6 +21,7 @@ import { buildServiceAccount } from './service-account.js';
 import { buildServerTuning } from './tuning.js';
 import type { DesiredState, KubeObject, ObservedFacts } from './types.js';
 import { specWarnings } from './warnings.js';
+import { clientAuthWarnings as authWarnings } from './client-auth.js';
 
 export type { DesiredState, Endpoint, KubeObject, ObjectMeta, OwnerReference } from './types.js';
 export { resourceNames, type ResourceNames } from './names.js';
@@ -32,6 +33,12 @@ export {
   type Component,
 } from './labels.js';
 export { buildRedisAuthSecret, REDIS_PASSWORD_KEY } from './secret.js';
+export {
+  buildClientAuthSecret,
+  CLIENT_AUTH_KEY,
+  clientAuthSecretName,
+  clientAuthWarnings,
+} from './client-auth.js';
 export { renderNginxConf, kubernetesNginxRuntime, type NginxRuntime } from './nginx.js';
 export { buildServerConfig } from './server-config.js';
 export {
@@ -99,5 +106,8 @@ export function buildDesired(cluster: RealtimeCluster, observed: ObservedFacts =
     );
   }
 
-  return { objects, warnings: [...tuning.warnings, ...specWarnings(cluster)] };
+  return {
+    objects,
+    warnings: [...tuning.warnings, ...specWarnings(cluster), ...authWarnings(cluster)],
+  };
 }

@@ -9,6 +9,8 @@ export interface ResourceNames {
   /** ServiceAccount, Role and RoleBinding of the gateway's sync sidecar (one name for all three). */
   gatewaySync: string;
   redisAuthSecret: string;
+  /** The JWT key Secret the operator creates when spec.auth.secretName is unset. */
+  clientAuthSecret: string;
   redisConfig: string;
   serviceAccount: string;
   /** NetworkPolicy names, one per component. */
@@ -28,6 +30,7 @@ export function resourceNames(clusterName: string): ResourceNames {
     gatewayConfig: `${n}-gateway-nginx`,
     gatewaySync: `${n}-gateway-sync`,
     redisAuthSecret: `${n}-redis-auth`,
+    clientAuthSecret: `${n}-client-auth`,
     redisConfig: `${n}-redis-config`,
     serviceAccount: `${n}-socketfleet`,
     networkPolicy: { redis: `${n}-redis`, server: `${n}-server`, gateway: `${n}-gateway` },

@@ -26,5 +26,6 @@ export function buildServerConfig(
     drainSeconds: s.drainSeconds,
     redis: { nodes: nodes.map((a) => ({ host: a.host, port: a.port })) },
     logLevel: 'info',
+    clientAuth: cluster.spec.auth.mode,
   };
 }

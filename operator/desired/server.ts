@@ -1,3 +1,4 @@
+import { clientAuthEnv } from './client-auth.js';
 import { CONFIG_PATH_ENV, DEFAULT_CONFIG_PATH } from '../../server-image/src/config.js';
 import type { RealtimeCluster } from '../api/realtimecluster.js';
 import { contentHash } from './hash.js';
@@ -71,7 +72,7 @@ export function buildServerDeployment(cluster: RealtimeCluster, tuning: ServerTu
     { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
   ];
   const redisClient = redisClientPodParts(cluster);
-  env.push(...redisClient.env, ...tuning.env);
+  env.push(...redisClient.env, ...clientAuthEnv(cluster), ...tuning.env);
 
   // The pod template already rolls on its own changes; the ConfigMap content is the one input
   // that would otherwise change under running pods without replacing them.

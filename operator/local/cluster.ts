@@ -46,6 +46,8 @@ export interface LocalStatus {
 }
 
 export const PASSWORD_FILE = 'redis.password';
+/** The HS256 key of client tokens when spec.auth.mode is jwt (mint tokens with it). */
+export const CLIENT_AUTH_KEY_FILE = 'client-auth.key';
 export const STATUS_FILE = 'status.json';
 
 /**
@@ -59,6 +61,7 @@ export class LocalCluster {
   private servers: ServerProcess[] = [];
   private gateway: Gateway | undefined;
   private password: string | undefined;
+  private clientAuthKey: string | undefined;
   private nextServerId = 0;
   private stopped = false;
   /** False when start() refused a state dir that another live process runs: never touch it then. */
@@ -99,6 +102,12 @@ export class LocalCluster {
     if (cluster.spec.redis.auth.enabled) {
       this.password = randomBytes(24).toString('base64url');
       writeFileSync(join(this.opts.stateDir, PASSWORD_FILE), this.password + '\n', { mode: 0o600 });
+    }
+    if (cluster.spec.auth.mode === 'jwt') {
+      this.clientAuthKey = randomBytes(48).toString('base64url');
+      writeFileSync(join(this.opts.stateDir, CLIENT_AUTH_KEY_FILE), this.clientAuthKey + '\n', {
+        mode: 0o600,
+      });
     }
     await this.apply(cluster);
   }
@@ -142,6 +151,7 @@ export class LocalCluster {
       shardsKey: key,
       stateDir: this.opts.stateDir,
       password: this.password,
+      clientAuthKey: this.clientAuthKey,
     });
     this.opts.log(`server-${id} ready on 127.0.0.1:${s.port} (pid ${s.proc.pid})`);
     return s;

@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ServerConfigInput } from '../../server-image/src/config.js';
+import { CLIENT_AUTH_KEY_ENV } from '../../server-image/src/client-auth.js';
 import { CONFIG_PATH_ENV, REDIS_PASSWORD_ENV } from '../../server-image/src/config.js';
 import { waitFor } from './ports.js';
 import { Supervised } from './process.js';
@@ -35,6 +36,8 @@ export async function startServer(opts: {
   shardsKey: string;
   stateDir: string;
   password: string | undefined;
+  /** The JWT key clients' tokens are checked with (spec.auth.mode jwt). */
+  clientAuthKey?: string | undefined;
 }): Promise<ServerProcess> {
   const configPath = join(opts.stateDir, `server-${opts.id}.json`);
   writeFileSync(
@@ -44,6 +47,8 @@ export async function startServer(opts: {
   const env: NodeJS.ProcessEnv = { ...process.env, [CONFIG_PATH_ENV]: configPath };
   if (opts.password !== undefined) env[REDIS_PASSWORD_ENV] = opts.password;
   else delete env[REDIS_PASSWORD_ENV];
+  if (opts.clientAuthKey !== undefined) env[CLIENT_AUTH_KEY_ENV] = opts.clientAuthKey;
+  else delete env[CLIENT_AUTH_KEY_ENV];
   const proc = new Supervised(`server-${opts.id}`, 'sh', [serverEntrypoint()], {
     env,
     logFile: join(opts.stateDir, 'logs', `server-${opts.id}.log`),

@@ -7,7 +7,12 @@ import {
   type RealtimeCluster,
   type RealtimeClusterStatus,
 } from '../api/realtimecluster.js';
-import { buildDesired, buildRedisAuthSecret } from '../desired/index.js';
+import {
+  buildClientAuthSecret,
+  buildDesired,
+  buildRedisAuthSecret,
+  clientAuthWarnings,
+} from '../desired/index.js';
 import { serverSelector } from '../desired/labels.js';
 import { resourceNames } from '../desired/names.js';
 import { SOCKETIO_PORT } from '../desired/ports.js';
@@ -144,8 +149,22 @@ export class Reconciler {
     const actions: string[] = [];
 
     if (cluster.spec.redis.auth.enabled && !cluster.spec.redis.external) {
-      const created = await this.ensureAuthSecret(cluster, namespace);
+      const created = await this.ensureSecret(namespace, names.redisAuthSecret, () =>
+        buildRedisAuthSecret(
+          { ...cluster, metadata: { ...cluster.metadata, namespace } },
+          this.randomPassword(),
+        ),
+      );
       if (created) actions.push(`created Secret/${names.redisAuthSecret}`);
+    }
+    if (cluster.spec.auth.mode === 'jwt' && cluster.spec.auth.secretName === undefined) {
+      const created = await this.ensureSecret(namespace, names.clientAuthSecret, () =>
+        buildClientAuthSecret(
+          { ...cluster, metadata: { ...cluster.metadata, namespace } },
+          randomBytes(48).toString('base64url'),
+        ),
+      );
+      if (created) actions.push(`created Secret/${names.clientAuthSecret}`);
     }
 
     let desired: KubeObject[];
@@ -216,6 +235,9 @@ export class Reconciler {
     await this.writeStatus(raw, namespace, status);
 
     if (actions.length > 0) {
+      // Said on every change, not on every reconcile: an Event per resync would be noise.
+      for (const w of clientAuthWarnings(cluster))
+        await this.deps.events.warning(target, 'InsecureAuth', 'Apply', w);
       log.info({ cluster: `${namespace}/${name}`, actions }, 'applied changes');
       await this.deps.events.normal(
         target,
@@ -243,23 +265,22 @@ export class Reconciler {
   }
 
   /**
-   * Creates the Redis password Secret; "already exists" is success, whoever made it: the operator
+   * Creates a Secret the operator generates (Redis password, client JWT key); "already exists" is success, whoever made it: the operator
    * may only create Secrets (never get, list or watch them), so it cannot tell and must not care.
    * An existing Secret is never read or overwritten, so the password survives operator restarts.
    * Tried once per cluster per resync interval, which also re-creates a Secret deleted by hand.
    */
-  private async ensureAuthSecret(cluster: RealtimeCluster, namespace: string): Promise<boolean> {
-    const secretName = resourceNames(cluster.metadata.name).redisAuthSecret;
+  private async ensureSecret(
+    namespace: string,
+    secretName: string,
+    build: () => KubeObject,
+  ): Promise<boolean> {
     const k = `${namespace}/${secretName}`;
     const now = this.now().getTime();
     const last = this.secretsEnsured.get(k);
     if (last !== undefined && now - last < RESYNC_MS) return false;
-    const secret = buildRedisAuthSecret(
-      { ...cluster, metadata: { ...cluster.metadata, namespace } },
-      this.randomPassword(),
-    );
     try {
-      await this.deps.client.createObject(secret);
+      await this.deps.client.createObject(build());
       this.secretsEnsured.set(k, now);
       return true;
     } catch (err) {

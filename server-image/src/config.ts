@@ -82,6 +82,12 @@ export const ServerConfigSchema = z
       })
       .strict()
       .describe('The Redis Cluster that carries messages between servers.'),
+    clientAuth: z
+      .enum(['jwt', 'none'])
+      .default('none')
+      .describe(
+        'jwt: every client must send a valid HS256 JWT as handshake auth.token, checked with the key in SOCKETFLEET_CLIENT_AUTH_KEY; none: anyone may connect. The operator writes jwt unless the RealtimeCluster says auth.mode: none.',
+      ),
     logLevel: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
       .default('info')

@@ -1,3 +1,4 @@
+import { CLIENT_AUTH_KEY_ENV } from './client-auth.js';
 import { existsSync, readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import {
@@ -9,7 +10,14 @@ import {
 } from './config.js';
 
 export type LoadedConfig =
-  | { ok: true; config: ServerConfig; redisPassword: string | undefined; source: string }
+  | {
+      ok: true;
+      config: ServerConfig;
+      redisPassword: string | undefined;
+      /** The client-auth key (SOCKETFLEET_CLIENT_AUTH_KEY), when set. */
+      clientAuthKey?: string | undefined;
+      source: string;
+    }
   | { ok: false; problems: string[] };
 
 /** Exit code for a configuration error (sysexits EX_CONFIG), so a crash loop is recognisable. */
@@ -74,7 +82,16 @@ export function loadConfig(env: NodeJS.ProcessEnv): LoadedConfig {
 
   const parsed = ServerConfigSchema.safeParse(raw);
   if (!parsed.success) return { ok: false, problems: parsed.error.issues.flatMap(describeIssue) };
-  return { ok: true, config: parsed.data, redisPassword, source };
+  const clientAuthKey = env[CLIENT_AUTH_KEY_ENV] === '' ? undefined : env[CLIENT_AUTH_KEY_ENV];
+  if (parsed.data.clientAuth === 'jwt' && clientAuthKey === undefined) {
+    return {
+      ok: false,
+      problems: [
+        `clientAuth: is jwt but ${CLIENT_AUTH_KEY_ENV} is empty; set it from the key Secret, or set clientAuth to none to let anyone connect.`,
+      ],
+    };
+  }
+  return { ok: true, config: parsed.data, redisPassword, clientAuthKey, source };
 }
 
 type Issue = z.core.$ZodIssue;

@@ -16,7 +16,11 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
   const { config } = loaded;
   const logger = createLogger(config.logLevel);
   logger.info(
-    { source: loaded.source, redisAuth: loaded.redisPassword !== undefined },
+    {
+      source: loaded.source,
+      redisAuth: loaded.redisPassword !== undefined,
+      clientAuth: config.clientAuth,
+    },
     'config loaded',
   );
 
@@ -31,6 +35,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
   try {
     server = await createServer(config, relayHandlers, {
       redisPassword: loaded.redisPassword,
+      clientAuthKey: loaded.clientAuthKey,
       logger,
     });
   } catch (err) {

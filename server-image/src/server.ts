@@ -1,3 +1,4 @@
+import { clientAuthMiddleware } from './client-auth.js';
 import {
   createServer as createHttpServer,
   type IncomingMessage,
@@ -62,6 +63,8 @@ export interface ServerHandlers {
 
 export interface CreateServerOptions {
   redisPassword?: string | undefined;
+  /** HS256 key clients' tokens are checked with when config.clientAuth is jwt. */
+  clientAuthKey?: string | undefined;
   logger?: Logger;
   fastPaths?: Partial<FastPaths>;
   /** Hold and retry timings of the Redis bus (tests shorten them). */
@@ -225,6 +228,9 @@ export async function createServer(
   const io = new Server(httpServer, ioOptions);
 
   const nsp = io.of('/');
+  // Before the first connection can arrive: no client skips the check.
+  if (config.clientAuth === 'jwt')
+    io.use(clientAuthMiddleware(Buffer.from(options.clientAuthKey ?? '', 'utf8')));
   const baseContext: Omit<EventContext, 'socket'> = {
     io,
     logger,

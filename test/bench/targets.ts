@@ -78,6 +78,8 @@ export function benchCluster(
       socketio: { parser, eventsPerSecond: 100000, drainSeconds: 0 },
       redis: { shards: o.shards },
       gateway: { balance },
+      // Loopback only, and the bench clients carry no tokens.
+      auth: { mode: 'none' },
     },
   });
   if (!r.ok) throw new Error(`bench cluster spec is invalid: ${r.problems.join('; ')}`);

@@ -1,7 +1,8 @@
 // Hand edits made while no operator runs are reverted when it starts: a Deployment scaled, a
 // shard StatefulSet scaled, a PodDisruptionBudget loosened and a NetworkPolicy widened to allow
 // everything. A fresh process has no memo of the generations it produced, so only managedFields
-// can tell it that someone else wrote its fields.
+// can tell it that someone else wrote its fields. The same operator then shows the client-auth
+// defaults: the JWT key Secret it creates, and the Warning Event for auth.mode none.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, waitFor, type Cluster } from '../cluster/harness.js';
 import { resourceNames } from '../../operator/desired/names.js';
@@ -116,5 +117,30 @@ describe('hand edits made while the operator is down', () => {
         .map((o) => `reverted a manual change to ${o}`)
         .sort(),
     );
+  });
+
+  it('creates the JWT key Secret, and warns in an Event for auth.mode none', async () => {
+    operator ??= await startOperator(cluster.kubeconfigPath, args);
+    await applyYaml(cluster, ns, minimalCluster('open', { auth: { mode: 'none' } }));
+    const event = await waitFor(
+      'an InsecureAuth Warning Event for the open cluster',
+      async () => {
+        const events = await list(cluster, ns, 'events.events.k8s.io');
+        return events.find(
+          (e) =>
+            (e as unknown as { reason?: string; regarding?: { name?: string } }).reason ===
+              'InsecureAuth' &&
+            (e as unknown as { regarding?: { name?: string } }).regarding?.name === 'open',
+        );
+      },
+      60_000,
+    );
+    expect((event as unknown as { note: string }).note).toContain('spec.auth.mode: none');
+    const secret = await find(cluster, ns, 'secret', names.clientAuthSecret);
+    const key = Buffer.from(secret?.data?.['jwt-key'] ?? '', 'base64');
+    expect(key.length).toBeGreaterThanOrEqual(32);
+    expect(
+      await find(cluster, ns, 'secret', resourceNames('open').clientAuthSecret),
+    ).toBeUndefined();
   });
 });

@@ -96,7 +96,7 @@ async function ownedObjects(uid: string): Promise<string[]> {
   return found.sort();
 }
 
-/** kind/name of what buildDesired wants for the live spec, plus the auth Secret. */
+/** kind/name of what buildDesired wants for the live spec, plus the generated Secrets. */
 function expectedObjects(live: Obj): string[] {
   const parsed = parseRealtimeCluster(live);
   if (!parsed.ok) throw new Error(parsed.problems.join('; '));
@@ -104,6 +104,7 @@ function expectedObjects(live: Obj): string[] {
   return [
     ...desired.objects.map((o) => `${o.kind}/${o.metadata.name}`),
     `Secret/${names.redisAuthSecret}`,
+    ...(parsed.cluster.spec.auth.mode === 'jwt' ? [`Secret/${names.clientAuthSecret}`] : []),
   ].sort();
 }
 
@@ -514,7 +515,9 @@ describe('socketfleet operator on a real control plane', () => {
     });
     expect(byComponent('redis')).toBe(4);
     const secrets = await list(cluster, ns, 'secrets', INSTANCE);
-    expect(secrets.map((s) => s.metadata.name)).toEqual([names.redisAuthSecret]);
+    expect(secrets.map((s) => s.metadata.name).sort()).toEqual(
+      [names.clientAuthSecret, names.redisAuthSecret].sort(),
+    );
     const secretAfter = await find(cluster, ns, 'secret', names.redisAuthSecret);
     expect(secretAfter?.metadata.uid).toBe(secretBefore?.metadata.uid);
     expect(secretAfter?.data?.password).toBe(secretBefore?.data?.password);

@@ -72,6 +72,7 @@ describe('parseRealtimeCluster defaults', () => {
         kubeletAllowedUnsafeSysctls: [],
       },
       networkPolicy: { enabled: true },
+      auth: { mode: 'jwt' },
     });
   });
 
