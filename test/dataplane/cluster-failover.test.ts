@@ -9,7 +9,13 @@ import {
 import { closeAllClients } from './support/clients.js';
 import { Fleet, freePort, sleep, until, type ServerProcess } from './support/fleet.js';
 import type { RedisClusterFixture } from './support/redis-cluster.js';
-import { fleetMetric, RoomTraffic, watchReadiness } from './support/traffic.js';
+import {
+  busCounters,
+  counterDelta,
+  fleetMetric,
+  RoomTraffic,
+  watchReadiness,
+} from './support/traffic.js';
 
 /** The slot of `socket.io#/#`, the channel of fetchSockets, serverSideEmit and serverCount. */
 const SHARED_SLOT = 13868;
@@ -75,8 +81,10 @@ describe('Redis Cluster master failover under traffic', () => {
       while (asking) {
         const at = Date.now();
         try {
+          const asked = library.io.serverSideEmitWithAck(CENSUS_EVENT);
+          asked.catch(() => undefined);
           const replies = await Promise.race([
-            library.io.serverSideEmitWithAck(CENSUS_EVENT),
+            asked,
             sleep(6000).then(() => {
               throw new Error('no answer within 6 s');
             }),
@@ -123,15 +131,67 @@ describe('Redis Cluster master failover under traffic', () => {
     expect(others.lostDeliveries).toBe(0);
     expect(others.duplicates).toBe(0);
     expect(others.reordered).toBe(0);
-    // Affected rooms: every lost delivery is counted by the publishing server, either as a
-    // failed publish (missed by both other member servers) or as a short one (per server).
-    expect(hit.lostDeliveries).toBe(2 * failed! + short!);
+    // Affected rooms: a lost delivery is counted by the publishing server, either as a failed
+    // publish (missed by both other member servers) or as a short one (per server), except for
+    // messages the master had already answered for but not yet written to a subscriber when it
+    // died: pub/sub keeps no copy, so nobody can count those. They are at most the last 200 ms
+    // of the affected rooms' traffic (6 rooms x 10/s x 0.2 s x 2 servers = 24 deliveries).
+    const uncounted = hit.lostDeliveries - (2 * failed! + short!);
+    console.log(JSON.stringify({ uncountedAtTheCrash: uncounted }));
+    expect(uncounted).toBeGreaterThanOrEqual(0);
+    expect(uncounted).toBeLessThanOrEqual(24);
     expect(hit.duplicates).toBe(0);
     // They resume once the replica is promoted, plus the time every server needs to see the new
     // master and subscribe there (slot refresh each second, subscriber reconnect backoff up to 2 s).
     expect(hit.maxGapMs).toBeLessThan(promotedAfterMs + 6000);
     // Inter-server requests answer with every server again once the slot has a master.
     expect(firstOkAfter).toBeDefined();
+    traffic.close();
+  });
+
+  it('a slot range left with no master at all: its publishes are held, then counted as lost exactly; every other room carries on and no server goes unready', async () => {
+    // The first test's victim is gone, so the promoted replica has no replica of its own.
+    const lonely = await redis.ownerOf(SHARED_SLOT);
+    const rooms: string[] = [];
+    const doomed = new Set<string>();
+    for (const m of await redis.masterPorts()) {
+      for (let i = 0; i < 4; i++) {
+        const room = await redis.roomOn(m, `gone${m}-r${i}`);
+        rooms.push(room);
+        if (m === lonely) doomed.add(room);
+      }
+    }
+    const traffic = await RoomTraffic.start(servers, rooms, { perRoomPerSecond: 10 });
+    const before = await busCounters(servers);
+    const readiness = watchReadiness(servers);
+    await sleep(1500);
+    const killedAt = Date.now();
+    await redis.nodes.get(lonely)!.kill();
+    // Longer than the 12 s hold, so every publish of the dead range has failed by the end.
+    await sleep(15_000);
+    await traffic.stop(1500, 15_000);
+    // The last publishes of the dead range are given up one hold (12 s + 1 s) after they were sent.
+    await sleep(13_500);
+    const unready = await readiness.stop();
+    const counters = counterDelta(await busCounters(servers), before);
+    const others = traffic.report((r) => !doomed.has(r));
+    const hit = traffic.report((r) => doomed.has(r));
+    console.log(
+      JSON.stringify({
+        killedForMs: Date.now() - killedAt,
+        others: { ...others, rooms: undefined, missing: undefined },
+        doomed: { ...hit, rooms: undefined, missing: hit.missing.slice(0, 3) },
+        counters,
+      }),
+    );
+    expect(unready).toEqual([]);
+    expect(others.sent).toBeGreaterThan(0);
+    expect(others.lostDeliveries).toBe(0);
+    expect(others.duplicates).toBe(0);
+    expect(hit.lostMessages).toBeGreaterThan(0);
+    // Each lost message is one failed publish, missed by both other member servers.
+    expect(counters.failed).toBe(hit.lostMessages);
+    expect(hit.lostDeliveries).toBe(2 * counters.failed + counters.short);
     traffic.close();
   });
 });

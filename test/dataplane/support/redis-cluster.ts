@@ -85,6 +85,9 @@ export class RedisClusterFixture {
         this.password,
         '--masterauth',
         this.password,
+        // A replica's first sync starts at once instead of after the default 5 s.
+        '--repl-diskless-sync-delay',
+        '0',
         '--save',
         '',
         '--appendonly',
