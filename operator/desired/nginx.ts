@@ -133,7 +133,12 @@ function balanceDirective(balance: Balance): string {
  */
 export function renderUpstreamBlock(balance: Balance, upstreams: readonly Endpoint[]): string {
   const listed = sortEndpoints(upstreams).filter((e) => balance === 'ip-hash' || e.down !== true);
-  const lines = ['upstream socketfleet_servers {', `    ${balanceDirective(balance)}`];
+  const lines = [
+    'upstream socketfleet_servers {',
+    `    ${balanceDirective(balance)}`,
+    // Shared by the workers: a server one worker found dead is skipped by all of them.
+    '    zone socketfleet_servers 256k;',
+  ];
   for (const e of listed) {
     lines.push(
       e.down === true
@@ -145,7 +150,9 @@ export function renderUpstreamBlock(balance: Balance, upstreams: readonly Endpoi
     // nginx needs one server per block; with none serving, the handshake location answers 503.
     lines.push('    server 127.0.0.1:1 down;');
   }
-  lines.push('    keepalive 64;', '}', '');
+  // Idle upstream connections close before Node's 5 s keepAliveTimeout can close them under a
+  // request nginx is just sending, which would fail that request (a session's is never retried).
+  lines.push('    keepalive 64;', '    keepalive_timeout 4s;', '}', '');
   return lines.join('\n');
 }
 
