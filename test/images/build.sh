@@ -80,9 +80,13 @@ label_of() {
 id_of() { B inspect --type image --format '{{.FromImageID}}' "$1"; }
 
 ensure_debian() {
-  local key
-  key=$(printf '%s\n' debian-1 "${MMDEBSTRAP_ARGS[@]}" | cat - "$here/apt.conf.d/90slim-image" | sha)
-  if [ "${SOCKETFLEET_IMAGES_REBUILD:-}" != 1 ] && [ "$(label_of "$DEBIAN_REF")" = "$key" ]; then
+  local key keyed
+  # The checkout's path is not an input: worktrees with the same recipe share one base.
+  key=$(printf '%s\n' debian-1 "${MMDEBSTRAP_ARGS[@]}" | sed "s|$here|test/images|g" |
+    cat - "$here/apt.conf.d/90slim-image" | sha)
+  keyed="localhost/socketfleet-build/localhost-debian:${key:0:24}"
+  if [ "${SOCKETFLEET_IMAGES_REBUILD:-}" != 1 ] && [ "$(label_of "$keyed")" = "$key" ]; then
+    [ "$(label_of "$DEBIAN_REF")" = "$key" ] || B tag "$keyed" "$DEBIAN_REF"
     return
   fi
   log "building $DEBIAN_REF with mmdebstrap"
@@ -93,6 +97,7 @@ ensure_debian() {
   B config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     --cmd bash --label "$KEY_LABEL=$key" "$c"
   B commit --quiet --rm "$c" "$DEBIAN_REF" >/dev/null
+  B tag "$DEBIAN_REF" "$keyed"
   rm -f "$tar"
 }
 
