@@ -11,7 +11,8 @@
 #
 # Cache: buildah's storage under $SOCKETFLEET_CACHE/images. Every image carries a label with the
 # hash of its inputs: its recipe, its base's image ID, and for ours every file the Dockerfile may
-# copy. A matching label means reuse, so a warm run only hashes files and inspects images.
+# copy. An image with a matching key means reuse, so a warm run only hashes files and inspects
+# images. Builds that no tag names any more stay until `buildah rmi --prune` (same --root).
 # SOCKETFLEET_IMAGES_REBUILD=1 rebuilds the Debian base (for new Debian security updates).
 set -euo pipefail
 
@@ -79,9 +80,13 @@ label_of() {
 id_of() { B inspect --type image --format '{{.FromImageID}}' "$1"; }
 
 ensure_debian() {
-  local key
-  key=$(printf '%s\n' debian-1 "${MMDEBSTRAP_ARGS[@]}" | cat - "$here/apt.conf.d/90slim-image" | sha)
-  if [ "${SOCKETFLEET_IMAGES_REBUILD:-}" != 1 ] && [ "$(label_of "$DEBIAN_REF")" = "$key" ]; then
+  local key keyed
+  # The checkout's path is not an input: worktrees with the same recipe share one base.
+  key=$(printf '%s\n' debian-1 "${MMDEBSTRAP_ARGS[@]}" | sed "s|$here|test/images|g" |
+    cat - "$here/apt.conf.d/90slim-image" | sha)
+  keyed="localhost/socketfleet-build/localhost-debian:${key:0:24}"
+  if [ "${SOCKETFLEET_IMAGES_REBUILD:-}" != 1 ] && [ "$(label_of "$keyed")" = "$key" ]; then
+    [ "$(label_of "$DEBIAN_REF")" = "$key" ] || B tag "$keyed" "$DEBIAN_REF"
     return
   fi
   log "building $DEBIAN_REF with mmdebstrap"
@@ -92,20 +97,30 @@ ensure_debian() {
   B config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     --cmd bash --label "$KEY_LABEL=$key" "$c"
   B commit --quiet --rm "$c" "$DEBIAN_REF" >/dev/null
+  B tag "$DEBIAN_REF" "$keyed"
   rm -f "$tar"
 }
 
 # build REF CONTAINERFILE CONTEXT KEY [bud args...]
+# Each build is also tagged by its key, so checkouts that share this cache (git worktrees on other
+# branches) each find their own build and only move REF's tag, instead of rebuilding in turn.
 build() {
-  local ref=$1 file=$2 context=$3 key=$4
+  local ref=$1 file=$2 context=$3 key=$4 keyed
   shift 4
+  keyed="localhost/socketfleet-build/$(printf '%s' "${ref%:*}" | tr '/' '-'):${key:0:24}"
+  if [ "$(label_of "$keyed")" = "$key" ]; then
+    [ "$(label_of "$ref")" = "$key" ] || B tag "$keyed" "$ref"
+    log "reusing $ref"
+    return
+  fi
   if [ "$(label_of "$ref")" = "$key" ]; then
+    B tag "$ref" "$keyed"
     log "reusing $ref"
     return
   fi
   log "building $ref from $file"
   B bud --quiet --pull=never --network host --layers --label "$KEY_LABEL=$key" \
-    -f "$file" -t "$ref" "$@" "$context" >&2
+    -f "$file" -t "$ref" -t "$keyed" "$@" "$context" >&2
 }
 
 # A machine whose egress re-signs TLS names its CA in NODE_EXTRA_CA_CERTS; npm inside a build
@@ -168,7 +183,7 @@ fi
 for line in "${out_lines[@]}"; do
   ref=${line%%	*}
   log "$(printf '%-32s %8s unpacked, %4s MB archive' "$ref" \
-    "$(B images --noheading --format '{{.Size}}' "$ref")" \
+    "$(B images --noheading --format '{{.Size}}' "$ref" | head -n 1)" \
     "$(($(stat -c %s "$out/${line#*	}") / 1000000))")"
 done
 echo "$out"
