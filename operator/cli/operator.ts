@@ -24,6 +24,8 @@ Flags:
   --lease-name NAME                  name of the Lease (default socketfleet-operator)
   --concurrency N                    clusters reconciled in parallel (default 4)
   --log-level LEVEL                  trace|debug|info|warn|error (default info)
+  --redis-admin true|false           form, heal and reshard Redis Cluster over the network (default true;
+                                     false only where pods do not run, e.g. kwok control-plane tests)
 `;
 
 export interface OperatorFlags {
@@ -35,6 +37,7 @@ export interface OperatorFlags {
   leaseName: string;
   concurrency: number;
   logLevel: string;
+  redisAdmin: boolean;
 }
 
 const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
@@ -72,6 +75,7 @@ export function parseOperatorFlags(argv: string[]): OperatorFlags | 'help' {
       'lease-name': { type: 'string', default: 'socketfleet-operator' },
       concurrency: { type: 'string', default: '4' },
       'log-level': { type: 'string', default: 'info' },
+      'redis-admin': { type: 'string', default: 'true' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -79,6 +83,10 @@ export function parseOperatorFlags(argv: string[]): OperatorFlags | 'help' {
   const le = values['leader-election'];
   if (le !== 'true' && le !== 'false') {
     throw new Error(`--leader-election must be true or false, got "${le}".`);
+  }
+  const ra = values['redis-admin'];
+  if (ra !== 'true' && ra !== 'false') {
+    throw new Error(`--redis-admin must be true or false, got "${ra}".`);
   }
   if (!LOG_LEVELS.includes(values['log-level'])) {
     throw new Error(
@@ -103,6 +111,7 @@ export function parseOperatorFlags(argv: string[]): OperatorFlags | 'help' {
     leaseName: values['lease-name'],
     concurrency: int('concurrency', values.concurrency, 1, 64),
     logLevel: values['log-level'],
+    redisAdmin: ra === 'true',
   };
 }
 
@@ -165,6 +174,7 @@ async function operate(flags: OperatorFlags, log: Logger): Promise<number> {
     metrics,
     events,
     log,
+    redisAdmin: flags.redisAdmin,
   });
   const elector = flags.leaderElection
     ? new LeaderElector({

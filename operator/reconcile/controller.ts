@@ -19,6 +19,8 @@ export interface ControllerOptions {
   metrics: OperatorMetrics;
   events: EventRecorder;
   log: Logger;
+  /** Form, heal and reshard each cluster's Redis over the network (off where pods are fake). */
+  redisAdmin?: boolean;
 }
 
 const OWNED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
@@ -65,8 +67,10 @@ export class Controller {
     for (const kind of OWNED_KINDS) owned.set(kind, cache(kind, OWNED_SELECTOR));
     // The EndpointSlice controller copies a Service's labels onto its slices, so the same selector works.
     const endpointSlices = cache('EndpointSlice', OWNED_SELECTOR);
-    this.caches = { clusters, owned, endpointSlices };
-    this.all = [clusters, ...owned.values(), endpointSlices];
+    // Pods carry their template's labels: the Redis pods' roles and revisions are read here.
+    const pods = cache('Pod', OWNED_SELECTOR);
+    this.caches = { clusters, owned, endpointSlices, pods };
+    this.all = [clusters, ...owned.values(), endpointSlices, pods];
 
     this.queue = new WorkQueue({
       concurrency: opts.concurrency,
@@ -79,12 +83,13 @@ export class Controller {
       metrics: opts.metrics,
       log,
       failures: (key) => this.queue.failures(key),
+      redisAdmin: opts.redisAdmin ?? true,
     });
 
     clusters.onEvent((obj) => {
       if (obj.metadata.namespace) this.queue.add(`${obj.metadata.namespace}/${obj.metadata.name}`);
     });
-    for (const c of [...owned.values(), endpointSlices]) {
+    for (const c of [...owned.values(), endpointSlices, pods]) {
       c.onEvent((obj) => {
         const key = ownerKey(obj);
         if (key) this.queue.add(key);

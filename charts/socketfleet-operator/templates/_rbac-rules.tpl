@@ -47,6 +47,12 @@ removes rules (and single verbs) to show each one is needed.
 - apiGroups: [networking.k8s.io]
   resources: [networkpolicies]
   verbs: [list, watch, create, patch, delete]
+# Redis pods: cached (IPs, shard and template revision) so the operator can form,
+# heal and reshard the Redis Cluster; deleted one at a time to roll a Redis
+# template change (replicas first, masters after a failover).
+- apiGroups: ['']
+  resources: [pods]
+  verbs: [list, watch, delete]
 # Ready Socket.IO pod endpoints become the gateway's nginx upstreams.
 - apiGroups: [discovery.k8s.io]
   resources: [endpointslices]
