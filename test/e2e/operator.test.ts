@@ -170,14 +170,15 @@ describe('socketfleet operator on a real control plane', () => {
 
     expect(await ownedObjects(live.metadata.uid)).toEqual(expectedObjects(live));
 
-    // 4 servers + 3 shards + 3 gateways, scheduled by the real scheduler and made Ready by kwok.
+    // 4 servers + 3 shards x (master + replica) + 3 gateways, scheduled by the real scheduler
+    // and made Ready by kwok.
     const pods = await list(cluster, ns, 'pods', INSTANCE);
     const ready = pods.filter((p) =>
       (p.status?.conditions as { type: string; status: string }[] | undefined)?.some(
         (c) => c.type === 'Ready' && c.status === 'True',
       ),
     );
-    expect(ready.length).toBe(10);
+    expect(ready.length).toBe(4 + 3 * 2 + 3);
 
     // The gateway config lists exactly the ready Socket.IO pod endpoints.
     const serverIps = pods
@@ -520,9 +521,9 @@ describe('socketfleet operator on a real control plane', () => {
     await waitFor('no surplus pods', async () => {
       const now = await list(cluster, ns, 'pods', INSTANCE);
       const live = now.filter((p) => !p.metadata.deletionTimestamp);
-      return live.length === 6 + 4 + 2;
+      return live.length === 6 + 4 * 2 + 2;
     });
-    expect(byComponent('redis')).toBe(4);
+    expect(byComponent('redis')).toBe(4 * 2);
     const secrets = await list(cluster, ns, 'secrets', INSTANCE);
     expect(secrets.map((s) => s.metadata.name)).toEqual([names.redisAuthSecret]);
     const secretAfter = await find(cluster, ns, 'secret', names.redisAuthSecret);
@@ -547,7 +548,7 @@ describe('socketfleet operator on a real control plane', () => {
     );
     await waitFor('no pod in flight', async () => {
       const pods = await list(cluster, ns, 'pods', INSTANCE);
-      return pods.length === 6 + 4 + 2 && pods.every((p) => !p.metadata.deletionTimestamp);
+      return pods.length === 6 + 4 * 2 + 2 && pods.every((p) => !p.metadata.deletionTimestamp);
     });
     const withoutLeases = (w: Record<string, number>): Record<string, number> =>
       Object.fromEntries(Object.entries(w).filter(([k]) => !k.endsWith(' Lease')));
