@@ -118,8 +118,9 @@ describe('socketfleet up', () => {
     up.writeSpec((spec) => {
       spec.replicas = 3;
       spec.redis = { shards: 2 };
-      spec.terminationGracePeriodSeconds = 12;
+      spec.terminationGracePeriodSeconds = 10;
       (spec.socketio as Record<string, unknown>).drainSeconds = 1;
+      (spec.socketio as Record<string, unknown>).eventsPerSecond = 50;
     });
     const grown = await until('3 servers on 2 shards, all restarted', () => {
       const s = up.status();
@@ -130,15 +131,16 @@ describe('socketfleet up', () => {
         ? s
         : undefined;
     });
-    // A new server config (grace period) needs new server processes; the old ones drained.
+    // A new server config (eventsPerSecond) needs new server processes; the old ones drained.
     await until('old servers to exit', () => [...before].every((pid) => !alive(pid)), 30_000);
     for (const s of grown.servers) expect(alive(s.pid)).toBe(true);
 
     up.writeSpec((spec) => {
       spec.replicas = 1;
       spec.redis = { shards: 2 };
-      spec.terminationGracePeriodSeconds = 12;
+      spec.terminationGracePeriodSeconds = 10;
       (spec.socketio as Record<string, unknown>).drainSeconds = 1;
+      (spec.socketio as Record<string, unknown>).eventsPerSecond = 50;
     });
     const shrunk = await until('1 server', () => {
       const s = up.status();
