@@ -33,9 +33,9 @@ removes rules (and single verbs) to show each one is needed.
 - apiGroups: ['']
   resources: [serviceaccounts]
   verbs: [list, watch, create, patch]
-# The Redis password Secret: cached (to see that it exists), created once with
-# a random password, never read back through the API, rewritten or deleted
-# (owner references garbage-collect it with the cluster).
+# The Redis password Secret: cached (to see that it exists, and the cached copy
+# authenticates the operator to Redis), created once with a random password,
+# never rewritten or deleted (owner references garbage-collect it with the cluster).
 - apiGroups: ['']
   resources: [secrets]
   verbs: [list, watch, create]
