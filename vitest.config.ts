@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
-// Three projects so a developer can run the fast unit suite alone; npm test runs all of them.
+// Four projects so a developer can run the fast unit suite alone; npm test runs all of them.
 export default defineConfig({
   test: {
     // The JSON report is what .ci/run counts; the default reporter is for people.
@@ -19,7 +19,7 @@ export default defineConfig({
       {
         test: {
           name: 'dataplane',
-          include: ['test/dataplane/**/*.test.ts'],
+          include: ['test/dataplane/**/*.test.ts', 'test/images/**/*.test.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
         },
@@ -32,6 +32,17 @@ export default defineConfig({
           globalSetup: ['test/cluster/global-setup.ts'],
           testTimeout: 300_000,
           hookTimeout: 1_800_000,
+        },
+      },
+      {
+        test: {
+          name: 'node',
+          include: ['test/node/**/*.test.ts'],
+          // One contained real node (kubelet, containerd, kube-proxy, CoreDNS, kube-router)
+          // for the whole project; see test/node/README.md.
+          globalSetup: ['test/node/global-setup.ts'],
+          testTimeout: 600_000,
+          hookTimeout: 2_400_000,
         },
       },
     ],

@@ -1,4 +1,13 @@
 import { z } from 'zod';
+import {
+  celList,
+  celMap,
+  HOST_WIDE_NET_SYSCTLS,
+  isPodNetSysctl,
+  NAMESPACED_SYSCTL_MESSAGE,
+  NET_SYSCTL_PATTERN,
+  SAFE_SYSCTLS,
+} from './sysctls.js';
 
 /**
  * The RealtimeCluster API: the single source of truth for its types, defaults and field docs.
@@ -74,6 +83,17 @@ export const DEFAULT_SYSCTLS: Readonly<Record<string, string>> = {
   'net.ipv4.tcp_fin_timeout': '15',
   'net.ipv4.tcp_keepalive_time': '300',
 };
+
+export const PVC_RETENTION = ['Delete', 'Retain'] as const;
+export const PERSISTENCE_IMMUTABLE_MESSAGE =
+  'cannot change on an existing cluster: the shard volumes come from StatefulSet volumeClaimTemplates, which Kubernetes never updates; create a new RealtimeCluster (or delete and re-create this one) to change persistence';
+
+/** busybox 1.37 by digest: what runs privileged must not change when a tag moves. */
+export const DEFAULT_INIT_IMAGE =
+  'busybox:1.37@sha256:9db7b59979c38555a39def84a31fb98b5296952f9e3afd4f6f11f05b07adfab0';
+const MAX_SYSCTLS = 64;
+const SAFE_MODE_MESSAGE =
+  "cannot be set in safe-sysctls mode: it is not one of the kubelet's safe sysctls; list it in tuning.kubeletAllowedUnsafeSysctls if your kubelets allow it, use tuning.mode privileged-init, or remove it";
 
 export const SocketIOSpecSchema = z
   .object({
@@ -291,9 +311,51 @@ export const RedisSpecSchema = z
           .min(1)
           .optional()
           .describe('StorageClass of the Redis volumes; the cluster default when unset.'),
+        retentionPolicy: z
+          .object({
+            whenDeleted: z
+              .enum(PVC_RETENTION)
+              .default('Delete')
+              .describe(
+                'What happens to the shard volumes when the RealtimeCluster (and so the StatefulSet) is deleted: Delete them, or Retain them for a later cluster of the same name.',
+              ),
+            whenScaled: z
+              .enum(PVC_RETENTION)
+              .default('Delete')
+              .describe(
+                'What happens to the volume of a shard replica removed by scaling the shard StatefulSet down.',
+              ),
+          })
+          .strict()
+          .prefault({})
+          .describe(
+            'persistentVolumeClaimRetentionPolicy of the shard StatefulSets (Kubernetes 1.27+). Delete by default: a volume nobody uses any more costs money and holds data.',
+          ),
       })
       .strict()
       .prefault({})
+      .meta({
+        // volumeClaimTemplates of a StatefulSet are immutable: refuse the change up front
+        // instead of an apply the API server rejects on every retry.
+        'x-kubernetes-validations': [
+          {
+            // has(): the API server also checks the rules against the default ({}).
+            rule: '(has(self.enabled) && self.enabled) == (has(oldSelf.enabled) && oldSelf.enabled)',
+            message: PERSISTENCE_IMMUTABLE_MESSAGE,
+            fieldPath: '.enabled',
+          },
+          {
+            rule: 'has(self.size) == has(oldSelf.size) && (!has(self.size) || self.size == oldSelf.size)',
+            message: PERSISTENCE_IMMUTABLE_MESSAGE,
+            fieldPath: '.size',
+          },
+          {
+            rule: 'has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)',
+            message: PERSISTENCE_IMMUTABLE_MESSAGE,
+            fieldPath: '.storageClassName',
+          },
+        ],
+      })
       .describe('Optional persistence of each Redis node.'),
     auth: z
       .object({
@@ -324,9 +386,9 @@ export const GatewaySpecSchema = z
       ),
     balance: z
       .enum(BALANCE_MODES)
-      .default('ip-hash')
+      .default('consistent-hash')
       .describe(
-        'How the gateway keeps a client on one pod: ip-hash (first three octets of the IPv4 address), consistent-hash (full client address, consistent), or room-affinity (consistent hash of the room key in the handshake, falling back to the client address).',
+        'How the gateway keeps a client on one pod: consistent-hash (the full client address on a consistent-hash ring: a server joining or leaving moves only about 1/N of the clients), ip-hash (nginx ip_hash on the first three octets of the IPv4 address; a leaving server stays listed as down for terminationGracePeriodSeconds + 10 s so the other clients keep their server, but its final removal remaps most clients), or room-affinity (consistent hash of the room key in the handshake, falling back to the client address).',
       ),
     roomKey: z
       .string()
@@ -337,6 +399,13 @@ export const GatewaySpecSchema = z
       ),
     replicas: z.int().min(1).max(100).default(2).describe('Number of gateway pods.'),
     image: z.string().min(1).default('nginx:1.27').describe('nginx container image.'),
+    syncImage: z
+      .string()
+      .min(1)
+      .default('socketfleet/operator:0.1.0')
+      .describe(
+        "Image of the gateway's sync sidecar (`socketfleet gateway-sync`, in the operator image): it follows the server EndpointSlices and reloads nginx within about a second.",
+      ),
     resources: resourcesDefault('100m', '64Mi', '256Mi'),
     workerConnections: z
       .int()
@@ -344,6 +413,14 @@ export const GatewaySpecSchema = z
       .max(1000000)
       .default(16384)
       .describe('nginx worker_connections; each proxied WebSocket uses two.'),
+    workerShutdownTimeoutSeconds: z
+      .int()
+      .min(10)
+      .max(86400)
+      .default(600)
+      .describe(
+        'nginx worker_shutdown_timeout: how long the workers of a previous configuration keep their WebSockets after a reload (every change of the ready servers reloads). Connections still open then are closed and those clients reconnect, mostly to the same server.',
+      ),
     proxyProtocol: z
       .boolean()
       .default(false)
@@ -393,15 +470,43 @@ export const TuningSpecSchema = z
       .enum(TUNING_MODES)
       .default('privileged-init')
       .describe(
-        'privileged-init: a privileged init container writes every sysctl; safe-sysctls: only the kernel\'s namespaced safe sysctls, through the pod securityContext (for Pod Security "restricted"/"baseline" namespaces); off: no tuning.',
+        'privileged-init: a privileged init container writes every sysctl; safe-sysctls: only the kubelet\'s safe sysctls (plus kubeletAllowedUnsafeSysctls), through the pod securityContext (for Pod Security "restricted"/"baseline" namespaces), and any other sysctl you list is refused while the defaults it cannot set are left out; off: no tuning.',
       ),
     sysctls: z
       .record(
-        z.string().regex(/^[a-z0-9_]+(\.[a-z0-9_-]+)+$/, 'must be a dotted sysctl name'),
+        z.string().regex(NET_SYSCTL_PATTERN, NAMESPACED_SYSCTL_MESSAGE),
         z.string().regex(/^[A-Za-z0-9 ._:,/-]+$/, 'must be a plain sysctl value'),
       )
+      .superRefine((v, ctx) => {
+        for (const key of Object.keys(v)) {
+          if (NET_SYSCTL_PATTERN.test(key) && !isPodNetSysctl(key)) {
+            ctx.addIssue({ code: 'custom', path: [key], message: NAMESPACED_SYSCTL_MESSAGE });
+          }
+        }
+        if (Object.keys(v).length > MAX_SYSCTLS) {
+          ctx.addIssue({ code: 'custom', message: `must have at most ${MAX_SYSCTLS} entries` });
+        }
+      })
       .default({ ...DEFAULT_SYSCTLS })
-      .describe('Kernel parameters set in each Socket.IO pod network namespace.'),
+      .meta({
+        maxProperties: MAX_SYSCTLS,
+        'x-kubernetes-validations': [
+          {
+            rule: `self.all(k, k.matches('${NET_SYSCTL_PATTERN.source.replace(/\\/g, '\\\\')}') && !(k in ${celList(HOST_WIDE_NET_SYSCTLS)}))`,
+            message: NAMESPACED_SYSCTL_MESSAGE,
+          },
+        ],
+      })
+      .describe(
+        'Kernel parameters set in each Socket.IO pod network namespace: net.* keys only (the kernel namespaces them per pod), never host-wide ones.',
+      ),
+    kubeletAllowedUnsafeSysctls: z
+      .array(z.string().regex(NET_SYSCTL_PATTERN, NAMESPACED_SYSCTL_MESSAGE))
+      .max(MAX_SYSCTLS)
+      .default([])
+      .describe(
+        'For safe-sysctls mode: sysctls beyond the safe set that your kubelets allow (KubeletConfiguration allowedUnsafeSysctls, or --allowed-unsafe-sysctls). They are set through the pod securityContext like the safe ones, with no privileged container; pods that use them need a namespace at Pod Security "privileged".',
+      ),
     nofile: z
       .int()
       .min(1024)
@@ -413,10 +518,29 @@ export const TuningSpecSchema = z
     initImage: z
       .string()
       .min(1)
-      .default('busybox:1.37')
-      .describe('Image of the privileged init container.'),
+      .default(DEFAULT_INIT_IMAGE)
+      .describe(
+        'Image of the privileged init container, pinned by digest by default so a moved tag cannot change what runs privileged.',
+      ),
   })
   .strict()
+  .superRefine((v, ctx) => {
+    if (v.mode !== 'safe-sysctls') return;
+    const allowed = new Set([...SAFE_SYSCTLS, ...v.kubeletAllowedUnsafeSysctls]);
+    for (const [key, value] of Object.entries(v.sysctls)) {
+      if (allowed.has(key) || DEFAULT_SYSCTLS[key] === value) continue;
+      ctx.addIssue({ code: 'custom', path: ['sysctls', key], message: SAFE_MODE_MESSAGE });
+    }
+  })
+  .meta({
+    'x-kubernetes-validations': [
+      {
+        rule: `!has(self.mode) || self.mode != 'safe-sysctls' || !has(self.sysctls) || self.sysctls.all(k, k in ${celList(SAFE_SYSCTLS)} || (has(self.kubeletAllowedUnsafeSysctls) && k in self.kubeletAllowedUnsafeSysctls) || (k in ${celMap(DEFAULT_SYSCTLS)} && ${celMap(DEFAULT_SYSCTLS)}[k] == self.sysctls[k]))`,
+        message: `every entry of sysctls: ${SAFE_MODE_MESSAGE}`,
+        fieldPath: '.sysctls',
+      },
+    ],
+  })
   .describe('Kernel and process tuning of the Socket.IO pods.');
 
 export const RealtimeClusterSpecSchema = z

@@ -26,6 +26,10 @@ const COMMANDS: Record<string, Command> = {
   },
   up: { summary: 'run a RealtimeCluster locally', load: () => import('./up.js') },
   bench: { summary: 'benchmark a running cluster', load: () => import('./bench.js') },
+  'gateway-sync': {
+    summary: "the gateway pod's sidecar: follow the server endpoints, reload nginx",
+    load: () => import('./gateway-sync.js'),
+  },
 };
 
 function help(): string {

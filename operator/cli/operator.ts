@@ -2,13 +2,19 @@ import { hostname } from 'node:os';
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
 import { Controller } from '../reconcile/controller.js';
 import { createEventRecorder } from '../reconcile/events.js';
 import { startHealthServer, type HealthServer } from '../reconcile/health.js';
 import { KubeClient } from '../reconcile/kube-client.js';
 import { LeaderElector } from '../reconcile/leader.js';
+import {
+  kubeconfigTokenFile,
+  RotatingKubeConfig,
+  SERVICE_ACCOUNT_TOKEN,
+} from '../reconcile/rotating-kubeconfig.js';
+import { WriteGate } from '../reconcile/write-gate.js';
 import { createMetrics } from '../reconcile/metrics.js';
 
 export const OPERATOR_USAGE = `Usage: socketfleet operator [flags]
@@ -22,6 +28,9 @@ Flags:
   --leader-election true|false       run only while holding the leader Lease (default true)
   --leader-election-namespace NS     namespace of the Lease (default: the pod's namespace, else "default")
   --lease-name NAME                  name of the Lease (default socketfleet-operator)
+  --lease-duration SECONDS           how long a standby waits on a silent leader before taking over (default 15)
+  --renew-deadline SECONDS           the leader stops writing this long after its last renewal (default 10; < lease duration)
+  --retry-period SECONDS             how often the leader renews and a standby retries (default 2; < renew deadline)
   --concurrency N                    clusters reconciled in parallel (default 4)
   --log-level LEVEL                  trace|debug|info|warn|error (default info)
   --redis-admin true|false           form, heal and reshard Redis Cluster over the network (default true;
@@ -35,6 +44,9 @@ export interface OperatorFlags {
   leaderElection: boolean;
   leaderElectionNamespace: string;
   leaseName: string;
+  leaseDurationSeconds: number;
+  renewDeadlineSeconds: number;
+  retryPeriodSeconds: number;
   concurrency: number;
   logLevel: string;
   redisAdmin: boolean;
@@ -73,6 +85,9 @@ export function parseOperatorFlags(argv: string[]): OperatorFlags | 'help' {
       'leader-election': { type: 'string', default: 'true' },
       'leader-election-namespace': { type: 'string' },
       'lease-name': { type: 'string', default: 'socketfleet-operator' },
+      'lease-duration': { type: 'string', default: '15' },
+      'renew-deadline': { type: 'string', default: '10' },
+      'retry-period': { type: 'string', default: '2' },
       concurrency: { type: 'string', default: '4' },
       'log-level': { type: 'string', default: 'info' },
       'redis-admin': { type: 'string', default: 'true' },
@@ -102,6 +117,19 @@ export function parseOperatorFlags(argv: string[]): OperatorFlags | 'help' {
       throw new Error(`--namespace "${ns}" is not a valid namespace name.`);
     }
   }
+  const leaseDurationSeconds = int('lease-duration', values['lease-duration'], 2, 3600);
+  const renewDeadlineSeconds = int('renew-deadline', values['renew-deadline'], 1, 3599);
+  const retryPeriodSeconds = int('retry-period', values['retry-period'], 1, 3598);
+  if (renewDeadlineSeconds >= leaseDurationSeconds) {
+    throw new Error(
+      `--renew-deadline (${renewDeadlineSeconds}) must be less than --lease-duration (${leaseDurationSeconds}), or two leaders could write at once.`,
+    );
+  }
+  if (retryPeriodSeconds >= renewDeadlineSeconds) {
+    throw new Error(
+      `--retry-period (${retryPeriodSeconds}) must be less than --renew-deadline (${renewDeadlineSeconds}), or no renewal fits before the deadline.`,
+    );
+  }
   return {
     kubeconfig: values.kubeconfig,
     namespaces: namespaces.length > 0 ? [...new Set(namespaces)] : undefined,
@@ -109,6 +137,9 @@ export function parseOperatorFlags(argv: string[]): OperatorFlags | 'help' {
     leaderElection: le === 'true',
     leaderElectionNamespace: values['leader-election-namespace'] ?? podNamespace(),
     leaseName: values['lease-name'],
+    leaseDurationSeconds,
+    renewDeadlineSeconds,
+    retryPeriodSeconds,
     concurrency: int('concurrency', values.concurrency, 1, 64),
     logLevel: values['log-level'],
     redisAdmin: ra === 'true',
@@ -116,7 +147,7 @@ export function parseOperatorFlags(argv: string[]): OperatorFlags | 'help' {
 }
 
 function loadKubeConfig(path: string | undefined): KubeConfig {
-  const kc = new KubeConfig();
+  const kc = new RotatingKubeConfig();
   if (path) {
     if (!existsSync(path)) {
       throw new Error(
@@ -124,8 +155,15 @@ function loadKubeConfig(path: string | undefined): KubeConfig {
       );
     }
     kc.loadFromFile(path);
-  } else if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
-  else kc.loadFromDefault();
+    kc.useTokenFile(kubeconfigTokenFile(path, kc));
+  } else if (process.env.KUBERNETES_SERVICE_HOST) {
+    kc.loadFromCluster();
+    kc.useTokenFile(SERVICE_ACCOUNT_TOKEN);
+  } else {
+    kc.loadFromDefault();
+    const file = process.env.KUBECONFIG?.split(':')[0];
+    if (file) kc.useTokenFile(kubeconfigTokenFile(file, kc));
+  }
   return kc;
 }
 
@@ -164,7 +202,9 @@ async function operate(flags: OperatorFlags, log: Logger): Promise<number> {
     process.env.POD_NAME ?? `${hostname()}_${process.pid}_${randomBytes(3).toString('hex')}`;
   const kc = loadKubeConfig(flags.kubeconfig);
   const metrics = createMetrics();
-  const client = await KubeClient.create(kc, metrics.recordWrite);
+  // Without leader election the gate is always open; with it, only while the Lease is ours.
+  const gate = new WriteGate(!flags.leaderElection);
+  const client = await KubeClient.create(kc, metrics.recordWrite, { identity, gate });
   const events = createEventRecorder(client, identity, log);
   const controller = new Controller({
     kc,
@@ -183,6 +223,9 @@ async function operate(flags: OperatorFlags, log: Logger): Promise<number> {
         name: flags.leaseName,
         identity,
         log,
+        leaseDurationSeconds: flags.leaseDurationSeconds,
+        renewDeadlineMs: flags.renewDeadlineSeconds * 1000,
+        retryPeriodMs: flags.retryPeriodSeconds * 1000,
       })
     : undefined;
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
 import { parseRealtimeCluster } from '../api/parse.js';
 import { KIND } from '../api/realtimecluster.js';
-import { buildDesired, type Endpoint } from '../desired/index.js';
+import { buildDesired } from '../desired/index.js';
 import { resourceNames } from '../desired/names.js';
 import { toYaml } from './yaml-out.js';
 
@@ -12,32 +12,19 @@ export const RENDER_USAGE =
 interface RenderArgs {
   file: string;
   namespace?: string;
-  endpoints: Endpoint[];
-}
-
-function parseEndpoint(value: string | undefined): Endpoint | undefined {
-  const m = /^\[?([0-9a-fA-F.:]+?)\]?:(\d{1,5})$/.exec(value ?? '');
-  if (!m) return undefined;
-  const port = Number(m[2]);
-  return port >= 1 && port <= 65535 ? { ip: m[1]!, port } : undefined;
 }
 
 function parseArgs(argv: string[]): RenderArgs | string {
   let file: string | undefined;
   let namespace: string | undefined;
-  const endpoints: Endpoint[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '-f' || a === '--file') file = argv[++i];
     else if (a === '-n' || a === '--namespace') namespace = argv[++i];
-    else if (a === '--endpoint') {
-      const e = parseEndpoint(argv[++i]);
-      if (!e) return `render: --endpoint needs IP:PORT such as 10.0.0.7:3000; ${RENDER_USAGE}`;
-      endpoints.push(e);
-    } else return `render: unknown argument ${a}; ${RENDER_USAGE}`;
+    else return `render: unknown argument ${a}; ${RENDER_USAGE}`;
   }
   if (!file) return `render: missing -f FILE; ${RENDER_USAGE}`;
-  return namespace === undefined ? { file, endpoints } : { file, namespace, endpoints };
+  return namespace === undefined ? { file } : { file, namespace };
 }
 
 export interface RenderOutput {
@@ -49,15 +36,11 @@ export interface RenderOutput {
 }
 
 /**
- * Renders every RealtimeCluster of a YAML stream, as the operator would create it before any
- * server pod is ready (or with the given ready endpoints, to inspect the gateway conf).
+ * Renders every RealtimeCluster of a YAML stream, as the operator would create it. The gateway's
+ * upstreams are not among them: its sync sidecar renders those in the pod.
  * Documents of other kinds are skipped, so a whole GitOps folder works.
  */
-export function renderText(
-  text: string,
-  namespace?: string,
-  endpoints: Endpoint[] = [],
-): RenderOutput {
+export function renderText(text: string, namespace?: string): RenderOutput {
   // YAML 1.1 like kubectl, so a file renders here exactly when the API server would accept it.
   const docs = parseAllDocuments(text, { version: '1.1' });
   const problems: string[] = [];
@@ -93,7 +76,7 @@ export function renderText(
       return;
     }
     const cluster = parsed.cluster;
-    const desired = buildDesired(cluster, { serverEndpoints: endpoints });
+    const desired = buildDesired(cluster);
     const id = cluster.metadata.namespace
       ? `${cluster.metadata.namespace}/${cluster.metadata.name}`
       : cluster.metadata.name;
@@ -142,7 +125,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`render: cannot read ${args.file} (${code})\n`);
     return Promise.resolve(1);
   }
-  const out = renderText(text, args.namespace, args.endpoints);
+  const out = renderText(text, args.namespace);
   if (out.yaml === undefined) {
     for (const p of out.problems) process.stderr.write(`${p}\n`);
     return 1;

@@ -7,6 +7,7 @@ import type { RealtimeCluster } from '../api/realtimecluster.js';
 import { LocalCluster } from '../local/cluster.js';
 import { ensureBinaries } from '../local/deps.js';
 import { canConnect } from '../local/ports.js';
+import { CrashBackoff } from '../local/crash-backoff.js';
 import { packageRoot } from '../local/paths.js';
 import { killAllSupervised } from '../local/process.js';
 import { formatStatusTable } from '../local/status-table.js';
@@ -207,10 +208,27 @@ export async function run(argv: string[]): Promise<number> {
     current = l.cluster;
     schedule(current);
   });
-  // Level-based healing: a process that died is replaced on the next pass.
+  // Level-based healing: a process that died is replaced on a later pass, after a delay that
+  // grows while processes keep crashing (CrashBackoff), so a crash loop does not spin.
+  const backoff = new CrashBackoff();
+  let healAt: number | undefined;
   const heal = setInterval(() => {
-    if (!applying && !stopping && local.status().some((r) => !r.ready)) schedule(current);
-  }, 2000);
+    if (applying || stopping) return;
+    const down = local.status().filter((r) => !r.ready);
+    if (down.length === 0) return;
+    const now = Date.now();
+    if (healAt === undefined) {
+      const { restart, delayMs } = backoff.crashed(now);
+      healAt = now + delayMs;
+      stamp(
+        `${down.map((r) => r.component).join(', ')} exited; restart ${restart} in ${delayMs / 1000}s`,
+      );
+    }
+    if (now < healAt) return;
+    healAt = undefined;
+    backoff.restarted(now);
+    schedule(current);
+  }, 250);
 
   const code = await done;
   unwatch();

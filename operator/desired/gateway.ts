@@ -7,6 +7,7 @@ import {
   NGINX_CONF_DIR,
   NGINX_CONF_FILE,
   NGINX_TMP_DIR,
+  NGINX_UPSTREAMS_FILE,
   renderNginxConf,
 } from './nginx.js';
 import {
@@ -14,43 +15,26 @@ import {
   GATEWAY_LIVENESS_PATH,
   GATEWAY_PORT,
   GATEWAY_READINESS_PATH,
-  SOCKETIO_PORT,
 } from './ports.js';
 import { NGINX_UID, podSecurity, pullPolicy, restrictedContainerSecurity } from './security.js';
-import type { Endpoint, KubeObject } from './types.js';
+import type { KubeObject } from './types.js';
 
 export const GATEWAY_HASH_ANNOTATION = 'socketfleet.dev/gateway-config-hash';
 const CONF_PATH = `${NGINX_CONF_DIR}/${NGINX_CONF_FILE}`;
-const HASH_PLACEHOLDER: Endpoint = { ip: '0.0.0.0', port: SOCKETIO_PORT };
+/** Where the sync sidecar, and only it, sees its service account token. */
+const TOKEN_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+const TOKEN_SECONDS = 3600;
 
 /**
- * Endpoint changes rewrite the ConfigMap; the kubelet swaps the mounted directory (which is why
- * there is no subPath) and this loop reloads nginx in place, so clients keep their connections.
- * A conf that fails `nginx -t` is logged and skipped, leaving the running one in service.
+ * With ip-hash, how long a server that left stays listed as `down`: its whole termination
+ * (preStop and drain), plus a margin, so its clients have moved before the list closes up.
  */
-export function reloaderScript(confPath: string): string {
-  return [
-    `conf=${confPath}`,
-    'last=$(cksum < "$conf")',
-    'echo "socketfleet: watching $conf for changes"',
-    'while true; do',
-    '  sleep 2',
-    '  now=$(cksum < "$conf" 2>/dev/null) || continue',
-    '  [ "$now" = "$last" ] && continue',
-    '  last="$now"',
-    '  if nginx -e stderr -t -q -c "$conf"; then',
-    '    nginx -e stderr -s reload -c "$conf" && echo "socketfleet: nginx.conf changed, nginx reloaded"',
-    '  else',
-    '    echo "socketfleet: new nginx.conf failed nginx -t, keeping the running configuration" >&2',
-    '  fi',
-    'done',
-  ].join('\n');
+export function leavingGraceSeconds(cluster: RealtimeCluster): number {
+  return cluster.spec.terminationGracePeriodSeconds + 10;
 }
 
-export function buildGatewayConfigMap(
-  cluster: RealtimeCluster,
-  upstreams: readonly Endpoint[],
-): KubeObject {
+/** The static nginx.conf; the upstream block it includes is the sidecar's. */
+export function buildGatewayConfigMap(cluster: RealtimeCluster): KubeObject {
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
@@ -60,8 +44,56 @@ export function buildGatewayConfigMap(
       componentLabels(cluster, 'gateway'),
     ),
     data: {
-      [NGINX_CONF_FILE]: renderNginxConf(cluster, upstreams, kubernetesNginxRuntime(cluster)),
+      [NGINX_CONF_FILE]: renderNginxConf(cluster, [], kubernetesNginxRuntime(cluster)),
     },
+  };
+}
+
+/** The sync sidecar's identity: it alone in the cluster's pods talks to the API server. */
+export function buildGatewaySyncServiceAccount(cluster: RealtimeCluster): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'ServiceAccount',
+    metadata: objectMeta(
+      cluster,
+      resourceNames(cluster.metadata.name).gatewaySync,
+      componentLabels(cluster, 'gateway'),
+    ),
+    // The pod mounts a token into the sidecar container only (see the projected volume).
+    automountServiceAccountToken: false,
+  };
+}
+
+/** Read access to EndpointSlices in this namespace, and nothing else. */
+export function buildGatewaySyncRole(cluster: RealtimeCluster): KubeObject {
+  return {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'Role',
+    metadata: objectMeta(
+      cluster,
+      resourceNames(cluster.metadata.name).gatewaySync,
+      componentLabels(cluster, 'gateway'),
+    ),
+    rules: [
+      {
+        apiGroups: ['discovery.k8s.io'],
+        resources: ['endpointslices'],
+        verbs: ['get', 'list', 'watch'],
+      },
+    ],
+  };
+}
+
+export function buildGatewaySyncRoleBinding(cluster: RealtimeCluster): KubeObject {
+  const name = resourceNames(cluster.metadata.name).gatewaySync;
+  const subject: Record<string, string> = { kind: 'ServiceAccount', name };
+  if (cluster.metadata.namespace !== undefined) subject.namespace = cluster.metadata.namespace;
+  return {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    metadata: objectMeta(cluster, name, componentLabels(cluster, 'gateway')),
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+    subjects: [subject],
   };
 }
 
@@ -89,16 +121,10 @@ export function buildGatewayService(cluster: RealtimeCluster): KubeObject {
 export function buildGatewayDeployment(cluster: RealtimeCluster): KubeObject {
   const g = cluster.spec.gateway;
   const names = resourceNames(cluster.metadata.name);
-  // The conf with a fixed stand-in upstream: every static directive counts (balance included),
-  // the changing list of ready endpoints does not.
-  const staticHash = contentHash(
-    renderNginxConf(cluster, [HASH_PLACEHOLDER], kubernetesNginxRuntime(cluster)),
-  );
-  const mounts = [
-    { name: 'conf', mountPath: NGINX_CONF_DIR, readOnly: true },
-    { name: 'run', mountPath: NGINX_TMP_DIR },
-  ];
+  // Every static directive counts (balance included); the upstreams are the sidecar's.
+  const staticHash = contentHash(renderNginxConf(cluster, [], kubernetesNginxRuntime(cluster)));
   const security = restrictedContainerSecurity(NGINX_UID);
+  const run = { name: 'run', mountPath: NGINX_TMP_DIR };
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -113,9 +139,10 @@ export function buildGatewayDeployment(cluster: RealtimeCluster): KubeObject {
           annotations: { [GATEWAY_HASH_ANNOTATION]: staticHash },
         },
         spec: {
-          serviceAccountName: names.serviceAccount,
+          serviceAccountName: names.gatewaySync,
           automountServiceAccountToken: false,
-          // The reloader signals the nginx master, so both containers see one process tree.
+          // The sidecar signals the nginx master (same uid), so both containers share one
+          // process tree.
           shareProcessNamespace: true,
           securityContext: podSecurity(NGINX_UID),
           terminationGracePeriodSeconds: 30,
@@ -137,7 +164,12 @@ export function buildGatewayDeployment(cluster: RealtimeCluster): KubeObject {
               name: 'nginx',
               image: g.image,
               ...pullPolicy(cluster.spec.imagePullPolicy),
-              command: ['nginx', '-e', 'stderr', '-c', CONF_PATH, '-g', 'daemon off;'],
+              // nginx.conf includes the sidecar's upstream file, so nginx starts once it exists.
+              command: [
+                'sh',
+                '-c',
+                `until [ -s ${NGINX_UPSTREAMS_FILE} ]; do sleep 0.2; done; exec nginx -e stderr -c ${CONF_PATH} -g 'daemon off;'`,
+              ],
               ports: [
                 { name: 'http', containerPort: GATEWAY_PORT, protocol: 'TCP' },
                 { name: 'health', containerPort: GATEWAY_HEALTH_PORT, protocol: 'TCP' },
@@ -162,21 +194,52 @@ export function buildGatewayDeployment(cluster: RealtimeCluster): KubeObject {
               lifecycle: { preStop: { exec: { command: ['sleep', '5'] } } },
               resources: g.resources,
               securityContext: security,
-              volumeMounts: mounts,
+              volumeMounts: [{ name: 'conf', mountPath: NGINX_CONF_DIR, readOnly: true }, run],
             },
             {
-              name: 'reloader',
-              image: g.image,
+              name: 'sync',
+              image: g.syncImage,
               ...pullPolicy(cluster.spec.imagePullPolicy),
-              command: ['sh', '-c', reloaderScript(CONF_PATH)],
-              resources: { requests: { cpu: '5m', memory: '16Mi' }, limits: { memory: '64Mi' } },
+              args: [
+                'gateway-sync',
+                `--service=${names.serverService}`,
+                `--balance=${g.balance}`,
+                `--upstreams-file=${NGINX_UPSTREAMS_FILE}`,
+                `--pid-file=${kubernetesNginxRuntime(cluster).pidFile}`,
+                `--leaving-grace-seconds=${leavingGraceSeconds(cluster)}`,
+              ],
+              resources: { requests: { cpu: '10m', memory: '48Mi' }, limits: { memory: '128Mi' } },
+              // nginx's uid: signalling the master needs the same user.
               securityContext: security,
-              volumeMounts: mounts,
+              volumeMounts: [run, { name: 'token', mountPath: TOKEN_DIR, readOnly: true }],
             },
           ],
           volumes: [
             { name: 'conf', configMap: { name: names.gatewayConfig } },
             { name: 'run', emptyDir: {} },
+            {
+              // What automounting would give, but mounted into the sidecar alone: nginx, which
+              // faces the clients, holds no credential.
+              name: 'token',
+              projected: {
+                sources: [
+                  {
+                    serviceAccountToken: { path: 'token', expirationSeconds: TOKEN_SECONDS },
+                  },
+                  {
+                    configMap: {
+                      name: 'kube-root-ca.crt',
+                      items: [{ key: 'ca.crt', path: 'ca.crt' }],
+                    },
+                  },
+                  {
+                    downwardAPI: {
+                      items: [{ path: 'namespace', fieldRef: { fieldPath: 'metadata.namespace' } }],
+                    },
+                  },
+                ],
+              },
+            },
           ],
         },
       },

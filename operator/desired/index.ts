@@ -1,5 +1,12 @@
 import type { RealtimeCluster } from '../api/realtimecluster.js';
-import { buildGatewayConfigMap, buildGatewayDeployment, buildGatewayService } from './gateway.js';
+import {
+  buildGatewayConfigMap,
+  buildGatewayDeployment,
+  buildGatewayService,
+  buildGatewaySyncRole,
+  buildGatewaySyncRoleBinding,
+  buildGatewaySyncServiceAccount,
+} from './gateway.js';
 import { resourceNames } from './names.js';
 import { buildNetworkPolicies } from './network-policy.js';
 import { buildPodDisruptionBudget } from './pdb.js';
@@ -15,14 +22,7 @@ import { buildServerTuning } from './tuning.js';
 import type { DesiredState, KubeObject, ObservedFacts } from './types.js';
 import { specWarnings } from './warnings.js';
 
-export type {
-  DesiredState,
-  Endpoint,
-  KubeObject,
-  ObjectMeta,
-  ObservedFacts,
-  OwnerReference,
-} from './types.js';
+export type { DesiredState, Endpoint, KubeObject, ObjectMeta, OwnerReference } from './types.js';
 export { resourceNames, type ResourceNames } from './names.js';
 export {
   componentLabels,
@@ -33,7 +33,7 @@ export {
 } from './labels.js';
 export { buildRedisAuthSecret, REDIS_PASSWORD_KEY } from './secret.js';
 export { renderNginxConf, kubernetesNginxRuntime, type NginxRuntime } from './nginx.js';
-export { buildServerConfig, kubernetesShardAddresses } from './server-config.js';
+export { buildServerConfig } from './server-config.js';
 export {
   kubernetesRedisPods,
   redisClusterNodes,
@@ -57,11 +57,16 @@ export function redisShardsToRun(cluster: RealtimeCluster, observed: ObservedFac
  * before any pod exists, Redis before the servers that connect to it, servers before the gateway
  * that routes to them. The Redis auth Secret is not here (see buildRedisAuthSecret).
  */
-export function buildDesired(cluster: RealtimeCluster, observed: ObservedFacts): DesiredState {
+export function buildDesired(cluster: RealtimeCluster, observed: ObservedFacts = {}): DesiredState {
   const spec = cluster.spec;
   const names = resourceNames(cluster.metadata.name);
   const tuning = buildServerTuning(cluster);
-  const objects: KubeObject[] = [buildServiceAccount(cluster)];
+  // The gateway sync account exists in every mode, like the servers' one: the operator never
+  // deletes ServiceAccounts (garbage collection does), and without its Role it can do nothing.
+  const objects: KubeObject[] = [
+    buildServiceAccount(cluster),
+    buildGatewaySyncServiceAccount(cluster),
+  ];
 
   if (cluster.spec.networkPolicy.enabled) objects.push(...buildNetworkPolicies(cluster));
 
@@ -85,7 +90,9 @@ export function buildDesired(cluster: RealtimeCluster, observed: ObservedFacts):
 
   if (spec.gateway.mode === 'managed') {
     objects.push(
-      buildGatewayConfigMap(cluster, observed.serverEndpoints),
+      buildGatewaySyncRole(cluster),
+      buildGatewaySyncRoleBinding(cluster),
+      buildGatewayConfigMap(cluster),
       buildGatewayService(cluster),
       buildGatewayDeployment(cluster),
       buildPodDisruptionBudget(cluster, names.gateway, 'gateway'),

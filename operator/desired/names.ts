@@ -6,6 +6,8 @@ export interface ResourceNames {
   gateway: string;
   gatewayService: string;
   gatewayConfig: string;
+  /** ServiceAccount, Role and RoleBinding of the gateway's sync sidecar (one name for all three). */
+  gatewaySync: string;
   redisAuthSecret: string;
   redisConfig: string;
   serviceAccount: string;
@@ -24,6 +26,7 @@ export function resourceNames(clusterName: string): ResourceNames {
     gateway: `${n}-gateway`,
     gatewayService: `${n}-gateway`,
     gatewayConfig: `${n}-gateway-nginx`,
+    gatewaySync: `${n}-gateway-sync`,
     redisAuthSecret: `${n}-redis-auth`,
     redisConfig: `${n}-redis-config`,
     serviceAccount: `${n}-socketfleet`,

@@ -7,6 +7,8 @@ import {
 } from './ports.js';
 import type { Endpoint } from './types.js';
 
+export type Balance = RealtimeCluster['spec']['gateway']['balance'];
+
 /** The kernel caps a listen backlog at net.core.somaxconn, so this only removes nginx's own cap. */
 const LISTEN_BACKLOG = 65535;
 
@@ -32,12 +34,19 @@ export interface NginxRuntime {
    * connection and runs out of worker_connections while the others idle.
    */
   reusePort?: boolean;
+  /**
+   * Where the upstream block lives when something other than this conf keeps it current (the
+   * gateway pod's sync sidecar, or `up`): nginx.conf then only includes it. Omitted = inline.
+   */
+  upstreamsFile?: string;
 }
 
 /** Mount directory of the rendered conf in the gateway pod (a ConfigMap volume, no subPath). */
 export const NGINX_CONF_DIR = '/etc/socketfleet/nginx';
 export const NGINX_CONF_FILE = 'nginx.conf';
 export const NGINX_TMP_DIR = '/tmp/nginx';
+/** Written by the sync sidecar into the pod's shared emptyDir; nginx.conf includes it. */
+export const NGINX_UPSTREAMS_FILE = `${NGINX_TMP_DIR}/upstreams.conf`;
 
 export function kubernetesNginxRuntime(_cluster: RealtimeCluster): NginxRuntime {
   return {
@@ -51,6 +60,7 @@ export function kubernetesNginxRuntime(_cluster: RealtimeCluster): NginxRuntime 
     workerProcesses: 'auto',
     healthPort: GATEWAY_HEALTH_PORT,
     reusePort: true,
+    upstreamsFile: NGINX_UPSTREAMS_FILE,
   };
 }
 
@@ -77,16 +87,18 @@ function ipKey(ip: string): string {
     .join('.')}`;
 }
 
-/** ip_hash maps by position, so a stable order keeps clients on their pod across re-renders. */
+/**
+ * ip_hash maps by position, so a stable order keeps clients on their pod across re-renders. An
+ * address listed twice counts once, and as serving if any entry is serving.
+ */
 export function sortEndpoints(upstreams: readonly Endpoint[]): Endpoint[] {
-  const seen = new Set<string>();
-  const out: Endpoint[] = [];
+  const byKey = new Map<string, Endpoint>();
   for (const e of upstreams) {
     const key = `${e.ip}|${e.port}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    out.push(e);
+    const seen = byKey.get(key);
+    if (seen === undefined || (seen.down === true && e.down !== true)) byKey.set(key, e);
   }
+  const out = [...byKey.values()];
   return out.sort((a, b) => {
     const ka = ipKey(a.ip);
     const kb = ipKey(b.ip);
@@ -98,8 +110,8 @@ function hostPort(e: Endpoint): string {
   return e.ip.includes(':') ? `[${e.ip}]:${e.port}` : `${e.ip}:${e.port}`;
 }
 
-function balanceDirective(cluster: RealtimeCluster): string {
-  switch (cluster.spec.gateway.balance) {
+function balanceDirective(balance: Balance): string {
+  switch (balance) {
     case 'ip-hash':
       return 'ip_hash;';
     case 'consistent-hash':
@@ -107,6 +119,34 @@ function balanceDirective(cluster: RealtimeCluster): string {
     case 'room-affinity':
       return 'hash $socketfleet_affinity_key consistent;';
   }
+}
+
+/**
+ * The upstream block alone: what changes when servers come and go. The operator renders it into
+ * nginx.conf (or the file nginx.conf includes), and the gateway's sync sidecar and `up` render it
+ * with this same function whenever the ready endpoints change.
+ *
+ * A server that is leaving (`down`) matters only to ip_hash, which picks a server by its
+ * position in this list: it stays listed as `down` so that every other client keeps its server,
+ * as nginx's documentation advises. The consistent hashes place each server on the ring by its
+ * own address, so a leaving server is simply left out and only its own clients move.
+ */
+export function renderUpstreamBlock(balance: Balance, upstreams: readonly Endpoint[]): string {
+  const listed = sortEndpoints(upstreams).filter((e) => balance === 'ip-hash' || e.down !== true);
+  const lines = ['upstream socketfleet_servers {', `    ${balanceDirective(balance)}`];
+  for (const e of listed) {
+    lines.push(
+      e.down === true
+        ? `    server ${hostPort(e)} down;`
+        : `    server ${hostPort(e)} max_fails=3 fail_timeout=10s;`,
+    );
+  }
+  if (!listed.some((e) => e.down !== true)) {
+    // nginx needs one server per block; with none serving, the handshake location answers 503.
+    lines.push('    server 127.0.0.1:1 down;');
+  }
+  lines.push('    keepalive 64;', '}', '');
+  return lines.join('\n');
 }
 
 function realIpLines(cluster: RealtimeCluster): string[] {
@@ -156,9 +196,22 @@ function indent(lines: string[], depth: number): string[] {
   return lines.map((l) => (l === '' ? '' : pad + l));
 }
 
+/** Retries of a handshake on other servers, and the time they may take together. */
+const HANDSHAKE_TRIES = 3;
+const HANDSHAKE_RETRY_SECONDS = 10;
+
 /**
- * The whole nginx.conf of the gateway. With no ready upstream it still renders a valid config
- * that answers 503, so a reload never fails just because every pod is rolling.
+ * The whole nginx.conf of the gateway. Requests are split in two:
+ *
+ * - A handshake (no `sid` in the query) has no session yet, so nginx may try it on another
+ *   server when the first one cannot take it: connection refused or reset (a pod that died or
+ *   is gone), a timeout, 502/503, or the 403 a draining server answers. Handshakes are GETs,
+ *   so nginx's refusal to retry non-idempotent requests never applies to them.
+ * - A request with a `sid` belongs to the session on one server. Sending it elsewhere would
+ *   only earn a "Session ID unknown" error, so it is never retried; the client reconnects.
+ *
+ * With no serving upstream it still renders a valid config whose handshakes get 503 with
+ * Retry-After, so a reload never fails just because every pod is rolling.
  */
 export function renderNginxConf(
   cluster: RealtimeCluster,
@@ -167,7 +220,6 @@ export function renderNginxConf(
 ): string {
   const g = cluster.spec.gateway;
   const s = cluster.spec.socketio;
-  const servers = sortEndpoints(upstreams);
   const timeout = proxyTimeoutSeconds(cluster);
   const tmp = runtime.tempDir;
   const bodyLimit = s.maxPayloadBytes + 65536;
@@ -182,6 +234,10 @@ export function renderNginxConf(
   top.push(
     `worker_processes ${runtime.workerProcesses};`,
     `worker_rlimit_nofile ${nginxNofile(cluster)};`,
+    // After a reload the old workers keep their WebSockets until these close or this runs out;
+    // then nginx closes what is left and those clients reconnect (to the same server, since
+    // their hash did not change).
+    `worker_shutdown_timeout ${g.workerShutdownTimeoutSeconds}s;`,
     `pid ${runtime.pidFile};`,
     `error_log ${runtime.errorLog} warn;`,
     '',
@@ -207,7 +263,8 @@ export function renderNginxConf(
     '',
     'log_format socketfleet escape=json',
     `    '{"time":"$time_iso8601","client":"$remote_addr","request":"$request",'`,
-    `    '"status":$status,"upstream":"$upstream_addr","duration":$request_time}';`,
+    `    '"status":$status,"upstream":"$upstream_addr","upstream_status":"$upstream_status",'`,
+    `    '"duration":$request_time}';`,
     runtime.accessLog === 'off'
       ? 'access_log off;'
       : `access_log ${runtime.accessLog} socketfleet;`,
@@ -233,14 +290,15 @@ export function renderNginxConf(
       '',
     );
   }
-  http.push('upstream socketfleet_servers {', `    ${balanceDirective(cluster)}`);
-  for (const e of servers) http.push(`    server ${hostPort(e)} max_fails=3 fail_timeout=10s;`);
-  if (servers.length === 0) {
-    // Keeps the block (and its balance mode) visible while no pod is ready; traffic gets the
-    // explicit 503 below instead of nginx's 502 for an upstream with only down servers.
-    http.push('    server 127.0.0.1:1 down;');
+  if (runtime.upstreamsFile !== undefined) {
+    http.push(
+      '# Kept current by the gateway sync sidecar.',
+      `include ${runtime.upstreamsFile};`,
+      '',
+    );
+  } else {
+    http.push(...renderUpstreamBlock(g.balance, upstreams).split('\n'));
   }
-  http.push('    keepalive 64;', '}', '');
 
   const proxy: string[] = [
     'proxy_pass http://socketfleet_servers;',
@@ -251,17 +309,12 @@ export function renderNginxConf(
     'proxy_set_header X-Real-IP $remote_addr;',
     'proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;',
     'proxy_set_header X-Forwarded-Proto $scheme;',
-    'proxy_connect_timeout 5s;',
+    'proxy_connect_timeout 3s;',
     `proxy_read_timeout ${timeout}s;`,
     `proxy_send_timeout ${timeout}s;`,
     '# Long-polling responses must reach the client as soon as the server writes them.',
     'proxy_buffering off;',
     'proxy_request_buffering off;',
-  ];
-  const noUpstream: string[] = [
-    'default_type text/plain;',
-    'add_header Retry-After 5 always;',
-    "return 503 'no ready Socket.IO server\\n';",
   ];
 
   http.push(
@@ -269,8 +322,40 @@ export function renderNginxConf(
     `    ${listen}`,
     '    server_name _;',
     '',
+    '    # A request of an existing session goes to its server and nowhere else.',
+    '    error_page 418 = @session;',
+    '    if ($arg_sid != "") {',
+    '        return 418;',
+    '    }',
+    '',
     '    location / {',
-    ...indent(servers.length > 0 ? proxy : noUpstream, 2),
+    ...indent(
+      [
+        '# A new session: another server may take it when the first cannot.',
+        'proxy_next_upstream error timeout http_502 http_503 http_403;',
+        `proxy_next_upstream_tries ${HANDSHAKE_TRIES};`,
+        `proxy_next_upstream_timeout ${HANDSHAKE_RETRY_SECONDS}s;`,
+        '# No server left to try (or none is ready): tell the client to come back.',
+        'error_page 502 504 = @unavailable;',
+        ...proxy,
+      ],
+      2,
+    ),
+    '    }',
+    '',
+    '    location @session {',
+    ...indent(['proxy_next_upstream off;', ...proxy], 2),
+    '    }',
+    '',
+    '    location @unavailable {',
+    ...indent(
+      [
+        'default_type text/plain;',
+        'add_header Retry-After 5 always;',
+        "return 503 'no ready Socket.IO server\\n';",
+      ],
+      2,
+    ),
     '    }',
     '}',
   );

@@ -209,6 +209,7 @@ export function buildRedisStatefulSet(cluster: RealtimeCluster, shard: number): 
     };
     if (r.persistence.storageClassName) pvcSpec.storageClassName = r.persistence.storageClassName;
     spec.volumeClaimTemplates = [{ metadata: { name: 'data' }, spec: pvcSpec }];
+    spec.persistentVolumeClaimRetentionPolicy = { ...r.persistence.retentionPolicy };
   }
   return {
     apiVersion: 'apps/v1',

@@ -1,17 +1,15 @@
 import type { ServerConfigInput } from '../../server-image/src/config.js';
 import type { RealtimeCluster } from '../api/realtimecluster.js';
-import { resourceNames } from './names.js';
-import { OPS_PORT, REDIS_PORT, SOCKETIO_PATH, SOCKETIO_PORT } from './ports.js';
+import { OPS_PORT, SOCKETIO_PATH, SOCKETIO_PORT } from './ports.js';
+import type { RedisNodeAddress } from './redis.js';
 
-export interface ShardAddress {
-  host: string;
-  port: number;
-}
-
-/** The server.json the Socket.IO pods read; secrets never go here (REDIS_PASSWORD env instead). */
+/**
+ * The server.json the Socket.IO pods read; secrets never go here (REDIS_PASSWORD env instead).
+ * `nodes` are seeds of one Redis Cluster: any of its nodes, the client learns the rest.
+ */
 export function buildServerConfig(
   cluster: RealtimeCluster,
-  shards: ShardAddress[],
+  nodes: RedisNodeAddress[],
 ): ServerConfigInput {
   const s = cluster.spec.socketio;
   return {
@@ -26,20 +24,7 @@ export function buildServerConfig(
     corsOrigins: [...s.corsOrigins],
     eventsPerSecond: s.eventsPerSecond,
     drainSeconds: s.drainSeconds,
-    redis: { shards: shards.map((a) => ({ host: a.host, port: a.port })) },
+    redis: { nodes: nodes.map((a) => ({ host: a.host, port: a.port })) },
     logLevel: 'info',
   };
-}
-
-/**
- * In-cluster addresses of the shards, in ring order. Without a namespace (render of a bare
- * manifest) the short Service name resolves through the pod's DNS search path.
- */
-export function kubernetesShardAddresses(cluster: RealtimeCluster): ShardAddress[] {
-  const names = resourceNames(cluster.metadata.name);
-  const ns = cluster.metadata.namespace;
-  return Array.from({ length: cluster.spec.redis.shards }, (_, i) => ({
-    host: ns ? `${names.redisShard(i)}.${ns}.svc` : names.redisShard(i),
-    port: REDIS_PORT,
-  }));
 }

@@ -6,7 +6,8 @@ import { resourceNames } from './names.js';
 import { OPS_PORT, SOCKETIO_PORT } from './ports.js';
 import { redisClientPodParts } from './redis-client.js';
 import { podSecurity, pullPolicy, restrictedContainerSecurity, SERVER_UID } from './security.js';
-import { buildServerConfig, kubernetesShardAddresses } from './server-config.js';
+import { redisClusterNodes } from './redis.js';
+import { buildServerConfig } from './server-config.js';
 import { defaultTopologySpread } from './spread.js';
 import type { ServerTuning } from './tuning.js';
 import type { KubeObject } from './types.js';
@@ -14,13 +15,13 @@ import type { KubeObject } from './types.js';
 export const SERVER_CONFIG_KEY = 'server.json';
 export const CONFIG_HASH_ANNOTATION = 'socketfleet.dev/config-hash';
 const CONFIG_DIR = DEFAULT_CONFIG_PATH.slice(0, DEFAULT_CONFIG_PATH.lastIndexOf('/'));
-/** Time for endpoint removal to reach the gateway before the server starts draining. */
+/** Longest preStop wait for the gateway to stop sending new sessions before the drain starts. */
 const MAX_PRESTOP_SECONDS = 5;
+/** How long without a new session counts as "the gateway no longer picks this pod". */
+const PRESTOP_QUIET_MS = 2000;
 
 export function renderServerConfigJson(cluster: RealtimeCluster): string {
-  return (
-    JSON.stringify(buildServerConfig(cluster, kubernetesShardAddresses(cluster)), null, 2) + '\n'
-  );
+  return JSON.stringify(buildServerConfig(cluster, redisClusterNodes(cluster)), null, 2) + '\n';
 }
 
 export function buildServerConfigMap(cluster: RealtimeCluster): KubeObject {
@@ -106,8 +107,19 @@ export function buildServerDeployment(cluster: RealtimeCluster, tuning: ServerTu
       ...redisClient.volumeMounts,
     ],
   };
-  const sleep = preStopSeconds(cluster);
-  if (sleep > 0) container.lifecycle = { preStop: { exec: { command: ['sleep', String(sleep)] } } };
+  // The pod leaves its EndpointSlices as soon as it is deleted, and the gateway drops it within
+  // about a second; until then new sessions keep arriving and are served normally. The hook
+  // returns once none came for a quiet period (bounded), and only then does SIGTERM start the
+  // drain, so new clients are not refused by a server the gateway still picks.
+  const wait = preStopSeconds(cluster);
+  if (wait > 0) {
+    const quietMs = Math.min(PRESTOP_QUIET_MS, (wait * 1000) / 2);
+    container.lifecycle = {
+      preStop: {
+        httpGet: { path: `/prestop?quietMs=${quietMs}&maxMs=${wait * 1000}`, port: 'ops' },
+      },
+    };
+  }
 
   const podSecurityContext = podSecurity(SERVER_UID);
   if (tuning.podSysctls.length > 0) podSecurityContext.sysctls = tuning.podSysctls;
@@ -140,6 +152,8 @@ export function buildServerDeployment(cluster: RealtimeCluster, tuning: ServerTu
     spec: {
       replicas: spec.replicas,
       selector: { matchLabels: selectorLabels(cluster, 'server') },
+      // New pods are Ready before old ones go, so capacity never dips during a rollout; each
+      // old pod then spreads its clients' reconnects over drainSeconds.
       strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: '25%', maxUnavailable: 0 } },
       template: {
         metadata: {

@@ -1,25 +1,10 @@
 import type { RealtimeCluster } from '../api/realtimecluster.js';
+import { SAFE_SYSCTLS as SAFE_SYSCTL_LIST } from '../api/sysctls.js';
+import { DEFAULT_SYSCTLS } from '../api/realtimecluster.js';
 import { pullPolicy } from './security.js';
 
-/**
- * Sysctls the kubelet allows without --allowed-unsafe-sysctls (Kubernetes docs, "Using sysctls
- * in a Kubernetes Cluster"), with the release that made each safe. Newer entries fail on older
- * kubelets, so only ask for what the user set.
- */
-export const SAFE_SYSCTLS: ReadonlySet<string> = new Set([
-  'kernel.shm_rmid_forced',
-  'net.ipv4.ip_local_port_range',
-  'net.ipv4.tcp_syncookies',
-  'net.ipv4.ping_group_range', // 1.18
-  'net.ipv4.ip_unprivileged_port_start', // 1.22
-  'net.ipv4.ip_local_reserved_ports', // 1.27
-  'net.ipv4.tcp_keepalive_time', // 1.29
-  'net.ipv4.tcp_fin_timeout', // 1.29
-  'net.ipv4.tcp_keepalive_intvl', // 1.29
-  'net.ipv4.tcp_keepalive_probes', // 1.29
-  'net.ipv4.tcp_rmem', // 1.32
-  'net.ipv4.tcp_wmem', // 1.32
-]);
+/** The kubelet's safe sysctls (operator/api/sysctls.ts is where the list lives). */
+export const SAFE_SYSCTLS: ReadonlySet<string> = new Set(SAFE_SYSCTL_LIST);
 
 export const NOFILE_ENV = 'SOCKETFLEET_NOFILE';
 
@@ -54,17 +39,22 @@ export function buildServerTuning(cluster: RealtimeCluster): ServerTuning {
     case 'off':
       return { initContainers: [], podSysctls: [], env: [], warnings: [] };
     case 'safe-sysctls': {
-      const safe = sorted.filter(([k]) => SAFE_SYSCTLS.has(k));
-      const unsafe = sorted.filter(([k]) => !SAFE_SYSCTLS.has(k)).map(([k]) => k);
+      // The schema refuses any other key the user asked for, so what is left here beyond the
+      // safe and kubelet-allowed ones are defaults this mode cannot set: dropped without a word.
+      const allowed = new Set(t.kubeletAllowedUnsafeSysctls);
+      const settable = sorted.filter(([k]) => SAFE_SYSCTLS.has(k) || allowed.has(k));
+      const refused = sorted.filter(
+        ([k, v]) => !SAFE_SYSCTLS.has(k) && !allowed.has(k) && DEFAULT_SYSCTLS[k] !== v,
+      );
       const warnings =
-        unsafe.length > 0
+        refused.length > 0
           ? [
-              `spec.tuning.sysctls: ${unsafe.join(', ')} not set because safe-sysctls mode only sets the kubelet's safe sysctls; use privileged-init to set them.`,
+              `spec.tuning.sysctls: ${refused.map(([k]) => k).join(', ')} not set because safe-sysctls mode only sets the kubelet's safe sysctls and tuning.kubeletAllowedUnsafeSysctls.`,
             ]
           : [];
       return {
         initContainers: [],
-        podSysctls: safe.map(([name, value]) => ({ name, value })),
+        podSysctls: settable.map(([name, value]) => ({ name, value })),
         env: nofileEnv,
         warnings,
       };

@@ -24,15 +24,19 @@ export interface KubeObject {
   [k: string]: unknown;
 }
 
-/** A ready Socket.IO pod as the gateway reaches it. */
+/** A Socket.IO pod as the gateway reaches it. */
 export interface Endpoint {
   ip: string;
   port: number;
+  /**
+   * The pod is leaving (terminating, or gone within a grace period): no new session goes to it.
+   * Only ip_hash keeps such a server in its list, marked `down`, so the others keep their place.
+   */
+  down?: boolean;
 }
 
 /** What the reconciler observed in the cluster; builders take nothing else from the outside. */
 export interface ObservedFacts {
-  serverEndpoints: Endpoint[];
   /** Shards beyond spec.redis.shards that still hold hash slots, so must keep running. */
   retainedShards?: number[];
 }

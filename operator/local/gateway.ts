@@ -1,9 +1,12 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RealtimeCluster } from '../api/realtimecluster.js';
-import { renderNginxConf, type NginxRuntime } from '../desired/nginx.js';
+import { leavingGraceSeconds } from '../desired/gateway.js';
+import { renderNginxConf, renderUpstreamBlock, type NginxRuntime } from '../desired/nginx.js';
 import type { Endpoint } from '../desired/types.js';
+import { LeavingServers } from '../gateway/leaving.js';
+import { NginxReloader } from '../gateway/reloader.js';
 import { canConnect, waitFor } from './ports.js';
 import { Supervised } from './process.js';
 
@@ -23,6 +26,7 @@ export function localNginxRuntime(
     tempDir: join(dir, 'tmp'),
     workerProcesses,
     reusePort,
+    upstreamsFile: join(dir, 'upstreams.conf'),
     // As root nginx would drop its workers to nobody, who cannot read a state dir under /root.
     ...(process.getuid?.() === 0 ? { runAsUser: 'root' } : {}),
   };
@@ -32,6 +36,9 @@ export class Gateway {
   private proc: Supervised | undefined;
   private readonly confPath: string;
   private readonly runtime: NginxRuntime;
+  private readonly reloader: NginxReloader;
+  private leaving: LeavingServers | undefined;
+  private lastConf: string | undefined;
   private hadNoUpstreams = true;
 
   constructor(
@@ -44,6 +51,12 @@ export class Gateway {
     this.runtime = localNginxRuntime(stateDir, port, workerProcesses, reusePort);
     mkdirSync(this.runtime.tempDir, { recursive: true });
     this.confPath = join(stateDir, 'nginx', 'nginx.conf');
+    // The gateway pod's sidecar and `up` share the upstream rendering and the reload.
+    this.reloader = new NginxReloader({
+      upstreamsFile: this.runtime.upstreamsFile!,
+      master: () => (this.proc?.running ? this.proc.pid : undefined),
+      check: { nginx, conf: this.confPath, prefix: join(stateDir, 'nginx') },
+    });
   }
 
   get pid(): number | undefined {
@@ -54,19 +67,32 @@ export class Gateway {
     return ['-p', join(this.stateDir, 'nginx'), '-e', this.runtime.errorLog, '-c', conf];
   }
 
-  /** Writes the config only if `nginx -t` accepts it, so a bad render never replaces a good one. */
-  private writeChecked(cluster: RealtimeCluster, upstreams: Endpoint[]): void {
-    const text = renderNginxConf(cluster, upstreams, this.runtime);
+  /** The main conf, written only if `nginx -t` accepts it, so a bad render never replaces a good one. */
+  private writeConf(cluster: RealtimeCluster): boolean {
+    const text = renderNginxConf(cluster, [], this.runtime);
+    if (text === this.lastConf) return false;
     const next = `${this.confPath}.next`;
     writeFileSync(next, text);
     const t = spawnSync(this.nginx, ['-t', '-q', ...this.args(next)], { encoding: 'utf8' });
     if (t.status !== 0)
       throw new Error(`nginx rejected the rendered config: ${(t.stderr || t.stdout).trim()}`);
     renameSync(next, this.confPath);
+    this.lastConf = text;
+    return true;
+  }
+
+  private upstreams(cluster: RealtimeCluster, endpoints: Endpoint[]): string {
+    const balance = cluster.spec.gateway.balance;
+    if (balance !== 'ip-hash') this.leaving = undefined;
+    else this.leaving ??= new LeavingServers(leavingGraceSeconds(cluster) * 1000);
+    const listed = this.leaving ? this.leaving.withLeaving(endpoints, Date.now()) : endpoints;
+    return renderUpstreamBlock(balance, listed);
   }
 
   async start(cluster: RealtimeCluster, upstreams: Endpoint[]): Promise<void> {
-    this.writeChecked(cluster, upstreams);
+    // The upstream file first: nginx -t of the main conf reads it through its include.
+    await this.reloader.apply(this.upstreams(cluster, upstreams));
+    this.writeConf(cluster);
     this.hadNoUpstreams = upstreams.length === 0;
     const proc = new Supervised(
       'gateway',
@@ -87,21 +113,15 @@ export class Gateway {
 
   /**
    * Re-renders for the current upstreams and reloads gracefully: old workers finish their
-   * connections. Resolves once new workers run the new config, so a caller that reports
-   * "ready" or retires a server next does not race nginx's asynchronous reload.
+   * connections. Resolves once new workers run the new config and the old ones stopped
+   * accepting, so a caller that reports "ready" or retires a server next does not race nginx's
+   * asynchronous reload.
    */
   async reload(cluster: RealtimeCluster, upstreams: Endpoint[]): Promise<void> {
-    this.writeChecked(cluster, upstreams);
-    const master = this.proc?.running ? this.proc.pid : undefined;
-    if (master === undefined) return;
-    const before = new Set(childrenOf(master));
-    this.proc?.signalLeader('SIGHUP');
-    const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline && !childrenOf(master).some((pid) => !before.has(pid))) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    if (upstreams.length > 0 && this.hadNoUpstreams) {
-      // From the 503 config to a proxying one: wait until a handshake really gets through.
+    const confChanged = this.writeConf(cluster);
+    await this.reloader.apply(this.upstreams(cluster, upstreams), confChanged);
+    if (upstreams.length > 0 && this.hadNoUpstreams && this.pid !== undefined) {
+      // From no server to some: wait until a handshake really gets through.
       await waitFor(`nginx on port ${this.port} to proxy`, () => handshakeOk(this.port), 10_000);
     }
     this.hadNoUpstreams = upstreams.length === 0;
@@ -111,21 +131,6 @@ export class Gateway {
     // Everything behind it is going away too, so a fast shutdown (SIGTERM) is right here.
     await this.proc?.stop(5000);
   }
-}
-
-function childrenOf(ppid: number): number[] {
-  const out: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === ppid)
-        out.push(Number(name));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return out;
 }
 
 async function handshakeOk(port: number): Promise<boolean> {

@@ -36,16 +36,38 @@ export function killLeftovers(statusPath: string, stateDir: string): number {
 function ownedBy(pid: number, stateDir: string): boolean {
   try {
     // redis-server rewrites its command line but works inside its data dir under stateDir.
-    if (readlinkSync(`/proc/${pid}/cwd`).startsWith(stateDir)) return true;
+    if (isUnder(readlinkSync(`/proc/${pid}/cwd`), stateDir)) return true;
   } catch {
     return false;
   }
   for (const f of ['cmdline', 'environ']) {
     try {
-      if (readFileSync(`/proc/${pid}/${f}`).toString('utf8').includes(stateDir)) return true;
+      const entries = readFileSync(`/proc/${pid}/${f}`).toString('utf8').split('\0');
+      if (entries.some((e) => mentions(e, stateDir))) return true;
     } catch {
       return false;
     }
+  }
+  return false;
+}
+
+/** `path` is `dir` itself or inside it: `demo` owns `demo/logs`, never `demo-2`. */
+export function isUnder(path: string, dir: string): boolean {
+  const d = dir.replace(/\/+$/, '');
+  return path === d || path.startsWith(`${d}/`);
+}
+
+/**
+ * One argument or environment entry names `dir` or a path inside it as a whole path, e.g.
+ * `/s/demo`, `--dir=/s/demo/x` or `CONF=/s/demo/nginx.conf`, but not `/s/demo-2`.
+ */
+export function mentions(entry: string, dir: string): boolean {
+  const d = dir.replace(/\/+$/, '');
+  for (let i = entry.indexOf(d); i !== -1; i = entry.indexOf(d, i + 1)) {
+    const before = i === 0 ? '' : entry[i - 1]!;
+    const after = entry[i + d.length] ?? '';
+    if (!/^[=:\s"',]?$/.test(before)) continue;
+    if (after === '' || after === '/' || /[:\s"',;]/.test(after)) return true;
   }
   return false;
 }

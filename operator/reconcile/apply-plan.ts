@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { KubeObject } from '../desired/types.js';
+import { FIELD_MANAGER } from './kube-client.js';
 import { canonicalJson } from './status.js';
 
 /**
@@ -92,14 +93,60 @@ export interface AppliedMemo {
 
 export type ApplyDecision = 'create' | 'update' | 'correct-drift' | 'skip';
 
+export interface ManagedFieldsEntry {
+  manager?: string;
+  operation?: string;
+  subresource?: string;
+  fieldsV1?: unknown;
+}
+
 interface LiveObject {
   metadata?: {
     uid?: string | undefined;
     generation?: number | undefined;
     resourceVersion?: string | undefined;
     annotations?: Record<string, string> | undefined;
+    managedFields?: ManagedFieldsEntry[] | undefined;
   };
   [field: string]: unknown;
+}
+
+/**
+ * Whether another field manager has written (Update, on the object or its scale subresource) a
+ * field the desired object sets. A hand edit (kubectl scale/edit/patch) of a field we applied moves
+ * that field's ownership to the editor, so this finds edits made while no operator was running,
+ * when there is no in-memory memo of the generation we produced. The walk is over field names
+ * only: inside a list we set (containers, ports, rules) any foreign entry counts, so an extra env
+ * var someone added costs one no-op apply after a restart, never a missed edit.
+ */
+export function foreignEditOfOurFields(
+  desired: Record<string, unknown>,
+  managedFields: ManagedFieldsEntry[] | undefined,
+  ourManager: string,
+): boolean {
+  return (managedFields ?? []).some(
+    (m) =>
+      m.manager !== ourManager &&
+      m.operation === 'Update' &&
+      (m.subresource === undefined || m.subresource === '' || m.subresource === 'scale') &&
+      overlaps(m.fieldsV1, desired),
+  );
+}
+
+function overlaps(fields: unknown, want: unknown): boolean {
+  if (fields === null || typeof fields !== 'object') return false;
+  if (want === null || typeof want !== 'object' || Array.isArray(want)) return true;
+  const w = want as Record<string, unknown>;
+  for (const [k, sub] of Object.entries(fields as Record<string, unknown>)) {
+    if (!k.startsWith('f:')) continue;
+    const name = k.slice(2);
+    if (!(name in w) || w[name] === undefined) continue;
+    const v = w[name];
+    const leaf = sub === null || typeof sub !== 'object' || Object.keys(sub).length === 0;
+    if (leaf || v === null || typeof v !== 'object' || Array.isArray(v)) return true;
+    if (overlaps(sub, v)) return true;
+  }
+  return false;
 }
 
 /**
@@ -135,7 +182,9 @@ function contentOf(obj: KubeObject): Record<string, unknown> {
  * process last applied:
  * - a live object with our current hash is skipped, unless someone changed it by hand: for kinds
  *   with a generation (Deployment, StatefulSet, PDB, NetworkPolicy), its generation moved past
- *   the one our apply produced (e.g. our Deployment was scaled); for kinds without one
+ *   the one our apply produced (e.g. our Deployment was scaled), or, when this process has no
+ *   memo of that generation (it just started), managedFields show another manager wrote a
+ *   field we set (foreignEditOfOurFields); for kinds without one
  *   (ConfigMap, Service, ServiceAccount), a field we set has another value. It is then applied
  *   again to take our fields back;
  * - a live object with another hash is updated, unless we just applied this very hash to this
@@ -145,6 +194,7 @@ export function decideApply(
   prepared: KubeObject,
   live: LiveObject | undefined,
   memo: AppliedMemo | undefined,
+  fieldManager = FIELD_MANAGER,
 ): ApplyDecision {
   if (!live?.metadata) return 'create';
   const hash = prepared.metadata.annotations?.[APPLIED_HASH_ANNOTATION];
@@ -160,13 +210,15 @@ export function decideApply(
         memo.resourceVersion === live.metadata.resourceVersion;
       return ours || containsFields(live, contentOf(prepared)) ? 'skip' : 'correct-drift';
     }
-    const drifted =
-      sameObject &&
-      memo.hash === hash &&
-      memo.generation !== undefined &&
-      live.metadata.generation !== undefined &&
-      live.metadata.generation > memo.generation;
-    return drifted ? 'correct-drift' : 'skip';
+    const known = sameObject && memo.hash === hash && memo.generation !== undefined;
+    if (!known) {
+      // No memo (a restart, or another replica applied it): the generation we produced is
+      // unknown, so ask managedFields whether someone else wrote one of our fields.
+      return foreignEditOfOurFields(prepared, live.metadata.managedFields, fieldManager)
+        ? 'correct-drift'
+        : 'skip';
+    }
+    return live.metadata.generation > memo.generation! ? 'correct-drift' : 'skip';
   }
   return sameObject && memo.hash === hash ? 'skip' : 'update';
 }

@@ -65,12 +65,10 @@ export class Controller {
     const clusters = cache(KIND, undefined);
     const owned = new Map<string, KindCache>();
     for (const kind of OWNED_KINDS) owned.set(kind, cache(kind, OWNED_SELECTOR));
-    // The EndpointSlice controller copies a Service's labels onto its slices, so the same selector works.
-    const endpointSlices = cache('EndpointSlice', OWNED_SELECTOR);
-    // Pods carry their template's labels: the Redis pods' roles and revisions are read here.
+    // Pods carry their template's labels: the Redis pods' IPs and revisions are read here.
     const pods = cache('Pod', OWNED_SELECTOR);
-    this.caches = { clusters, owned, endpointSlices, pods };
-    this.all = [clusters, ...owned.values(), endpointSlices, pods];
+    this.caches = { clusters, owned, pods };
+    this.all = [clusters, ...owned.values(), pods];
 
     this.queue = new WorkQueue({
       concurrency: opts.concurrency,
@@ -89,7 +87,7 @@ export class Controller {
     clusters.onEvent((obj) => {
       if (obj.metadata.namespace) this.queue.add(`${obj.metadata.namespace}/${obj.metadata.name}`);
     });
-    for (const c of [...owned.values(), endpointSlices, pods]) {
+    for (const c of [...owned.values(), pods]) {
       c.onEvent((obj) => {
         const key = ownerKey(obj);
         if (key) this.queue.add(key);

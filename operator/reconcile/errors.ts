@@ -11,6 +11,7 @@ export const ERROR_TAGS = [
   'ApiInvalid',
   'ApiNotFound',
   'ApiTransient',
+  'LeaderLost',
   'Internal',
 ] as const;
 

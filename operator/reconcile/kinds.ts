@@ -39,20 +39,38 @@ export const KINDS: readonly KindInfo[] = [
     plural: 'endpointslices',
     namespaced: true,
   },
+  {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'Role',
+    plural: 'roles',
+    namespaced: true,
+  },
+  {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    plural: 'rolebindings',
+    namespaced: true,
+  },
   { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', plural: 'leases', namespaced: true },
   { apiVersion: 'events.k8s.io/v1', kind: 'Event', plural: 'events', namespaced: true },
 ];
 
-/** Kinds the operator creates for a cluster and garbage-collects itself when no longer desired. */
+/**
+ * Kinds the operator creates for a cluster, caches (list+watch on its own label) and
+ * garbage-collects itself when no longer desired. Not Secrets: listing or watching them, even
+ * label-selected, needs list/watch on every Secret in scope, so the Redis password Secret is
+ * only ever created (see Reconciler.ensureAuthSecret) and garbage-collected by its owner reference.
+ */
 export const OWNED_KINDS: readonly string[] = [
   'ServiceAccount',
   'ConfigMap',
-  'Secret',
   'Service',
   'Deployment',
   'StatefulSet',
   'PodDisruptionBudget',
   'NetworkPolicy',
+  'Role',
+  'RoleBinding',
 ];
 
 export function kindInfo(apiVersion: string, kind: string): KindInfo | undefined {

@@ -3,6 +3,7 @@ import https from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { OperatorError, tagForHttpStatus, toOperatorError } from './errors.js';
 import { requireKindInfo, resourcePath, type KindInfo } from './kinds.js';
+import { WriteGate } from './write-gate.js';
 
 export const FIELD_MANAGER = 'socketfleet-operator';
 export const USER_AGENT = 'socketfleet-operator/0.1.0';
@@ -45,6 +46,13 @@ export interface ListResult<T> {
 
 const REQUEST_TIMEOUT_MS = 30_000;
 
+/** How a write is sent: `leaseAcquire` marks the one write a non-leader may make (taking the Lease). */
+export interface WriteOptions {
+  leaseAcquire?: boolean;
+  /** Aborts this request (e.g. a Lease renewal that ran past its renew deadline). */
+  signal?: AbortSignal;
+}
+
 /**
  * A small JSON REST client over the KubeConfig's credentials. The operator talks to the API
  * through this one place so every write is counted and every failure gets an error tag; it also
@@ -54,35 +62,49 @@ export class KubeClient {
   private constructor(
     private readonly kc: KubeConfig,
     private readonly server: URL,
-    private readonly agent: http.Agent | undefined,
+    private agent: http.Agent | undefined,
     private readonly onWrite: WriteRecorder,
+    private readonly userAgent: string,
+    /** Every write (but a Lease acquisition) passes it immediately before it is sent. */
+    readonly gate: WriteGate,
   ) {}
 
   static async create(
     kc: KubeConfig,
     onWrite: WriteRecorder = () => undefined,
+    options: { identity?: string; gate?: WriteGate } = {},
   ): Promise<KubeClient> {
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new Error('The kubeconfig has no current cluster; set a current-context.');
     const opts: https.RequestOptions = {};
     await kc.applyToHTTPSOptions(opts);
-    let agent = opts.agent instanceof http.Agent ? opts.agent : undefined;
-    if (!cluster.proxyUrl) {
-      // client-node's agent opens a new TLS connection per request; reuse connections instead.
-      agent = cluster.server.startsWith('http:')
-        ? new http.Agent({ keepAlive: true })
-        : new https.Agent({
-            keepAlive: true,
-            ...(opts.ca !== undefined ? { ca: opts.ca } : {}),
-            ...(opts.cert !== undefined ? { cert: opts.cert } : {}),
-            ...(opts.key !== undefined ? { key: opts.key } : {}),
-            ...(opts.rejectUnauthorized !== undefined
-              ? { rejectUnauthorized: opts.rejectUnauthorized }
-              : {}),
-            ...(opts.servername !== undefined ? { servername: opts.servername } : {}),
-          });
-    }
-    return new KubeClient(kc, new URL(cluster.server), agent, onWrite);
+    const agent = cluster.proxyUrl
+      ? opts.agent instanceof http.Agent
+        ? opts.agent
+        : undefined
+      : pooledAgent(cluster.server, opts);
+    // The identity in the User-Agent tells replicas apart in the API server's audit log.
+    const userAgent = options.identity ? `${USER_AGENT} (${options.identity})` : USER_AGENT;
+    return new KubeClient(
+      kc,
+      new URL(cluster.server),
+      agent,
+      onWrite,
+      userAgent,
+      options.gate ?? new WriteGate(true),
+    );
+  }
+
+  /**
+   * A rotated cluster CA (the certificate-authority file changed) gets a new connection pool;
+   * the old one is closed once its requests had time to finish.
+   */
+  private followCa(fresh: https.RequestOptions): void {
+    if (!(this.agent instanceof https.Agent) || fresh.ca === undefined) return;
+    if (sameBytes(this.agent.options.ca, fresh.ca)) return;
+    const old = this.agent;
+    this.agent = pooledAgent(this.server.toString(), fresh);
+    setTimeout(() => old.destroy(), REQUEST_TIMEOUT_MS).unref();
   }
 
   /** Closes pooled connections so the process can exit. */
@@ -94,9 +116,12 @@ export class KubeClient {
     info: KindInfo,
     namespace: string | undefined,
     name: string,
+    signal?: AbortSignal,
   ): Promise<T | undefined> {
     try {
-      return await this.request<T>('GET', resourcePath(info, namespace, name));
+      return await this.request<T>('GET', resourcePath(info, namespace, name), {
+        ...(signal ? { signal } : {}),
+      });
     } catch (err) {
       if (err instanceof OperatorError && err.httpStatus === 404) return undefined;
       throw err;
@@ -130,6 +155,7 @@ export class KubeClient {
   /** Server-side apply under the operator's field manager, taking over conflicting fields. */
   async apply<T extends AnyObject>(obj: AnyObject, subresource?: 'status'): Promise<T> {
     const info = requireKindInfo(obj.apiVersion, obj.kind);
+    this.gate.check();
     this.onWrite('apply', subresource ? `${obj.kind}/${subresource}` : obj.kind);
     return this.request<T>(
       'PATCH',
@@ -138,26 +164,31 @@ export class KubeClient {
         query: { fieldManager: FIELD_MANAGER, force: 'true' },
         body: obj,
         contentType: 'application/apply-patch+yaml',
+        write: {},
       },
     );
   }
 
-  async createObject<T extends AnyObject>(obj: AnyObject): Promise<T> {
+  async createObject<T extends AnyObject>(obj: AnyObject, write: WriteOptions = {}): Promise<T> {
     const info = requireKindInfo(obj.apiVersion, obj.kind);
+    if (!write.leaseAcquire) this.gate.check();
     this.onWrite('create', obj.kind);
     return this.request<T>('POST', resourcePath(info, obj.metadata.namespace), {
       query: { fieldManager: FIELD_MANAGER },
       body: obj,
+      write,
     });
   }
 
   /** PUT with the object's resourceVersion: fails with ApiConflict if someone wrote in between. */
-  async replace<T extends AnyObject>(obj: AnyObject): Promise<T> {
+  async replace<T extends AnyObject>(obj: AnyObject, write: WriteOptions = {}): Promise<T> {
     const info = requireKindInfo(obj.apiVersion, obj.kind);
+    if (!write.leaseAcquire) this.gate.check();
     this.onWrite('update', obj.kind);
     return this.request<T>('PUT', resourcePath(info, obj.metadata.namespace, obj.metadata.name), {
       query: { fieldManager: FIELD_MANAGER },
       body: obj,
+      write,
     });
   }
 
@@ -171,9 +202,11 @@ export class KubeClient {
     name: string,
     uid?: string,
   ): Promise<void> {
+    this.gate.check();
     this.onWrite('delete', info.kind);
     try {
       await this.request('DELETE', resourcePath(info, namespace, name), {
+        write: {},
         body: {
           apiVersion: 'v1',
           kind: 'DeleteOptions',
@@ -190,16 +223,24 @@ export class KubeClient {
   async request<T>(
     method: string,
     path: string,
-    opts: { query?: Record<string, string>; body?: unknown; contentType?: string } = {},
+    opts: {
+      query?: Record<string, string>;
+      body?: unknown;
+      contentType?: string;
+      /** Set for writes: re-checked against the gate at the moment the bytes can go out. */
+      write?: WriteOptions;
+      signal?: AbortSignal;
+    } = {},
   ): Promise<T> {
     const url = new URL(this.server.toString().replace(/\/$/, '') + path);
     for (const [k, v] of Object.entries(opts.query ?? {})) url.searchParams.set(k, v);
     const reqOpts: https.RequestOptions = { headers: {} };
     // Re-applied per request so rotating credentials (projected service account tokens) are picked up.
     await this.kc.applyToHTTPSOptions(reqOpts);
+    this.followCa(reqOpts);
     const headers: Record<string, string> = {
       Accept: 'application/json',
-      'User-Agent': USER_AGENT,
+      'User-Agent': this.userAgent,
     };
     for (const [k, v] of Object.entries(reqOpts.headers ?? {})) {
       if (typeof v === 'string') headers[k] = v;
@@ -213,6 +254,10 @@ export class KubeClient {
     }
     const mod = url.protocol === 'http:' ? http : https;
     const agent = this.agent ?? reqOpts.agent;
+    const write = opts.write;
+    const signals = [this.gate.signal, write?.signal, opts.signal].filter(
+      (s): s is AbortSignal => s !== undefined,
+    );
     const { status, body } = await new Promise<{ status: number; body: string }>(
       (resolve, reject) => {
         const req = mod.request(
@@ -231,8 +276,34 @@ export class KubeClient {
             Object.assign(new Error(`${method} ${path} timed out`), { code: 'ETIMEDOUT' }),
           ),
         );
-        req.on('error', (err) => reject(toOperatorError(err)));
-        req.end(payload);
+        req.on('error', (err) => reject(err instanceof OperatorError ? err : toOperatorError(err)));
+        // Leadership lost (or a renewal past its deadline): drop the request wherever it is.
+        const onAbort = (e: Event): void => {
+          const reason = (e.target as AbortSignal).reason as unknown;
+          req.destroy(reason instanceof Error ? reason : this.gate.error());
+        };
+        for (const s of signals) {
+          if (s.aborted) return onAbort({ target: s } as unknown as Event);
+          s.addEventListener('abort', onAbort, { once: true });
+        }
+        req.once('close', () => {
+          for (const s of signals) s.removeEventListener('abort', onAbort);
+        });
+        // Nothing is sent before end(); for a write, end() waits for a connected socket and
+        // checks the gate once more right then, so a process frozen while connecting cannot
+        // send a write it queued before the freeze.
+        const send = (): void => {
+          if (write && !write.leaseAcquire && !this.gate.isOpen) {
+            req.destroy(this.gate.error());
+            return;
+          }
+          req.end(payload);
+        };
+        if (!write) return void req.end(payload);
+        req.once('socket', (sock) => {
+          if (!sock.connecting) return send();
+          sock.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', send);
+        });
       },
     );
     if (status >= 200 && status < 300) {
@@ -253,4 +324,29 @@ export class KubeClient {
       },
     );
   }
+}
+
+/** A keep-alive pool: client-node's agent opens a new TLS connection per request. */
+function pooledAgent(server: string, opts: https.RequestOptions): http.Agent {
+  if (server.startsWith('http:')) return new http.Agent({ keepAlive: true });
+  return new https.Agent({
+    keepAlive: true,
+    ...(opts.ca !== undefined ? { ca: opts.ca } : {}),
+    ...(opts.cert !== undefined ? { cert: opts.cert } : {}),
+    ...(opts.key !== undefined ? { key: opts.key } : {}),
+    ...(opts.rejectUnauthorized !== undefined
+      ? { rejectUnauthorized: opts.rejectUnauthorized }
+      : {}),
+    ...(opts.servername !== undefined ? { servername: opts.servername } : {}),
+  });
+}
+
+function sameBytes(a: unknown, b: unknown): boolean {
+  const bytes = (v: unknown): string =>
+    Buffer.isBuffer(v)
+      ? v.toString('base64')
+      : Array.isArray(v)
+        ? v.map(bytes).join('|')
+        : String(v);
+  return bytes(a) === bytes(b);
 }

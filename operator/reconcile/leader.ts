@@ -1,6 +1,7 @@
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { OperatorError } from './errors.js';
-import type { AnyObject, KubeClient } from './kube-client.js';
+import type { AnyObject, KubeClient, WriteOptions } from './kube-client.js';
 import { requireKindInfo } from './kinds.js';
 import { microTime } from './time.js';
 
@@ -35,6 +36,12 @@ export interface LeaderElectorOptions {
  * Leader election on a coordination.k8s.io/v1 Lease, the same protocol as client-go's
  * leaderelection: optimistic-concurrency writes, and expiry judged by when *this* process last
  * saw the record change (not by the holder's timestamps), so clock skew between nodes is harmless.
+ *
+ * Leadership is a deadline, not a flag: each successful renewal opens the client's WriteGate until
+ * (start of that renewal + renew deadline), on the monotonic clock. A standby takes over no sooner
+ * than a lease duration after it saw our last renewal, and the renew deadline is shorter, so our
+ * writes stop before anyone else's can start: even when this process was frozen in between, and
+ * whatever requests were in flight (they are aborted when the deadline passes).
  */
 export class LeaderElector {
   private readonly duration: number;
@@ -44,6 +51,7 @@ export class LeaderElector {
   private observedAt = 0;
   private leading = false;
   private renewTimer: NodeJS.Timeout | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: LeaderElectorOptions) {
     this.duration = opts.leaseDurationSeconds ?? 15;
@@ -59,7 +67,8 @@ export class LeaderElector {
   async acquire(signal: AbortSignal): Promise<boolean> {
     let loggedWaiting = false;
     while (!signal.aborted) {
-      const holder = await this.tryAcquireOrRenew().catch((err: unknown) => {
+      const started = performance.now();
+      const holder = await this.tryAcquireOrRenew({ leaseAcquire: true }).catch((err: unknown) => {
         this.opts.log.warn(
           { err: errTag(err), detail: errMessage(err) },
           'leader election attempt failed',
@@ -68,6 +77,7 @@ export class LeaderElector {
       });
       if (holder === this.opts.identity) {
         this.leading = true;
+        this.opts.client.gate.openUntil(started + this.renewDeadlineMs);
         this.opts.log.info(
           { lease: this.leaseRef(), identity: this.opts.identity },
           'became leader',
@@ -86,33 +96,63 @@ export class LeaderElector {
     return false;
   }
 
-  /** Renews the Lease periodically; calls onLost once if renewals fail past the deadline. */
+  /**
+   * Renews the Lease every retry period. Leadership ends, and onLost is called once, when another
+   * holder shows up or when no renewal succeeded within the renew deadline: a timer fires at the
+   * deadline itself, so a renewal request that hangs cannot stretch it (client-go bounds its
+   * renew loop the same way), and each renewal request is aborted at the deadline.
+   */
   keepRenewing(onLost: () => void): void {
-    let lastRenew = Date.now();
+    const gate = this.opts.client.gate;
+    const lose = (holder: string | undefined): void => {
+      if (!this.leading) return;
+      this.leading = false;
+      this.clearTimers();
+      gate.revoke('the leader lease was lost');
+      this.opts.log.error({ lease: this.leaseRef(), holder }, 'lost the leader lease');
+      onLost();
+    };
+    const armWatchdog = (): void => {
+      if (this.watchdog) clearTimeout(this.watchdog);
+      const left = Math.max(0, gate.deadline - performance.now());
+      this.watchdog = setTimeout(() => {
+        if (!gate.isOpen) lose(undefined);
+        else armWatchdog();
+      }, left + 1);
+    };
     const tick = async (): Promise<void> => {
       if (!this.leading) return;
-      const holder = await this.tryAcquireOrRenew().catch((err: unknown) => {
+      const started = performance.now();
+      // A renewal past the deadline is worthless: the lease may be someone else's by then.
+      const signal = AbortSignal.timeout(Math.max(1, Math.ceil(gate.deadline - started)));
+      const holder = await this.tryAcquireOrRenew({ signal }).catch((err: unknown) => {
         this.opts.log.warn({ err: errTag(err), detail: errMessage(err) }, 'lease renewal failed');
         return undefined;
       });
       if (!this.leading) return;
       if (holder === this.opts.identity) {
-        lastRenew = Date.now();
-      } else if (holder !== undefined || Date.now() - lastRenew > this.renewDeadlineMs) {
-        this.leading = false;
-        this.opts.log.error({ lease: this.leaseRef(), holder }, 'lost the leader lease');
-        onLost();
+        gate.openUntil(started + this.renewDeadlineMs);
+        armWatchdog();
+      } else if (holder !== undefined || !gate.isOpen) {
+        lose(holder);
         return;
       }
       this.renewTimer = setTimeout(() => void tick(), this.retryPeriodMs);
     };
+    armWatchdog();
     this.renewTimer = setTimeout(() => void tick(), this.retryPeriodMs);
+  }
+
+  private clearTimers(): void {
+    if (this.renewTimer) clearTimeout(this.renewTimer);
+    if (this.watchdog) clearTimeout(this.watchdog);
+    this.renewTimer = undefined;
+    this.watchdog = undefined;
   }
 
   /** Gives the Lease up so a standby takes over at once instead of after the lease duration. */
   async release(): Promise<void> {
-    if (this.renewTimer) clearTimeout(this.renewTimer);
-    this.renewTimer = undefined;
+    this.clearTimers();
     if (!this.leading) return;
     this.leading = false;
     const { client, namespace, name } = this.opts;
@@ -131,24 +171,28 @@ export class LeaderElector {
   }
 
   /** One round of the protocol; returns the holder afterwards (ours on success). */
-  private async tryAcquireOrRenew(): Promise<string | undefined> {
+  private async tryAcquireOrRenew(write: WriteOptions): Promise<string | undefined> {
     const { client, namespace, name, identity } = this.opts;
     const now = new Date();
-    const lease = await client.get<Lease>(LEASE, namespace, name);
+    const seenAt = performance.now();
+    const lease = await client.get<Lease>(LEASE, namespace, name, write.signal);
     if (!lease) {
       try {
-        await client.createObject({
-          apiVersion: LEASE.apiVersion,
-          kind: LEASE.kind,
-          metadata: { name, namespace },
-          spec: {
-            holderIdentity: identity,
-            leaseDurationSeconds: this.duration,
-            acquireTime: microTime(now),
-            renewTime: microTime(now),
-            leaseTransitions: 0,
+        await client.createObject(
+          {
+            apiVersion: LEASE.apiVersion,
+            kind: LEASE.kind,
+            metadata: { name, namespace },
+            spec: {
+              holderIdentity: identity,
+              leaseDurationSeconds: this.duration,
+              acquireTime: microTime(now),
+              renewTime: microTime(now),
+              leaseTransitions: 0,
+            },
           },
-        });
+          write,
+        );
         return identity;
       } catch (err) {
         if (err instanceof OperatorError && err.httpStatus === 409) return undefined;
@@ -159,25 +203,30 @@ export class LeaderElector {
     const record = JSON.stringify([spec.holderIdentity, spec.renewTime, spec.leaseDurationSeconds]);
     if (record !== this.observedRecord) {
       this.observedRecord = record;
-      this.observedAt = now.getTime();
+      this.observedAt = seenAt;
     }
     const holder = spec.holderIdentity ?? '';
     const ttlMs = (spec.leaseDurationSeconds ?? this.duration) * 1000;
-    if (holder !== '' && holder !== identity && this.observedAt + ttlMs > now.getTime()) {
+    if (holder !== '' && holder !== identity && this.observedAt + ttlMs > seenAt) {
       return holder;
     }
     const ours = holder === identity;
     try {
-      await client.replace({
-        ...lease,
-        spec: {
-          holderIdentity: identity,
-          leaseDurationSeconds: this.duration,
-          acquireTime: ours && spec.acquireTime ? spec.acquireTime : microTime(now),
-          renewTime: microTime(now),
-          leaseTransitions: ours ? (spec.leaseTransitions ?? 0) : (spec.leaseTransitions ?? 0) + 1,
+      await client.replace(
+        {
+          ...lease,
+          spec: {
+            holderIdentity: identity,
+            leaseDurationSeconds: this.duration,
+            acquireTime: ours && spec.acquireTime ? spec.acquireTime : microTime(now),
+            renewTime: microTime(now),
+            leaseTransitions: ours
+              ? (spec.leaseTransitions ?? 0)
+              : (spec.leaseTransitions ?? 0) + 1,
+          },
         },
-      });
+        write,
+      );
       return identity;
     } catch (err) {
       if (err instanceof OperatorError && err.httpStatus === 409) return undefined;

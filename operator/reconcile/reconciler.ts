@@ -11,7 +11,7 @@ import { buildDesired, buildRedisAuthSecret } from '../desired/index.js';
 import { serverSelector } from '../desired/labels.js';
 import { resourceNames } from '../desired/names.js';
 import { SOCKETIO_PORT } from '../desired/ports.js';
-import type { Endpoint, KubeObject } from '../desired/types.js';
+import type { KubeObject } from '../desired/types.js';
 import {
   decideApply,
   memoAfterSkip,
@@ -44,7 +44,6 @@ export interface Caches {
   clusters: KindCache;
   /** One cache per kind in OWNED_KINDS, label-selected on the managed-by label. */
   owned: Map<string, KindCache>;
-  endpointSlices: KindCache;
   /** Pods of every component (managed-by label); the Redis pods are what the planner reads. */
   pods: KindCache;
 }
@@ -84,8 +83,8 @@ interface RawCluster extends AnyObject {
 export class Reconciler {
   /** Hash we last applied per object, so a cache that lags our own write does not cause a rewrite. */
   private readonly appliedHashes = new Map<string, AppliedMemo>();
-  /** Secrets that exist without our labels (created by hand); never try to create them again. */
-  private readonly foreignSecrets = new Set<string>();
+  /** When this process last created (or found) each Redis password Secret, by namespace/name. */
+  private readonly secretsEnsured = new Map<string, number>();
   private readonly now: () => Date;
   private readonly randomPassword: () => string;
   private readonly redis: RedisClusterManager | undefined;
@@ -97,11 +96,11 @@ export class Reconciler {
       deps.redisAdmin === false
         ? undefined
         : new RedisClusterManager(
-            {
-              pods: deps.caches.pods,
-              statefulSets: deps.caches.owned.get('StatefulSet'),
-              secrets: deps.caches.owned.get('Secret'),
-            },
+            { pods: deps.caches.pods, statefulSets: deps.caches.owned.get('StatefulSet') },
+            // A failed read leaves the password unknown; Redis then answers NOAUTH and the
+            // planner waits, so a missing permission shows as a waiting cluster, not a crash.
+            (ns, name) =>
+              deps.client.get(requireKindInfo('v1', 'Secret'), ns, name).catch(() => undefined),
             deps.log,
           );
   }
@@ -181,10 +180,7 @@ export class Reconciler {
 
     let desired: KubeObject[];
     try {
-      const built = buildDesired(cluster, {
-        serverEndpoints: this.serverEndpoints(namespace, names.serverService),
-        retainedShards,
-      });
+      const built = buildDesired(cluster, { retainedShards });
       desired = built.objects;
       for (const w of built.warnings) log.warn({ cluster: `${namespace}/${name}` }, w);
     } catch (e) {
@@ -231,7 +227,6 @@ export class Reconciler {
       for (const live of cache.list(namespace)) {
         if (live.metadata.labels?.[INSTANCE_LABEL] !== name) continue;
         if (!ownedBy(live, uid) || live.metadata.deletionTimestamp) continue;
-        if (kind === 'Secret' && live.metadata.name === names.redisAuthSecret) continue;
         const k = objectKey(live);
         if (desiredKeys.has(k)) continue;
         await client.delete(
@@ -312,57 +307,32 @@ export class Reconciler {
   }
 
   /**
-   * Creates the Redis password Secret once; an existing one is never read or overwritten. A 409
-   * means the name is taken: by our own Secret the cache has not shown yet (the mark is dropped
-   * as soon as it appears), or by a Secret someone else made, which is then left alone for the
-   * life of this process instead of being re-created over on every reconcile.
+   * Creates the Redis password Secret; "already exists" is success, whoever made it: the operator
+   * may only create Secrets (never get, list or watch them), so it cannot tell and must not care.
+   * An existing Secret is never read or overwritten, so the password survives operator restarts.
+   * Tried once per cluster per resync interval, which also re-creates a Secret deleted by hand.
    */
   private async ensureAuthSecret(cluster: RealtimeCluster, namespace: string): Promise<boolean> {
     const secretName = resourceNames(cluster.metadata.name).redisAuthSecret;
     const k = `${namespace}/${secretName}`;
-    if (this.deps.caches.owned.get('Secret')?.get(namespace, secretName)) {
-      this.foreignSecrets.delete(k);
-      return false;
-    }
-    if (this.foreignSecrets.has(k)) return false;
+    const now = this.now().getTime();
+    const last = this.secretsEnsured.get(k);
+    if (last !== undefined && now - last < RESYNC_MS) return false;
     const secret = buildRedisAuthSecret(
       { ...cluster, metadata: { ...cluster.metadata, namespace } },
       this.randomPassword(),
     );
     try {
       await this.deps.client.createObject(secret);
+      this.secretsEnsured.set(k, now);
       return true;
     } catch (err) {
       if (err instanceof OperatorError && err.httpStatus === 409) {
-        this.foreignSecrets.add(k);
+        this.secretsEnsured.set(k, now);
         return false;
       }
       throw err;
     }
-  }
-
-  /** Ready Socket.IO endpoints from the EndpointSlices of the server Service, sorted and unique. */
-  private serverEndpoints(namespace: string, serviceName: string): Endpoint[] {
-    const seen = new Map<string, Endpoint>();
-    for (const slice of this.deps.caches.endpointSlices.list(namespace)) {
-      if (slice.metadata.labels?.['kubernetes.io/service-name'] !== serviceName) continue;
-      const s = slice as AnyObject & {
-        ports?: { port?: number }[] | null;
-        endpoints?: { addresses?: string[]; conditions?: { ready?: boolean | null } }[] | null;
-      };
-      const ports = (s.ports ?? [])
-        .map((p) => p.port)
-        .filter((p): p is number => typeof p === 'number');
-      const port = ports.includes(SOCKETIO_PORT) ? SOCKETIO_PORT : (ports[0] ?? SOCKETIO_PORT);
-      for (const ep of s.endpoints ?? []) {
-        // A nil ready condition means "unknown", which consumers should treat as ready.
-        if (ep.conditions?.ready === false) continue;
-        for (const ip of ep.addresses ?? []) seen.set(`${ip}:${port}`, { ip, port });
-      }
-    }
-    return [...seen.values()].sort((a, b) =>
-      a.ip === b.ip ? a.port - b.port : a.ip < b.ip ? -1 : 1,
-    );
   }
 
   private workload(
@@ -483,8 +453,8 @@ export class Reconciler {
       const objName = k.slice(k.lastIndexOf('/') + 1);
       if (objName === name || objName.startsWith(`${name}-`)) this.appliedHashes.delete(k);
     }
-    for (const k of [...this.foreignSecrets]) {
-      if (k.startsWith(`${namespace}/${name}-`)) this.foreignSecrets.delete(k);
+    for (const k of [...this.secretsEnsured.keys()]) {
+      if (k.startsWith(`${namespace}/${name}-`)) this.secretsEnsured.delete(k);
     }
   }
 }

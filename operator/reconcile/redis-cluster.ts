@@ -27,13 +27,14 @@ interface PodLike extends AnyObject {
  */
 export class RedisClusterManager {
   private readonly admins = new Map<string, { password: string | undefined; admin: RedisAdmin }>();
+  private readonly passwords = new Map<string, string>();
 
   constructor(
-    private readonly caches: {
-      pods: KindCache;
-      statefulSets: KindCache | undefined;
-      secrets: KindCache | undefined;
-    },
+    private readonly caches: { pods: KindCache; statefulSets: KindCache | undefined },
+    private readonly readSecret: (
+      namespace: string,
+      name: string,
+    ) => Promise<AnyObject | undefined>,
     private readonly log: Logger,
   ) {}
 
@@ -46,16 +47,25 @@ export class RedisClusterManager {
     return admin;
   }
 
-  /** The password from the operator's Secret (read from the cache; never logged). */
-  private password(cluster: RealtimeCluster, namespace: string): string | undefined {
+  /**
+   * The password from the operator's Secret, read by name once per cluster and kept in memory
+   * (never logged); read again after an authentication failure.
+   */
+  private async password(cluster: RealtimeCluster, namespace: string): Promise<string | undefined> {
     if (!cluster.spec.redis.auth.enabled) return undefined;
-    const secret = this.caches.secrets?.get(
+    const key = `${namespace}/${cluster.metadata.name}`;
+    const known = this.passwords.get(key);
+    if (known !== undefined) return known;
+    const secret = await this.readSecret(
       namespace,
       resourceNames(cluster.metadata.name).redisAuthSecret,
     );
     const data = secret?.data as Record<string, string> | undefined;
     const b64 = data?.[REDIS_PASSWORD_KEY];
-    return b64 === undefined ? undefined : Buffer.from(b64, 'base64').toString('utf8');
+    if (b64 === undefined) return undefined;
+    const password = Buffer.from(b64, 'base64').toString('utf8');
+    this.passwords.set(key, password);
+    return password;
   }
 
   /** The Redis pods of every shard that has a StatefulSet, as the planner needs them. */
@@ -101,9 +111,11 @@ export class RedisClusterManager {
   async observe(cluster: RealtimeCluster, namespace: string): Promise<RedisObservation> {
     const key = `${namespace}/${cluster.metadata.name}`;
     const { pods, uids } = this.pods(cluster, namespace);
-    const admin = this.admin(key, this.password(cluster, namespace));
+    const admin = this.admin(key, await this.password(cluster, namespace));
     // Pods without an IP are not up yet; the planner sees them as not answering.
     const views = await admin.observe(pods.filter((p) => p.ip !== undefined));
+    // No pod answered though some have IPs: perhaps a stale password; read it again next time.
+    if (views.length > 0 && views.every((v) => v.nodes === undefined)) this.passwords.delete(key);
     for (const p of pods) {
       if (p.ip === undefined) {
         views.push({
@@ -153,6 +165,7 @@ export class RedisClusterManager {
   }
 
   forget(key: string): void {
+    this.passwords.delete(key);
     this.admins.get(key)?.admin.close();
     this.admins.delete(key);
   }

@@ -7,9 +7,9 @@ import { z } from 'zod';
  * which the operator fills from a Secret.
  */
 
-export const RedisShardAddressSchema = z.object({
-  host: z.string().min(1).describe('Host name or IP of the shard.'),
-  port: z.int().min(1).max(65535).default(6379).describe('Port of the shard.'),
+export const RedisNodeAddressSchema = z.object({
+  host: z.string().min(1).describe('Host name or IP of a Redis Cluster node.'),
+  port: z.int().min(1).max(65535).default(6379).describe('Port of the node.'),
 });
 
 export const ServerConfigSchema = z
@@ -73,12 +73,15 @@ export const ServerConfigSchema = z
       .describe('On SIGTERM, window over which clients are disconnected before exit.'),
     redis: z
       .object({
-        shards: z
-          .array(RedisShardAddressSchema)
+        nodes: z
+          .array(RedisNodeAddressSchema)
           .min(1)
-          .describe('Every shard in order; index i is shard i of the consistent-hash ring.'),
+          .describe(
+            'Seed nodes of one Redis Cluster (any of its nodes); the client learns the rest, and every later change of masters and slots, from the cluster itself.',
+          ),
       })
-      .describe('The sharded Redis.'),
+      .strict()
+      .describe('The Redis Cluster that carries messages between servers.'),
     logLevel: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
       .default('info')

@@ -23,8 +23,13 @@ export {
 } from './config.js';
 export { createLogger, type Logger } from './logger.js';
 export { createMetrics, type ServerMetrics } from './metrics.js';
-export { HashRing, hash32 } from './adapter/ring.js';
-export { ShardRouter, type ShardAddress, type RouterHooks } from './adapter/router.js';
+export {
+  ClusterBus,
+  DEFAULT_BUS_TIMINGS,
+  type BusHooks,
+  type BusTimings,
+  type RedisNodeAddress,
+} from './adapter/bus.js';
 export {
   createRoomShardedAdapter,
   ALL_FAST_PATHS,

@@ -16,7 +16,7 @@ export type LoadedConfig =
 export const EXIT_CONFIG = 78;
 
 /** Variables of a plain run without a config file (a laptop, a compose file). */
-export const ENV_SHARDS = 'SOCKETFLEET_REDIS_SHARDS';
+export const ENV_NODES = 'SOCKETFLEET_REDIS_NODES';
 const ENV_NUMBERS: Record<string, string> = {
   SOCKETFLEET_PORT: 'port',
   SOCKETFLEET_OPS_PORT: 'opsPort',
@@ -116,14 +116,14 @@ function configFromEnv(
 ): { ok: true; raw: unknown } | { ok: false; problems: string[] } {
   const problems: string[] = [];
   const raw: Record<string, unknown> = {};
-  const shardsText = env[ENV_SHARDS];
-  if (shardsText === undefined || shardsText.trim() === '') {
+  const nodesText = env[ENV_NODES];
+  if (nodesText === undefined || nodesText.trim() === '') {
     problems.push(
-      `redis.shards: set ${CONFIG_PATH_ENV} to a config file or ${ENV_SHARDS} to a comma-separated list of host:port.`,
+      `redis.nodes: set ${CONFIG_PATH_ENV} to a config file or ${ENV_NODES} to a comma-separated list of Redis Cluster nodes as host:port.`,
     );
   } else {
     raw.redis = {
-      shards: shardsText.split(',').map((entry) => {
+      nodes: nodesText.split(',').map((entry) => {
         const item = entry.trim();
         const colon = item.lastIndexOf(':');
         if (colon <= 0) return { host: item };

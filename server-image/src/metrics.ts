@@ -8,14 +8,18 @@ export interface ServerMetrics {
   eventsIn: Counter<'event'>;
   eventsOut: Counter;
   rejectedEvents: Counter<'reason'>;
-  broadcasts: Counter<'shard'>;
+  busPublishes: Counter;
+  busPublishFailed: Counter<'reason'>;
+  busPublishesHeld: Gauge;
+  busPublishRepaired: Counter;
+  busPublishShort: Counter;
+  busDuplicatesDropped: Counter;
   busMessagesIn: Counter;
   busMessagesDropped: Counter;
   publishesSkipped: Counter;
   roomHandshakes: Counter<'result'>;
-  publishesLost: Counter<'shard'>;
-  redisErrors: Counter<'shard'>;
-  shardUp: Gauge<'shard'>;
+  redisErrors: Counter<'source'>;
+  redisReady: Gauge;
   draining: Gauge;
 }
 
@@ -53,10 +57,35 @@ export function createMetrics(): ServerMetrics {
       labelNames: ['reason'],
       registers,
     }),
-    broadcasts: new Counter({
-      name: 'socketfleet_broadcasts_total',
-      help: 'Messages published to each Redis shard.',
-      labelNames: ['shard'],
+    busPublishes: new Counter({
+      name: 'socketfleet_bus_publishes_total',
+      help: 'Messages published to the Redis Cluster (broadcasts, room handshakes, cluster requests).',
+      registers,
+    }),
+    busPublishFailed: new Counter({
+      name: 'socketfleet_bus_publish_failed_total',
+      help: 'Publishes that never reached Redis, so other servers missed them: redis-error once the hold through a failover is over, hold-queue-full when too many already wait.',
+      labelNames: ['reason'],
+      registers,
+    }),
+    busPublishRepaired: new Counter({
+      name: 'socketfleet_bus_publish_repaired_total',
+      help: 'Room broadcasts that first reached fewer member servers than the room has (a failover or slot move in progress) and reached them all when sent again.',
+      registers,
+    }),
+    busPublishShort: new Counter({
+      name: 'socketfleet_bus_publish_short_total',
+      help: "Member servers that a room broadcast never reached (Redis answered with fewer receivers than the room has member servers, and resending did not help or could not): each is a message lost for that server's members.",
+      registers,
+    }),
+    busDuplicatesDropped: new Counter({
+      name: 'socketfleet_bus_duplicates_dropped_total',
+      help: 'Resent room broadcasts that had already been delivered here and were dropped.',
+      registers,
+    }),
+    busPublishesHeld: new Gauge({
+      name: 'socketfleet_bus_publishes_held',
+      help: 'Publishes sent to Redis and not answered yet; grows while a slot has no reachable master (held up to the hold time).',
       registers,
     }),
     busMessagesIn: new Counter({
@@ -80,22 +109,15 @@ export function createMetrics(): ServerMetrics {
       labelNames: ['result'],
       registers,
     }),
-    publishesLost: new Counter({
-      name: 'socketfleet_publishes_lost_total',
-      help: 'Publishes that did not reach a Redis shard (shard down or error); other servers missed them.',
-      labelNames: ['shard'],
-      registers,
-    }),
     redisErrors: new Counter({
       name: 'socketfleet_redis_errors_total',
-      help: 'Errors reported by the connections to each Redis shard.',
-      labelNames: ['shard'],
+      help: "Errors reported by the Redis Cluster client, by source (node: one node's connection; cluster: the client).",
+      labelNames: ['source'],
       registers,
     }),
-    shardUp: new Gauge({
-      name: 'socketfleet_redis_shard_up',
-      help: '1 while both connections to the shard are ready, else 0.',
-      labelNames: ['shard'],
+    redisReady: new Gauge({
+      name: 'socketfleet_redis_cluster_ready',
+      help: '1 while the Redis Cluster client has a slot map and connections, else 0 (rooms on healthy slots may still be served).',
       registers,
     }),
     draining: new Gauge({

@@ -41,16 +41,12 @@ export const relayHandlers: ServerHandlers = {
       await socket.leave(room);
       return { ok: true, room };
     }),
-    publish: defineEvent(PublishSchema, ({ room, data }, { io, roomShard }) => {
-      const { shard, up } = roomShard(room);
+    publish: defineEvent(PublishSchema, ({ room, data }, { io, roomSlot }) => {
+      const { slot, masterReachable } = roomSlot(room);
       io.to(room).emit(RELAY_MESSAGE_EVENT, { room, data });
-      if (!up) {
-        return {
-          ok: false,
-          error: `room "${room}" lives on Redis shard ${shard}, which is unavailable; only clients on this server received the message.`,
-        };
-      }
-      return { ok: true };
+      // Clients on this server have it; other servers get it once the slot has a master again,
+      // unless that takes longer than the hold (then it is counted as lost).
+      return masterReachable ? { ok: true } : { ok: true, held: true, slot };
     }),
   },
 };

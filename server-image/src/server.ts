@@ -14,8 +14,9 @@ import {
   type FastPaths,
   type ShardedAdapter,
 } from './adapter/sharded-adapter.js';
-import { ShardRouter } from './adapter/router.js';
+import { ClusterBus, type BusTimings } from './adapter/bus.js';
 import type { ServerConfig } from './config.js';
+import { NewSessionClock, refuseWhileDraining, spreadDisconnects } from './drain.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { TokenBucket } from './rate-limit.js';
@@ -27,8 +28,11 @@ export interface EventContext {
   io: Server;
   logger: Logger;
   config: ServerConfig;
-  /** The shard that carries a room's traffic and whether it is reachable right now. */
-  roomShard: (room: string) => { shard: number; up: boolean };
+  /**
+   * The Redis Cluster slot that carries a room's traffic, and whether this server reaches the
+   * slot's master right now (if not, publishes to the room are held for a bounded time).
+   */
+  roomSlot: (room: string) => { slot: number; masterReachable: boolean };
   /**
    * Resolves true once this server receives the room's traffic and every other member server
    * knows it (so no later publish can miss it); false after a bounded wait (shard down, slow peer).
@@ -60,12 +64,14 @@ export interface CreateServerOptions {
   redisPassword?: string | undefined;
   logger?: Logger;
   fastPaths?: Partial<FastPaths>;
+  /** Hold and retry timings of the Redis bus (tests shorten them). */
+  busTimings?: Partial<BusTimings>;
 }
 
 export interface ServerHandle {
   io: Server;
   metrics: ServerMetrics;
-  router: ShardRouter;
+  bus: ClusterBus;
   logger: Logger;
   port: number;
   opsPort: number;
@@ -129,32 +135,46 @@ export async function createServer(
   let draining = false;
   let closed = false;
   let boundPort = config.port;
-  const lastLostLog = new Map<number, number>();
+  const newSessions = new NewSessionClock();
+  // One line per kind per second: a failover under load must not flood the logs.
+  const lastLog = new Map<string, number>();
+  const rateLimited = (kind: string): boolean => {
+    const now = Date.now();
+    if (now - (lastLog.get(kind) ?? 0) < 1000) return true;
+    lastLog.set(kind, now);
+    return false;
+  };
 
-  const router = new ShardRouter({
-    shards: config.redis.shards,
+  const bus = new ClusterBus({
+    nodes: config.redis.nodes,
     password: options.redisPassword,
+    timings: options.busTimings,
     hooks: {
-      onPublish: (shard) => metrics.broadcasts.inc({ shard: String(shard) }),
-      onPublishLost: (shard, reason) => {
-        metrics.publishesLost.inc({ shard: String(shard) });
-        // One line per shard per second: an outage under load must not flood the logs.
-        const now = Date.now();
-        if (now - (lastLostLog.get(shard) ?? 0) < 1000) return;
-        lastLostLog.set(shard, now);
-        logger.warn({ shard, reason }, 'publishes lost: other servers did not receive them');
+      onPublish: () => metrics.busPublishes.inc(),
+      onPublishFailed: (reason, err) => {
+        metrics.busPublishFailed.inc({ reason });
+        if (!rateLimited(`publish-${reason}`))
+          logger.warn(
+            { reason, err: err.message },
+            'publishes lost: other servers did not receive them',
+          );
       },
-      onError: (shard, err) => {
-        metrics.redisErrors.inc({ shard: String(shard) });
-        logger.warn({ shard, err: err.message }, 'redis shard error');
+      onHeld: (held) => metrics.busPublishesHeld.set(held),
+      onError: (err, node) => {
+        metrics.redisErrors.inc({ source: node === undefined ? 'cluster' : 'node' });
+        if (!rateLimited(`error-${node ?? 'cluster'}`))
+          logger.warn({ node, err: err.message }, 'redis cluster error');
       },
-      onShardState: (shard, up) => {
-        metrics.shardUp.set({ shard: String(shard) }, up ? 1 : 0);
-        logger.info({ shard, up }, up ? 'redis shard connected' : 'redis shard disconnected');
+      onReady: (ready) => {
+        metrics.redisReady.set(ready ? 1 : 0);
+        logger.info(
+          { ready },
+          ready ? 'redis cluster connected' : 'redis cluster connection closed',
+        );
       },
     },
   });
-  config.redis.shards.forEach((_s, i) => metrics.shardUp.set({ shard: String(i) }, 0));
+  metrics.redisReady.set(0);
 
   const httpServer = createHttpServer();
   const ioOptions: Partial<ServerOptions> = {
@@ -166,12 +186,18 @@ export async function createServer(
     serveClient: false,
     // Compression would defeat the pre-encoded frames and costs CPU per recipient.
     perMessageDeflate: false,
-    allowRequest: (_req, callback) => {
-      if (draining) callback('server is draining; reconnect to another server', false);
-      else callback(null, true);
+    // engine.io asks only for new sessions (requests without a sid).
+    allowRequest: (req, callback) => {
+      if (draining) {
+        refuseWhileDraining(req);
+        callback('server is draining; reconnect to another server', false);
+      } else {
+        newSessions.noteHandshake();
+        callback(null, true);
+      }
     },
     adapter: createRoomShardedAdapter({
-      router,
+      bus,
       fastPaths: { ...config.fastPaths, ...options.fastPaths },
       hooks: {
         onLocalDelivery: (n) => metrics.eventsOut.inc(n),
@@ -183,6 +209,13 @@ export async function createServer(
         onPublishSkipped: () => metrics.publishesSkipped.inc(),
         onHandshake: (result) => metrics.roomHandshakes.inc({ result }),
         onPublishFailed: (err) => logger.debug({ err: err.message }, 'broadcast publish failed'),
+        onPublishRepaired: () => metrics.busPublishRepaired.inc(),
+        onPublishShort: (missing) => {
+          metrics.busPublishShort.inc(missing);
+          if (!rateLimited('short'))
+            logger.warn({ missing }, 'a room broadcast did not reach every member server');
+        },
+        onDuplicateDropped: () => metrics.busDuplicatesDropped.inc(),
       },
     }) as unknown as ServerOptions['adapter'],
   };
@@ -196,9 +229,9 @@ export async function createServer(
     io,
     logger,
     config,
-    roomShard: (room) => {
-      const shard = router.shardForRoom(room);
-      return { shard, up: router.isShardUp(shard) };
+    roomSlot: (room) => {
+      const channel = `socket.io#/#${room}#`;
+      return { slot: ClusterBus.slotOf(channel), masterReachable: bus.ownerReachable(channel) };
     },
     roomSubscribed: (room) => (nsp.adapter as unknown as ShardedAdapter).roomReady(room),
   };
@@ -275,7 +308,10 @@ export async function createServer(
     if (!config.keepHttpRequest) (socket.conn as unknown as { request: unknown }).request = null;
   });
 
-  const isReady = (): boolean => !draining && !closed && router.allShardsUp();
+  // Readiness belongs to the process: once the client has had a slot map, a failing Redis node
+  // only delays (or, past the hold, loses) the traffic of the rooms whose slots it owns, so it
+  // must not take this server's clients away from it.
+  const isReady = (): boolean => !draining && !closed && bus.hasBeenReady;
 
   const opsServer = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/';
@@ -285,12 +321,17 @@ export async function createServer(
       const ready = isReady();
       const reason = draining
         ? 'draining'
-        : !router.allShardsUp()
-          ? 'redis shard unavailable'
-          : 'ready';
+        : closed
+          ? 'closed'
+          : !bus.hasBeenReady
+            ? 'waiting for the first Redis Cluster slot map'
+            : 'ready';
       res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(`${reason}\n`);
+    } else if (url === '/prestop' || url.startsWith('/prestop?')) {
+      newSessions.handle(req, res);
     } else if (url === '/metrics') {
       metrics.connectedClients.set(io.engine.clientsCount);
+      metrics.busPublishesHeld.set(bus.heldPublishes);
       let rooms = 0;
       for (const room of nsp.adapter.rooms.keys()) if (!nsp.adapter.sids.has(room)) rooms++;
       metrics.rooms.set(rooms);
@@ -311,7 +352,7 @@ export async function createServer(
       listen(opsServer, config.opsPort),
     ]);
   } catch (err) {
-    await router.close();
+    await bus.close();
     httpServer.close();
     opsServer.close();
     throw err;
@@ -323,7 +364,7 @@ export async function createServer(
       opsPort,
       parser: config.parser,
       transports: config.transports,
-      shards: config.redis.shards.length,
+      redisSeeds: config.redis.nodes.length,
       bufferutil: hasBufferutil(),
       // ws validates UTF-8 with Node's buffer.isUtf8 when utf-8-validate is absent (Node >= 18.14).
     },
@@ -336,7 +377,7 @@ export async function createServer(
     await new Promise<void>((resolve) => {
       void io.close(() => resolve());
     });
-    await router.close();
+    await bus.close();
     await new Promise<void>((resolve) => opsServer.close(() => resolve()));
     opsServer.closeAllConnections();
   };
@@ -346,29 +387,9 @@ export async function createServer(
     drainPromise ??= (async () => {
       draining = true;
       metrics.draining.set(1);
-      const sockets = [...nsp.sockets.values()];
       const windowMs = config.drainSeconds * 1000;
-      logger.info({ clients: sockets.length, windowMs }, 'draining: disconnecting clients');
-      // Closing the transport (not socket.disconnect()) makes clients reconnect on their own.
-      if (windowMs === 0 || sockets.length === 0) {
-        for (const s of sockets) s.conn.close();
-        return;
-      }
-      const tickMs = Math.max(10, Math.min(250, Math.floor(windowMs / sockets.length)));
-      const ticks = Math.max(1, Math.floor(windowMs / tickMs));
-      const perTick = Math.ceil(sockets.length / ticks);
-      let next = 0;
-      await new Promise<void>((resolve) => {
-        const timer = setInterval(() => {
-          for (const end = Math.min(sockets.length, next + perTick); next < end; next++) {
-            sockets[next]!.conn.close();
-          }
-          if (next >= sockets.length) {
-            clearInterval(timer);
-            resolve();
-          }
-        }, tickMs);
-      });
+      logger.info({ clients: io.engine.clientsCount, windowMs }, 'draining: disconnecting clients');
+      await spreadDisconnects(io, windowMs);
       logger.info('drain complete');
     })();
     return drainPromise;
@@ -377,7 +398,7 @@ export async function createServer(
   return {
     io,
     metrics,
-    router,
+    bus,
     logger,
     port,
     opsPort,

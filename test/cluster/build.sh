@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Build (or reuse) the binaries of the test control plane from the Go module
 # proxy: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl,
-# etcd, kwok, kwokctl and helm. Nothing is downloaded from GitHub.
+# etcd, kwok, kwokctl and helm; and, for the real node (test/node), kubelet,
+# kube-proxy, CoreDNS and kube-router. Nothing is downloaded from GitHub.
 #
 # Output: ${SOCKETFLEET_CACHE:-$HOME/.cache/socketfleet}/k8s/<K8S_VERSION>/bin/
 # Each binary has a marker file <bin>/.<name>.version holding the exact
 # version it was built from; a binary whose marker matches is skipped, so a
 # warm run costs seconds.
 #
-# Usage: test/cluster/build.sh [name ...]   (default: all binaries)
+# Usage: test/cluster/build.sh [name ...]   (default: the control plane;
+#        `node` = the real node's binaries, `all` = both)
 # Prints the bin directory as the last line of stdout.
 set -euo pipefail
 
@@ -16,6 +18,8 @@ K8S_VERSION="${SOCKETFLEET_K8S_VERSION:-v1.36.3}"
 ETCD_VERSION="${SOCKETFLEET_ETCD_VERSION:-v3.6.10}" # kwok v0.8.0 pairs k8s 1.34-1.36 with etcd 3.6.10
 KWOK_VERSION="${SOCKETFLEET_KWOK_VERSION:-v0.8.0}"
 HELM_VERSION="${SOCKETFLEET_HELM_VERSION:-v3.22.0}"
+COREDNS_VERSION="${SOCKETFLEET_COREDNS_VERSION:-v1.15.0}"
+KUBE_ROUTER_VERSION="${SOCKETFLEET_KUBE_ROUTER_VERSION:-v2.1.0}" # the only v2 the proxy serves
 
 CACHE="${SOCKETFLEET_CACHE:-$HOME/.cache/socketfleet}"
 BIN="$CACHE/k8s/$K8S_VERSION/bin"
@@ -71,9 +75,14 @@ build_in() {
 }
 
 # --- kubernetes wrapper module ---------------------------------------------
+# Every command of k8s.io/kubernetes that is built from the wrapper module. The
+# .ready marker holds the version and this list, so a module prepared for fewer
+# commands (an older cache) is regenerated instead of reused.
+K8S_CMDS="kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy"
+
 k8s_module() {
   local dir="$WORK/kubernetes"
-  if [[ -f "$dir/.ready" && "$(cat "$dir/.ready")" == "$K8S_VERSION" ]]; then
+  if [[ -f "$dir/.ready" && "$(cat "$dir/.ready")" == "$K8S_VERSION $K8S_CMDS" ]]; then
     echo "$dir"
     return
   fi
@@ -110,12 +119,12 @@ k8s_module() {
     echo "package tools"
     echo
     echo "import ("
-    for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do echo "	_ \"k8s.io/kubernetes/cmd/$c\""; done
+    for c in $K8S_CMDS; do echo "	_ \"k8s.io/kubernetes/cmd/$c\""; done
     echo ")"
   } >"$dir/tools.go"
   log "resolving kubernetes $K8S_VERSION module graph ($(echo "$staging" | wc -l) staging modules -> $K8S_STAGING_VERSION)"
   (cd "$dir" && go mod tidy >&2)
-  echo "$K8S_VERSION" >"$dir/.ready"
+  echo "$K8S_VERSION $K8S_CMDS" >"$dir/.ready"
   echo "$dir"
 }
 
@@ -195,19 +204,45 @@ build_helm() {
   build_in "$dir" helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm "$ld"
 }
 
-ALL=(etcd kwok kwokctl kube-apiserver kube-controller-manager kube-scheduler kubectl helm)
-targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=("${ALL[@]}")
+build_coredns() {
+  want coredns "$COREDNS_VERSION" || return 0
+  local dir
+  dir="$(simple_module coredns github.com/coredns/coredns "$COREDNS_VERSION" github.com/coredns/coredns)"
+  # CoreDNS states its version in a constant (coremain.CoreVersion): nothing to stamp.
+  build_in "$dir" coredns "$COREDNS_VERSION" github.com/coredns/coredns "-s -w"
+}
+
+build_kube_router() {
+  want kube-router "$KUBE_ROUTER_VERSION" || return 0
+  local dir mod=github.com/cloudnativelabs/kube-router/v2
+  dir="$(simple_module kube-router "$mod" "$KUBE_ROUTER_VERSION" "$mod/cmd/kube-router")"
+  build_in "$dir" kube-router "$KUBE_ROUTER_VERSION" "$mod/cmd/kube-router" \
+    "-s -w -X $mod/pkg/version.Version=$KUBE_ROUTER_VERSION"
+}
+
+CONTROL_PLANE=(etcd kwok kwokctl kube-apiserver kube-controller-manager kube-scheduler kubectl helm)
+NODE=(kubelet kube-proxy coredns kube-router)
+targets=()
+for a in "$@"; do
+  case "$a" in
+  node) targets+=("${NODE[@]}") ;;
+  all) targets+=("${CONTROL_PLANE[@]}" "${NODE[@]}") ;;
+  *) targets+=("$a") ;;
+  esac
+done
+[[ ${#targets[@]} -gt 0 ]] || targets=("${CONTROL_PLANE[@]}")
 
 total_start=$(date +%s)
 for t in "${targets[@]}"; do
   case "$t" in
   etcd) build_etcd ;;
   kwok | kwokctl) build_kwok "$t" ;;
-  kube-apiserver | kube-controller-manager | kube-scheduler | kubectl) build_k8s "$t" ;;
+  kube-apiserver | kube-controller-manager | kube-scheduler | kubectl | kubelet | kube-proxy) build_k8s "$t" ;;
   helm) build_helm ;;
+  coredns) build_coredns ;;
+  kube-router) build_kube_router ;;
   *)
-    log "unknown binary: $t (known: ${ALL[*]})"
+    log "unknown binary: $t (known: ${CONTROL_PLANE[*]} ${NODE[*]}, node, all)"
     exit 2
     ;;
   esac

@@ -66,6 +66,8 @@ create_args=(
   --kube-authorization
   --disable-qps-limits
   --extra-args "kube-apiserver=advertise-address=127.0.0.1"
+  # As on OpenShift: setting blockOwnerDeletion needs update on the owner's finalizers.
+  --extra-args "kube-apiserver=enable-admission-plugins=OwnerReferencesPermissionEnforcement"
   --wait 2m
   --timeout 5m
 )

@@ -10,9 +10,9 @@ import {
   ensureServerBuilt,
   sleep,
   until,
-  type RedisShard,
   type ServerProcess,
 } from './support/fleet.js';
+import type { RedisClusterFixture } from './support/redis-cluster.js';
 
 const MAX_PAYLOAD = 4096;
 const EVENTS_PER_SECOND = 20;
@@ -38,21 +38,21 @@ function rawSession(server: ServerProcess, frame: string | Buffer): Promise<numb
 
 describe('bad input', () => {
   const fleet = new Fleet('bad-input');
-  let shards: RedisShard[];
+  let redis: RedisClusterFixture;
   let server: ServerProcess;
   let jsonServer: ServerProcess;
   let bystander: Client;
   let bystanderInbox: unknown[];
 
   beforeAll(async () => {
-    shards = [await fleet.redis()];
+    redis = await fleet.redisCluster();
     [server, jsonServer] = await Promise.all([
-      fleet.server(shards, {
+      fleet.server(redis, {
         maxPayloadBytes: MAX_PAYLOAD,
         eventsPerSecond: EVENTS_PER_SECOND,
         roomsPerConnection: 3,
       }),
-      fleet.server(shards, {
+      fleet.server(redis, {
         parser: 'json',
         corsOrigins: ['https://app.example'],
         pingIntervalMs: 7000,
@@ -180,7 +180,7 @@ describe('bad input', () => {
     const file = join(fleet.dir, 'invalid.json');
     writeFileSync(
       file,
-      JSON.stringify({ port: 70000, parser: 'xml', redis: { shards: [] }, debug: true }),
+      JSON.stringify({ port: 70000, parser: 'xml', redis: { nodes: [] }, debug: true }),
     );
     const r = spawnSync(ENTRYPOINT, [], {
       env: { ...process.env, SOCKETFLEET_CONFIG: file },
@@ -191,7 +191,7 @@ describe('bad input', () => {
     expect(r.stderr.trim().split('\n')).toEqual([
       'config: port: must be at most 65535.',
       'config: parser: must be one of "msgpack", "json".',
-      'config: redis.shards: must have at least 1 item(s).',
+      'config: redis.nodes: must have at least 1 item(s).',
       'config: debug: is not a known field; remove it.',
     ]);
   });

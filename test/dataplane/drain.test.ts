@@ -2,13 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRealtimeCluster } from '../../operator/api/parse.js';
 import { renderNginxConf } from '../../operator/desired/nginx.js';
 import { closeAllClients, connect, type Client } from './support/clients.js';
-import {
-  Fleet,
-  until,
-  type NginxProcess,
-  type RedisShard,
-  type ServerProcess,
-} from './support/fleet.js';
+import { Fleet, until, type NginxProcess, type ServerProcess } from './support/fleet.js';
+import type { RedisClusterFixture } from './support/redis-cluster.js';
 
 const DRAIN_SECONDS = 2;
 
@@ -16,7 +11,7 @@ const DRAIN_SECONDS = 2;
 // endpoint and reloads, and the drained clients reconnect to the remaining servers.
 describe('SIGTERM drain', () => {
   const fleet = new Fleet('drain');
-  let shards: RedisShard[];
+  let redis: RedisClusterFixture;
   let servers: ServerProcess[];
   let nginx: NginxProcess;
   const parsed = parseRealtimeCluster({
@@ -35,9 +30,9 @@ describe('SIGTERM drain', () => {
     );
 
   beforeAll(async () => {
-    shards = [await fleet.redis(), await fleet.redis()];
+    redis = await fleet.redisCluster();
     servers = await Promise.all(
-      [0, 1, 2].map(() => fleet.server(shards, { drainSeconds: DRAIN_SECONDS })),
+      [0, 1, 2].map(() => fleet.server(redis, { drainSeconds: DRAIN_SECONDS })),
     );
     nginx = await fleet.nginx((_port, runtime) =>
       renderNginxConf(

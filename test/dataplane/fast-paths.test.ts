@@ -8,7 +8,8 @@ import {
 } from '../../server-image/src/adapter/sharded-adapter.js';
 import type { ServerHandle } from '../../server-image/src/index.js';
 import { collect, connect, type Client } from './support/clients.js';
-import { sleep, until, type RedisShard } from './support/fleet.js';
+import { sleep, until } from './support/fleet.js';
+import type { RedisClusterFixture } from './support/redis-cluster.js';
 import { useLibraryServers } from './support/library-servers.js';
 
 interface Captured {
@@ -69,9 +70,9 @@ describe('adapter fast paths', () => {
     return { fast, member, inbox, socket: fast.io.of('/').sockets.get(member.id!)! };
   };
 
-  let shard: RedisShard;
+  let redis: RedisClusterFixture;
   beforeAll(() => {
-    shard = servers.shard();
+    redis = servers.redis();
   });
 
   it('localFirst: local members are written to before the Redis publish, not after it', async () => {
@@ -132,7 +133,7 @@ describe('adapter fast paths', () => {
   it('msgpackBus: inter-server messages are msgpack, and JSON from stock servers is still understood', async () => {
     const fast = await library();
     const stock = await library({ msgpackBus: false });
-    const spy = shard.client();
+    const spy = redis.clusterClient();
     const seen: Buffer[] = [];
     // Only broadcasts (type 3): membership handshake messages share the channel.
     const isBroadcast = (m: Buffer): boolean =>
@@ -292,7 +293,7 @@ describe('adapter fast paths', () => {
   it('compressBus: a chat-sized broadcast crosses Redis deflated, arrives intact, and corrupt input is dropped and counted', async () => {
     const [fast, remote] = [await library(), await library()];
     const stock = await library({ compressBus: false });
-    const spy = shard.client();
+    const spy = redis.clusterClient();
     const seen: { type: number; data: { packet?: unknown; zipped?: Buffer }; size: number }[] = [];
     spy.on('smessageBuffer', (_channel: Buffer, message: Buffer) => {
       const m = notepack.decode<{ type: number; data: { packet?: unknown; zipped?: Buffer } }>(
@@ -337,7 +338,7 @@ describe('adapter fast paths', () => {
 
     // A member server that does not say it inflates (an older version) keeps the room plain
     // until it says BYE.
-    const injector = shard.client();
+    const injector = redis.clusterClient();
     const inject = (message: object): Promise<unknown> =>
       injector.spublish('socket.io#/#zip#', notepack.encode({ nsp: '/', ...message }));
     await inject({ type: 100, uid: 'older-server', data: { room: 'zip', hid: 'h1' } });

@@ -9,13 +9,8 @@ import {
   initialTransport,
   type Client,
 } from './support/clients.js';
-import {
-  Fleet,
-  until,
-  type NginxProcess,
-  type RedisShard,
-  type ServerProcess,
-} from './support/fleet.js';
+import { Fleet, until, type NginxProcess, type ServerProcess } from './support/fleet.js';
+import type { RedisClusterFixture } from './support/redis-cluster.js';
 
 function cluster(): RealtimeCluster {
   const parsed = parseRealtimeCluster({
@@ -32,13 +27,13 @@ function cluster(): RealtimeCluster {
 // reach the server that holds it. nginx runs the conf the operator renders for these endpoints.
 describe('sticky sessions through the nginx gateway', () => {
   const fleet = new Fleet('gateway');
-  let shards: RedisShard[];
+  let redis: RedisClusterFixture;
   let servers: ServerProcess[];
   let nginx: NginxProcess;
 
   beforeAll(async () => {
-    shards = [await fleet.redis(), await fleet.redis()];
-    servers = await Promise.all([fleet.server(shards), fleet.server(shards), fleet.server(shards)]);
+    redis = await fleet.redisCluster();
+    servers = await Promise.all([fleet.server(redis), fleet.server(redis), fleet.server(redis)]);
     const c = cluster();
     const endpoints = servers.map((s) => ({ ip: '127.0.0.1', port: s.port }));
     nginx = await fleet.nginx((_port, runtime) => renderNginxConf(c, endpoints, runtime));

@@ -9,26 +9,20 @@ import {
 } from '../../server-image/src/index.js';
 import { ServerConfigSchema } from '../../server-image/src/config.js';
 import { closeAllClients, collect, connect, type Client } from './support/clients.js';
-import {
-  Fleet,
-  freePort,
-  sleep,
-  until,
-  type RedisShard,
-  type ServerProcess,
-} from './support/fleet.js';
+import { Fleet, freePort, sleep, until, type ServerProcess } from './support/fleet.js';
+import type { RedisClusterFixture } from './support/redis-cluster.js';
 
-// Three entrypoint servers over two password-protected shards, plus one in-process library
+// Three entrypoint servers over a password-protected Redis Cluster (3 masters), plus one in-process library
 // server in the same cluster for the fetchSockets/serverSideEmit checks.
 describe('relay across servers', () => {
   const fleet = new Fleet('relay');
-  let shards: RedisShard[];
+  let redis: RedisClusterFixture;
   let servers: ServerProcess[];
   let library: ServerHandle | undefined;
 
   beforeAll(async () => {
-    shards = [await fleet.redis(), await fleet.redis()];
-    servers = await Promise.all([fleet.server(shards), fleet.server(shards), fleet.server(shards)]);
+    redis = await fleet.redisCluster();
+    servers = await Promise.all([fleet.server(redis), fleet.server(redis), fleet.server(redis)]);
   });
 
   afterAll(async () => {
@@ -94,9 +88,9 @@ describe('relay across servers', () => {
       port,
       opsPort,
       logLevel: 'warn',
-      redis: { shards: shards.map((s) => ({ host: '127.0.0.1', port: s.port })) },
+      redis: { nodes: redis.seeds() },
     });
-    library = await createServer(config, relayHandlers, { redisPassword: shards[0]!.password });
+    library = await createServer(config, relayHandlers, { redisPassword: redis.password });
     await until('library server ready', () => library!.isReady());
 
     const members: Client[] = await Promise.all(servers.map((s) => connect(s.url)));
@@ -114,7 +108,7 @@ describe('relay across servers', () => {
       if (!m) throw new Error('no open-files line in /proc/<pid>/limits');
       return [Number(m[1]), Number(m[2])];
     };
-    const server = await fleet.server(shards, {}, { inheritedSoftNofile: 1024 });
+    const server = await fleet.server(redis, {}, { inheritedSoftNofile: 1024 });
     const [soft, hard] = limits(server.child.pid!);
     expect(soft).toBe(hard);
     // exec: the process is node itself, so SIGTERM from tini reaches the server directly.

@@ -1,11 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeAllClients, collect, connect, type Client } from './support/clients.js';
-import { Fleet, sleep, until, type RedisShard, type ServerProcess } from './support/fleet.js';
-
-async function spublishCalls(shard: RedisShard): Promise<number> {
-  const m = /cmdstat_spublish:calls=(\d+)/.exec(await shard.client().info('commandstats'));
-  return m ? Number(m[1]) : 0;
-}
+import { Fleet, sleep, until, type ServerProcess } from './support/fleet.js';
+import type { RedisClusterFixture } from './support/redis-cluster.js';
 
 const dataOf = (m: unknown): unknown => (m as { data: unknown }).data;
 
@@ -14,18 +10,18 @@ const dataOf = (m: unknown): unknown => (m as { data: unknown }).data;
 // member a message when joins and leaves race with publishes.
 describe('skipping Redis for rooms with members on one server only', () => {
   const fleet = new Fleet('skip-lonely');
-  let shard: RedisShard;
+  let redis: RedisClusterFixture;
   let A: ServerProcess;
   let B: ServerProcess;
   let C: ServerProcess;
 
   beforeAll(async () => {
-    shard = await fleet.redis();
+    redis = await fleet.redisCluster();
     // C does not skip itself but still takes part in the membership handshake.
     [A, B, C] = await Promise.all([
-      fleet.server([shard], { eventsPerSecond: 100_000 }),
-      fleet.server([shard], { eventsPerSecond: 100_000 }),
-      fleet.server([shard], { eventsPerSecond: 100_000, fastPaths: { skipLonelyRooms: false } }),
+      fleet.server(redis, { eventsPerSecond: 100_000 }),
+      fleet.server(redis, { eventsPerSecond: 100_000 }),
+      fleet.server(redis, { eventsPerSecond: 100_000, fastPaths: { skipLonelyRooms: false } }),
     ]);
   });
 
@@ -43,12 +39,12 @@ describe('skipping Redis for rooms with members on one server only', () => {
       subscribed: true,
     });
     const skippedBefore = await A.metric('socketfleet_publishes_skipped_total');
-    const callsBefore = await spublishCalls(shard);
+    const callsBefore = await redis.totalSpublishCalls();
     for (let i = 0; i < 10; i++)
       expect(await a.emitWithAck('publish', { room: 'solo', data: i })).toEqual({ ok: true });
     await until('the local member to get all 10', () => inboxA.length === 10);
     expect((await A.metric('socketfleet_publishes_skipped_total')) - skippedBefore).toBe(10);
-    expect((await spublishCalls(shard)) - callsBefore).toBe(0);
+    expect((await redis.totalSpublishCalls()) - callsBefore).toBe(0);
 
     const b = await connect(B.url);
     const inboxB = collect(b);

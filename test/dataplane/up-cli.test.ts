@@ -189,6 +189,41 @@ describe('socketfleet up', () => {
     for (const p of [...before.redis, ...before.servers]) expect(alive(p.pid)).toBe(true);
   });
 
+  it('restarts a crash-looping process with a growing delay (1 s, 2 s, 4 s), then keeps it', async () => {
+    const lines = (): string[] =>
+      up.output.split('\n').filter((l) => /redis-0 exited; restart \d+ in/.test(l));
+    const seen = lines().length;
+    const killedAt: number[] = [];
+    const restartedAt: number[] = [];
+    let pid = up.status()!.redis[0]!.pid;
+    // Kill redis-0 as soon as each replacement appears: a crash loop as seen from `up`.
+    for (let i = 0; i < 3; i++) {
+      process.kill(pid, 'SIGKILL');
+      killedAt.push(Date.now());
+      pid = await until(
+        'a new redis-0',
+        () => {
+          const p = up.status()?.redis[0]?.pid;
+          return p !== undefined && p !== pid && alive(p) ? p : undefined;
+        },
+        60_000,
+      );
+      restartedAt.push(Date.now());
+    }
+    expect(lines().slice(seen)).toEqual([
+      expect.stringContaining('redis-0 exited; restart 1 in 1s'),
+      expect.stringContaining('redis-0 exited; restart 2 in 2s'),
+      expect.stringContaining('redis-0 exited; restart 3 in 4s'),
+    ]);
+    // Lower bounds only: a loaded machine can only make restarts later.
+    [1000, 2000, 4000].forEach((ms, i) =>
+      expect(restartedAt[i]! - killedAt[i]!).toBeGreaterThanOrEqual(ms),
+    );
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(up.status()!.redis[0]!.pid).toBe(pid);
+    expect(alive(pid)).toBe(true);
+  });
+
   it('stops everything on SIGTERM and leaves no process behind', async () => {
     const last = up.status()!;
     const pids = [...up.seenPids];

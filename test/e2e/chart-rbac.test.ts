@@ -376,6 +376,34 @@ describe('chart RBAC, proven with the operator running as the chart ServiceAccou
     expect(denied.stderr).toContain('forbidden');
   });
 
+  it('cannot read a Secret it did not create, nor list or watch Secrets anywhere', async () => {
+    await cluster.kubectlOk([
+      '-n',
+      app,
+      'create',
+      'secret',
+      'generic',
+      'not-the-operators',
+      '--from-literal=token=do-not-read',
+    ]);
+    const asOperator = (args: string[]): Promise<{ stdout: string; stderr: string }> =>
+      cluster.kubectl(['--kubeconfig', saKubeconfig, ...args]);
+    for (const args of [
+      ['-n', app, 'get', 'secret', 'not-the-operators'],
+      ['-n', app, 'get', 'secrets'],
+      ['get', 'secrets', '-A'],
+    ]) {
+      const r = await asOperator(args);
+      expect(r.stdout, args.join(' ')).not.toContain('do-not-read');
+      expect(r.stderr, args.join(' ')).toContain('forbidden');
+    }
+    for (const verb of ['get', 'list', 'watch']) {
+      expect(await saCan(verb, 'secrets', app), verb).toBe(false);
+      expect(await saCan(verb, 'secrets', ns), verb).toBe(false);
+    }
+    expect(await saCan('create', 'secrets', app)).toBe(true);
+  });
+
   it('converges (create, Ready, scale-in, Ready) and uses every write it is granted', async () => {
     const since = new Date(Date.now() - 1000);
     const result = await scenario('full');
@@ -402,13 +430,18 @@ describe('chart RBAC, proven with the operator running as the chart ServiceAccou
         return e.verb === verb;
       });
     };
+    // Checked by admission (OwnerReferencesPermissionEnforcement) when an owner reference sets
+    // blockOwnerDeletion, never sent as a request: the rule-removal test below proves it.
+    const admissionOnly = new Set(['update socketfleet.dev/realtimeclusters/finalizers']);
     const unused: string[] = [];
     for (const rule of [...clusterRules, ...leaseRules]) {
       for (const group of rule.apiGroups) {
         for (const resource of rule.resources) {
           for (const verb of rule.verbs.filter((v) => WRITE_VERBS.includes(v))) {
-            // Deleting a Redis pod rolls a Redis template change; that needs Redis pods
-            // that run (the real-node suite), not kwok's, so --redis-admin=false here.
+            if (admissionOnly.has(`${verb} ${group}/${resource}`)) continue;
+            // Deleting a Redis pod rolls a Redis template change, and reading the password
+            // Secret authenticates to Redis: both need Redis pods that run (the real-node
+            // suite), not kwok's, so --redis-admin=false here.
             if (verb === 'delete' && group === '' && resource === 'pods') continue;
             if (!used(verb, group, resource)) unused.push(`${verb} ${qualified(group, resource)}`);
           }

@@ -10,6 +10,11 @@ import { renderText } from '../../operator/cli/render.js';
 const HERE = import.meta.dirname;
 const REPO = join(HERE, '..', '..');
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
+// CI compares; it never rewrites what it compares against, or every change would pass.
+if (UPDATE && process.env.CI)
+  throw new Error(
+    'UPDATE_GOLDEN=1 is refused when CI is set: regenerate goldens on purpose on a developer machine and commit the diff.',
+  );
 /** Cases that mirror an example must stay byte-identical to it, so the README's examples are tested. */
 const FROM_EXAMPLES = ['minimal', 'full', 'local', 'room-affinity'];
 

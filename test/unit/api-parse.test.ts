@@ -37,17 +37,23 @@ describe('parseRealtimeCluster defaults', () => {
         resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } },
         maxClients: 10000,
         nodeTimeoutMs: 5000,
-        persistence: { enabled: false, size: '1Gi' },
+        persistence: {
+          enabled: false,
+          size: '1Gi',
+          retentionPolicy: { whenDeleted: 'Delete', whenScaled: 'Delete' },
+        },
         auth: { enabled: true },
       },
       gateway: {
         mode: 'managed',
-        balance: 'ip-hash',
+        balance: 'consistent-hash',
         roomKey: 'room',
         replicas: 2,
         image: 'nginx:1.27',
+        syncImage: 'socketfleet/operator:0.1.0',
         resources: { requests: { cpu: '100m', memory: '64Mi' }, limits: { memory: '256Mi' } },
         workerConnections: 16384,
+        workerShutdownTimeoutSeconds: 600,
         proxyProtocol: false,
         trustedProxies: [],
         service: {
@@ -61,7 +67,9 @@ describe('parseRealtimeCluster defaults', () => {
         mode: 'privileged-init',
         sysctls: { ...DEFAULT_SYSCTLS },
         nofile: 1048576,
-        initImage: 'busybox:1.37',
+        initImage:
+          'busybox:1.37@sha256:9db7b59979c38555a39def84a31fb98b5296952f9e3afd4f6f11f05b07adfab0',
+        kubeletAllowedUnsafeSysctls: [],
       },
       networkPolicy: { enabled: true },
     });
@@ -221,7 +229,27 @@ describe('parseRealtimeCluster rejections', () => {
     [
       'bad sysctl name',
       { tuning: { sysctls: { somaxconn: '1' } } },
-      'spec.tuning.sysctls.somaxconn: must be a dotted sysctl name',
+      'spec.tuning.sysctls.somaxconn: must be a sysctl of the pod network namespace (net.*, and not one the kernel keeps host-wide such as net.core.rmem_max); vm.*, fs.* and kernel.* keys would retune the node',
+    ],
+    [
+      'host-wide sysctl (vm.*)',
+      { tuning: { sysctls: { 'vm.max_map_count': '262144' } } },
+      'spec.tuning.sysctls["vm.max_map_count"]: must be a sysctl of the pod network namespace (net.*, and not one the kernel keeps host-wide such as net.core.rmem_max); vm.*, fs.* and kernel.* keys would retune the node',
+    ],
+    [
+      'host-wide sysctl (kernel.*)',
+      { tuning: { sysctls: { 'kernel.pid_max': '4194304' } } },
+      'spec.tuning.sysctls["kernel.pid_max"]: must be a sysctl of the pod network namespace (net.*, and not one the kernel keeps host-wide such as net.core.rmem_max); vm.*, fs.* and kernel.* keys would retune the node',
+    ],
+    [
+      'host-wide net.core sysctl',
+      { tuning: { sysctls: { 'net.core.rmem_max': '16777216' } } },
+      'spec.tuning.sysctls["net.core.rmem_max"]: must be a sysctl of the pod network namespace (net.*, and not one the kernel keeps host-wide such as net.core.rmem_max); vm.*, fs.* and kernel.* keys would retune the node',
+    ],
+    [
+      'explicit sysctl safe-sysctls cannot set',
+      { tuning: { mode: 'safe-sysctls', sysctls: { 'net.core.somaxconn': '4096' } } },
+      `spec.tuning.sysctls["net.core.somaxconn"]: cannot be set in safe-sysctls mode: it is not one of the kubelet's safe sysctls; list it in tuning.kubeletAllowedUnsafeSysctls if your kubelets allow it, use tuning.mode privileged-init, or remove it`,
     ],
     [
       'shell in a sysctl value',

@@ -172,6 +172,16 @@ describe('chart RBAC rules', () => {
     expect(missing).toEqual([]);
   });
 
+  it('grants no list or watch of Secrets: create, and get by name of its Redis password to authenticate to Redis', () => {
+    const rules = blocks.flatMap(
+      (b) => parse(b.text) as { apiGroups: string[]; resources: string[]; verbs: string[] }[],
+    );
+    const onSecrets = rules.filter(
+      (r) => r.apiGroups.includes('') && r.resources.includes('secrets'),
+    );
+    expect(onSecrets.flatMap((r) => r.verbs)).toEqual(['get', 'create']);
+  });
+
   it('grants Leases only through the leader-election Role', () => {
     const main = blocks.find((b) => b.name === 'socketfleet-operator.rules')!;
     expect(main.text).not.toContain('leases');

@@ -40,7 +40,7 @@ async function cli(argv: string[]): Promise<{ code: number; stdout: string; stde
 const header = 'apiVersion: socketfleet.dev/v1alpha1\nkind: RealtimeCluster\n';
 
 describe('socketfleet render', () => {
-  it('prints shards x (StatefulSet + Service), the tuned Deployment and an ip_hash gateway', async () => {
+  it('prints shards x (StatefulSet + Service), the tuned Deployment and an ip-hash gateway', async () => {
     const r = await cli(['render', '-f', join(REPO, 'examples/full.yaml')]);
     expect(r.code).toBe(0);
     const docs = parseAllDocuments(r.stdout).map((d) => d.toJS() as Record<string, any>);
@@ -51,8 +51,11 @@ describe('socketfleet render', () => {
     }
     const server = docs.find((d) => d.kind === 'Deployment' && d.metadata.name === 'chat-server')!;
     expect(server.spec.template.spec.initContainers[0].securityContext.privileged).toBe(true);
-    const conf = docs.find((d) => d.metadata?.name === 'chat-gateway-nginx')!.data['nginx.conf'];
-    expect(conf).toContain('ip_hash;');
+    const gateway = docs.find(
+      (d) => d.kind === 'Deployment' && d.metadata.name === 'chat-gateway',
+    )!;
+    const containers = gateway.spec.template.spec.containers as { name: string; args?: string[] }[];
+    expect(containers.find((c) => c.name === 'sync')?.args).toContain('--balance=ip-hash');
     expect(kinds).not.toContain('Secret/chat-redis-auth');
     expect(r.stdout).toContain(
       '# Secret chat-redis-auth (key: password) is not rendered: the operator creates it once with a random password.',
@@ -111,23 +114,14 @@ describe('socketfleet render', () => {
     expect(noFile.stderr).toMatch(/^render: missing -f FILE; usage: socketfleet render -f FILE/);
   });
 
-  it('renders the gateway conf for given ready endpoints', async () => {
-    const r = await cli([
-      'render',
-      '-f',
-      join(REPO, 'examples/minimal.yaml'),
-      '--endpoint',
-      '10.0.0.7:3000',
-      '--endpoint',
-      '[fd00::1]:3000',
-    ]);
+  it('renders an nginx.conf that includes the upstreams its sidecar keeps current', async () => {
+    const r = await cli(['render', '-f', join(REPO, 'examples/minimal.yaml')]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('server 10.0.0.7:3000 max_fails=3 fail_timeout=10s;');
-    expect(r.stdout).toContain('server [fd00::1]:3000 max_fails=3 fail_timeout=10s;');
-    expect(r.stdout).not.toContain('127.0.0.1:1 down');
-    const bad = await cli(['render', '-f', join(REPO, 'examples/minimal.yaml'), '--endpoint', 'x']);
-    expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/^render: --endpoint needs IP:PORT such as 10.0.0.7:3000;/);
+    expect(r.stdout).toContain('include /tmp/nginx/upstreams.conf;');
+    expect(r.stdout).not.toContain('upstream socketfleet_servers');
+    const old = await cli(['render', '-f', join(REPO, 'examples/minimal.yaml'), '--endpoint', 'x']);
+    expect(old.code).toBe(2);
+    expect(old.stderr).toMatch(/^render: unknown argument --endpoint;/);
   });
 
   it('reads YAML like kubectl does, so a bare off is a boolean', async () => {
@@ -143,10 +137,17 @@ describe('socketfleet render', () => {
   });
 
   it('prints warnings as comments and on stderr', async () => {
-    const r = await cli(['render', '-f', join(REPO, 'examples/room-affinity.yaml')]);
+    const dir = mkdtempSync(join(tmpdir(), 'sf-render-warn-'));
+    const file = join(dir, 'proxy.yaml');
+    writeFileSync(
+      file,
+      'apiVersion: socketfleet.dev/v1alpha1\nkind: RealtimeCluster\nmetadata:\n  name: rooms\n  namespace: realtime\nspec:\n  gateway:\n    proxyProtocol: true\n',
+    );
+    const r = await cli(['render', '-f', file]);
+    rmSync(dir, { recursive: true, force: true });
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('# warning: spec.tuning.sysctls: net.core.somaxconn');
-    expect(r.stderr).toContain('warning: realtime/rooms: spec.tuning.sysctls:');
+    expect(r.stdout).toContain('# warning: spec.gateway.trustedProxies: empty with proxyProtocol');
+    expect(r.stderr).toContain('warning: realtime/rooms: spec.gateway.trustedProxies:');
   });
 });
 

@@ -14,7 +14,7 @@ type Obj = KubeObject & { spec?: Record<string, unknown> };
 
 function build(spec: Record<string, unknown> = {}, meta: Record<string, unknown> = {}): Obj[] {
   const cluster = clusterFrom({ ...manifest(spec), metadata: { name: 'demo', ...meta } });
-  return buildDesired(cluster, { serverEndpoints: [] }).objects;
+  return buildDesired(cluster).objects;
 }
 
 function find(objects: Obj[], kind: string, name: string): Obj {
@@ -32,6 +32,7 @@ describe('buildDesired', () => {
     const objects = build({ redis: { shards: 2 } });
     expect(objects.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([
       'ServiceAccount/demo-socketfleet',
+      'ServiceAccount/demo-gateway-sync',
       'NetworkPolicy/demo-redis',
       'NetworkPolicy/demo-server',
       'NetworkPolicy/demo-gateway',
@@ -46,6 +47,8 @@ describe('buildDesired', () => {
       'Service/demo-server',
       'Deployment/demo-server',
       'PodDisruptionBudget/demo-server',
+      'Role/demo-gateway-sync',
+      'RoleBinding/demo-gateway-sync',
       'ConfigMap/demo-gateway-nginx',
       'Service/demo-gateway',
       'Deployment/demo-gateway',
@@ -143,7 +146,10 @@ describe('buildDesired', () => {
 
   it('leaves the gateway out with gateway mode none and opens the Socket.IO port', () => {
     const objects = build({ gateway: { mode: 'none' } });
-    expect(objects.some((o) => o.metadata.name.startsWith('demo-gateway'))).toBe(false);
+    // Only the sync sidecar's ServiceAccount stays: it holds no token and no Role.
+    expect(
+      objects.filter((o) => o.metadata.name.startsWith('demo-gateway')).map((o) => o.kind),
+    ).toEqual(['ServiceAccount']);
     const np = find(objects, 'NetworkPolicy', 'demo-server');
     expect((np.spec as any).ingress).toEqual([
       { ports: [{ protocol: 'TCP', port: 3000 }] },
@@ -213,7 +219,7 @@ describe('buildDesired', () => {
     ).toBe(false);
   });
 
-  it('runs every workload with its own ServiceAccount, no token and non-root containers', () => {
+  it('runs every workload with its own ServiceAccount, no automounted token and non-root containers', () => {
     const objects = build({ tuning: { mode: 'off' } });
     expect(find(objects, 'ServiceAccount', 'demo-socketfleet').automountServiceAccountToken).toBe(
       false,
@@ -222,7 +228,10 @@ describe('buildDesired', () => {
     expect(workloads).toHaveLength(3);
     for (const w of workloads) {
       const pod = podSpec(w);
-      expect(pod.serviceAccountName).toBe('demo-socketfleet');
+      // Only the gateway talks to the API server, through its sync sidecar's own account.
+      expect(pod.serviceAccountName).toBe(
+        w.metadata.name === 'demo-gateway' ? 'demo-gateway-sync' : 'demo-socketfleet',
+      );
       expect(pod.automountServiceAccountToken).toBe(false);
       for (const c of pod.containers) {
         expect(c.securityContext, `${w.metadata.name}/${c.name}`).toMatchObject({

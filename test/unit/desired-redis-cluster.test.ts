@@ -21,9 +21,7 @@ function cluster(spec: Record<string, unknown>, namespace?: string) {
 
 describe('Redis Cluster layout', () => {
   it('runs one StatefulSet, headless Service and PDB per shard with 1 + replicasPerShard pods', () => {
-    const { objects } = buildDesired(cluster({ redis: { shards: 3, replicasPerShard: 2 } }), {
-      serverEndpoints: [],
-    });
+    const { objects } = buildDesired(cluster({ redis: { shards: 3, replicasPerShard: 2 } }));
     expect(names(objects, 'StatefulSet')).toEqual(['demo-redis-0', 'demo-redis-1', 'demo-redis-2']);
     expect(names(objects, 'PodDisruptionBudget')).toEqual([
       'demo-redis-0',
@@ -44,7 +42,7 @@ describe('Redis Cluster layout', () => {
 
   it('keeps a removed shard that still holds slots, and only that one', () => {
     const c = cluster({ redis: { shards: 2 } });
-    const { objects } = buildDesired(c, { serverEndpoints: [], retainedShards: [3] });
+    const { objects } = buildDesired(c, { retainedShards: [3] });
     expect(names(objects, 'StatefulSet')).toEqual(['demo-redis-0', 'demo-redis-1', 'demo-redis-3']);
   });
 
@@ -73,7 +71,7 @@ describe('Redis Cluster layout', () => {
         },
       },
     });
-    const { objects } = buildDesired(c, { serverEndpoints: [] });
+    const { objects } = buildDesired(c);
     expect(names(objects, 'StatefulSet')).toEqual([]);
     expect(objects.some((o) => o.metadata.name.startsWith('demo-redis'))).toBe(false);
     expect(redisClusterNodes(c)).toEqual([

@@ -15,7 +15,7 @@ interface Container {
 }
 
 function shard(spec: Record<string, unknown>): { conf: string; container: Container } {
-  const objects = buildDesired(clusterFrom(manifest(spec)), { serverEndpoints: [] }).objects;
+  const objects = buildDesired(clusterFrom(manifest(spec))).objects;
   const cm = objects.find(
     (o: KubeObject) => o.metadata.name === 'demo-redis-config',
   ) as unknown as {
@@ -114,5 +114,28 @@ describe('redis shard', { timeout: 60_000 }, () => {
 
   it('never writes the password into the conf', () => {
     expect(shard({}).conf).not.toContain('requirepass');
+  });
+});
+
+describe('shard volumes', () => {
+  const statefulSet = (spec: Record<string, unknown>): Record<string, unknown> => {
+    const d = buildDesired(clusterFrom(manifest(spec)));
+    const sts = d.objects.find((o: KubeObject) => o.kind === 'StatefulSet') as unknown as {
+      spec: Record<string, unknown>;
+    };
+    return sts.spec;
+  };
+
+  it('deletes the PVCs with the cluster and on scale-in by default, and keeps them when asked', () => {
+    expect(
+      statefulSet({ redis: { persistence: { enabled: true } } })
+        .persistentVolumeClaimRetentionPolicy,
+    ).toEqual({ whenDeleted: 'Delete', whenScaled: 'Delete' });
+    expect(
+      statefulSet({
+        redis: { persistence: { enabled: true, retentionPolicy: { whenDeleted: 'Retain' } } },
+      }).persistentVolumeClaimRetentionPolicy,
+    ).toEqual({ whenDeleted: 'Retain', whenScaled: 'Delete' });
+    expect(statefulSet({}).persistentVolumeClaimRetentionPolicy).toBeUndefined();
   });
 });

@@ -1,10 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ServerConfigSchema } from '../../server-image/src/config.js';
 import { buildDesired } from '../../operator/desired/index.js';
-import {
-  buildServerConfig,
-  kubernetesShardAddresses,
-} from '../../operator/desired/server-config.js';
+import { redisClusterNodes } from '../../operator/desired/redis.js';
+import { buildServerConfig } from '../../operator/desired/server-config.js';
 import { clusterFrom, EXAMPLES, exampleCluster, manifest } from './helpers.js';
 
 describe('server config', () => {
@@ -12,12 +10,12 @@ describe('server config', () => {
     'the server.json built for examples/%s.yaml parses with ServerConfigSchema',
     (name) => {
       const cluster = exampleCluster(name);
-      const cm = buildDesired(cluster, { serverEndpoints: [] }).objects.find(
+      const cm = buildDesired(cluster).objects.find(
         (o) =>
           o.kind === 'ConfigMap' && o.metadata.name === `${cluster.metadata.name}-server-config`,
       ) as unknown as { data: Record<string, string> };
       const parsed = ServerConfigSchema.parse(JSON.parse(cm.data['server.json']!));
-      expect(parsed.redis.shards).toHaveLength(cluster.spec.redis.shards);
+      expect(parsed.redis.nodes.length).toBeGreaterThanOrEqual(cluster.spec.redis.shards);
       expect(parsed.parser).toBe(cluster.spec.socketio.parser);
       expect(parsed.pingIntervalMs).toBe(cluster.spec.socketio.pingIntervalMs);
       expect(parsed.drainSeconds).toBe(cluster.spec.socketio.drainSeconds);
@@ -26,20 +24,20 @@ describe('server config', () => {
     },
   );
 
-  it('addresses shards by their in-cluster Service names in ring order', () => {
+  it("seeds the Redis Cluster with every shard's pods by their stable DNS names", () => {
     const c = clusterFrom({
       ...manifest({ redis: { shards: 3 } }),
       metadata: { name: 'chat', namespace: 'rt' },
     });
-    expect(kubernetesShardAddresses(c)).toEqual([
-      { host: 'chat-redis-0.rt.svc', port: 6379 },
-      { host: 'chat-redis-1.rt.svc', port: 6379 },
-      { host: 'chat-redis-2.rt.svc', port: 6379 },
-    ]);
-    expect(kubernetesShardAddresses(clusterFrom(manifest()))[0]!.host).toBe('demo-redis-0');
+    const hosts = redisClusterNodes(c).map((n) => n.host);
+    for (const shard of [0, 1, 2]) {
+      expect(hosts).toContain(`chat-redis-${shard}-0.chat-redis-${shard}.rt.svc`);
+    }
+    expect(new Set(redisClusterNodes(c).map((n) => n.port))).toEqual(new Set([6379]));
+    expect(redisClusterNodes(clusterFrom(manifest()))[0]!.host).toBe('demo-redis-0-0.demo-redis-0');
   });
 
-  it('takes any shard list, as the local runtime needs', () => {
+  it('takes any node list, as the local runtime needs', () => {
     const c = clusterFrom(
       manifest({ socketio: { transports: ['websocket'], corsOrigins: ['https://a.example'] } }),
     );
@@ -49,7 +47,7 @@ describe('server config', () => {
         { host: '127.0.0.1', port: 7002 },
       ]),
     );
-    expect(cfg.redis.shards).toEqual([
+    expect(cfg.redis.nodes).toEqual([
       { host: '127.0.0.1', port: 7001 },
       { host: '127.0.0.1', port: 7002 },
     ]);

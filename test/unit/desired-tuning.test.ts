@@ -14,7 +14,7 @@ interface PodSpec {
 }
 
 function serverPod(spec: Record<string, unknown>): { pod: PodSpec; warnings: string[] } {
-  const d = buildDesired(clusterFrom(manifest(spec)), { serverEndpoints: [] });
+  const d = buildDesired(clusterFrom(manifest(spec)));
   const dep = d.objects.find(
     (o: KubeObject) => o.kind === 'Deployment' && o.metadata.name === 'demo-server',
   ) as unknown as { spec: { template: { spec: PodSpec } } };
@@ -36,7 +36,7 @@ describe('tuning', () => {
     expect(env(pod, 'SOCKETFLEET_NOFILE')).toBe('1048576');
   });
 
-  it('safe-sysctls keeps only the safe set and names the rest in a warning', () => {
+  it('safe-sysctls keeps only the safe set and drops the defaults it cannot set quietly', () => {
     const { pod, warnings } = serverPod({ tuning: { mode: 'safe-sysctls', nofile: 65536 } });
     expect(pod.initContainers).toBeUndefined();
     expect(pod.securityContext.sysctls).toEqual([
@@ -44,10 +44,31 @@ describe('tuning', () => {
       { name: 'net.ipv4.tcp_fin_timeout', value: '15' },
       { name: 'net.ipv4.tcp_keepalive_time', value: '300' },
     ]);
-    expect(warnings).toEqual([
-      "spec.tuning.sysctls: net.core.somaxconn, net.ipv4.tcp_max_syn_backlog, net.ipv4.tcp_tw_reuse not set because safe-sysctls mode only sets the kubelet's safe sysctls; use privileged-init to set them.",
-    ]);
+    expect(warnings).toEqual([]);
     expect(env(pod, 'SOCKETFLEET_NOFILE')).toBe('65536');
+  });
+
+  it('safe-sysctls also sets what kubeletAllowedUnsafeSysctls lists, without a privileged container', () => {
+    const { pod, warnings } = serverPod({
+      tuning: {
+        mode: 'safe-sysctls',
+        sysctls: { 'net.core.somaxconn': '4096', 'net.ipv4.tcp_fin_timeout': '10' },
+        kubeletAllowedUnsafeSysctls: ['net.core.somaxconn'],
+      },
+    });
+    expect(pod.initContainers).toBeUndefined();
+    expect(pod.securityContext.sysctls).toEqual([
+      { name: 'net.core.somaxconn', value: '4096' },
+      { name: 'net.ipv4.tcp_fin_timeout', value: '10' },
+    ]);
+    expect(warnings).toEqual([]);
+  });
+
+  it('the privileged init image is pinned by digest by default', () => {
+    const { pod } = serverPod({});
+    expect((pod.initContainers![0] as unknown as { image: string }).image).toMatch(
+      /^busybox:1\.37@sha256:[0-9a-f]{64}$/,
+    );
   });
 
   it('off touches nothing', () => {

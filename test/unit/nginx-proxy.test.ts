@@ -1,16 +1,19 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { request, createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
+import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
-import { reloaderScript } from '../../operator/desired/gateway.js';
 import { renderNginxConf } from '../../operator/desired/nginx.js';
+import type { EndpointSliceLike } from '../../operator/desired/upstreams.js';
+import { NginxReloader, pidFromFile } from '../../operator/gateway/reloader.js';
+import { GatewaySync } from '../../operator/gateway/sync.js';
 import type { Endpoint } from '../../operator/desired/types.js';
 import { clusterFrom, manifest } from './helpers.js';
 import {
   freePort,
-  NGINX_PATH_ENV,
   nginxDir,
   startNginx,
   stop,
@@ -37,12 +40,19 @@ afterEach(async () => {
   cleanups = [];
 });
 
-async function upstream(name: string): Promise<Upstream> {
+/** `draining`: refuses new sessions (no sid) with 403, as a draining Socket.IO server does. */
+async function upstream(name: string, options: { draining?: boolean } = {}): Promise<Upstream> {
+  const draining = options.draining === true;
   const server = createServer((req, res) => {
+    if (draining && !(req.url ?? '').includes('sid=')) {
+      res.writeHead(403).end('server is draining');
+      return;
+    }
     res.setHeader('content-type', 'application/json');
     res.end(
       JSON.stringify({
         name,
+        method: req.method,
         xff: req.headers['x-forwarded-for'] ?? null,
         realIp: req.headers['x-real-ip'] ?? null,
       }),
@@ -112,10 +122,11 @@ function get(
   path: string,
   localAddress = '127.0.0.1',
   headers: Record<string, string> = {},
+  method = 'GET',
 ): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port, path, localAddress, headers, agent: false },
+      { host: '127.0.0.1', port, path, localAddress, headers, agent: false, method },
       (res) => {
         let body = '';
         res.setEncoding('utf8');
@@ -144,9 +155,9 @@ describe('nginx with the rendered conf', () => {
   });
 
   it('ip-hash keeps one /24 on one server and spreads different /24s', async () => {
-    const ups = await Promise.all(['a', 'b', 'c'].map(upstream));
+    const ups = await Promise.all(['a', 'b', 'c'].map((n) => upstream(n)));
     const g = await gateway(
-      {},
+      { gateway: { balance: 'ip-hash' } },
       ups.map((u) => u.endpoint),
     );
     const seen = new Set<string>();
@@ -160,7 +171,7 @@ describe('nginx with the rendered conf', () => {
   });
 
   it('consistent-hash keys on the full address', async () => {
-    const ups = await Promise.all(['a', 'b', 'c'].map(upstream));
+    const ups = await Promise.all(['a', 'b', 'c'].map((n) => upstream(n)));
     const g = await gateway(
       { gateway: { balance: 'consistent-hash' } },
       ups.map((u) => u.endpoint),
@@ -177,7 +188,7 @@ describe('nginx with the rendered conf', () => {
   });
 
   it('room-affinity sends one room to one server from any client', async () => {
-    const ups = await Promise.all(['a', 'b', 'c'].map(upstream));
+    const ups = await Promise.all(['a', 'b', 'c'].map((n) => upstream(n)));
     const g = await gateway(
       { gateway: { balance: 'room-affinity' } },
       ups.map((u) => u.endpoint),
@@ -191,6 +202,40 @@ describe('nginx with the rendered conf', () => {
       seen.add(first);
     }
     expect(seen.size).toBeGreaterThan(1);
+  });
+
+  it('retries a handshake refused by a draining or dead server elsewhere, never a session request', async () => {
+    const draining = await upstream('draining', { draining: true });
+    const b = await upstream('b');
+    const dead: Endpoint = { ip: '127.0.0.1', port: await freePort() };
+    const g = await gateway({}, [draining.endpoint, b.endpoint, dead]);
+    const handshake = '/socket.io/?EIO=4&transport=polling';
+    for (let i = 1; i <= 24; i++) {
+      // Whichever server the address hashes to, the client gets a session from the healthy one.
+      expect(await servedBy(g.port, handshake, `127.0.0.${i + 1}`)).toBe('b');
+    }
+    // A request of a session goes to its hashed server only: the draining one still serves it,
+    // and the dead one answers the client with nginx's own 502 instead of another server's
+    // "Session ID unknown". (A fresh gateway: the handshakes above made nginx skip the dead
+    // server for fail_timeout, as it rightly does for every request.)
+    const fresh = await gateway({}, [draining.endpoint, b.endpoint, dead]);
+    const bySid = new Map<string, number>();
+    for (let i = 1; i <= 24; i++) {
+      const r = await get(fresh.port, `${handshake}&sid=s${i}`, `127.0.0.${i + 1}`);
+      const who = r.status === 200 ? (JSON.parse(r.body) as { name: string }).name : r.status;
+      bySid.set(String(who), (bySid.get(String(who)) ?? 0) + 1);
+    }
+    expect([...bySid.keys()].sort()).toEqual(['502', 'b', 'draining']);
+
+    // A POST of a session (long-polling upload) keeps its method through the session location.
+    const only = await gateway({}, [b.endpoint]);
+    const post = await get(only.port, `${handshake}&sid=x`, '127.0.0.1', {}, 'POST');
+    expect(JSON.parse(post.body)).toMatchObject({ name: 'b', method: 'POST' });
+    // Nobody can take the handshake: 503 with Retry-After, not nginx's 502.
+    const none = await gateway({}, [dead]);
+    const refused = await get(none.port, handshake);
+    expect(refused.status).toBe(503);
+    expect(refused.headers['retry-after']).toBe('5');
   });
 
   it('passes WebSocket upgrades and forwards the client address', async () => {
@@ -244,52 +289,79 @@ describe('nginx with the rendered conf', () => {
     expect(proxied).toContain('"realIp":"203.0.113.7"');
   });
 
-  it('the reloader applies a changed conf in place and keeps open WebSockets', async () => {
+  it('the sync sidecar follows EndpointSlices: reloads in place, keeps WebSockets, refuses a bad block', async () => {
     const a = await upstream('a');
     const b = await upstream('b');
     const cluster = clusterFrom(manifest());
-    const g = await gateway({}, [a.endpoint]);
-    const masterPid = readFileSync(g.d.runtime.pidFile, 'utf8').trim();
+    const port = await freePort();
+    const d = nginxDir(port);
+    d.runtime.upstreamsFile = join(d.dir, 'upstreams.conf');
+    writeConf(d.confPath, renderNginxConf(cluster, [], d.runtime));
+    // Without nginx -t: the pod's sidecar has no nginx binary and relies on the master's check.
+    const reloader = new NginxReloader({
+      upstreamsFile: d.runtime.upstreamsFile,
+      master: () => pidFromFile(d.runtime.pidFile),
+      timeoutMs: 3000,
+    });
+    const slices: EndpointSliceLike[] = [
+      {
+        ports: [{ name: 'socketio', port: a.endpoint.port }],
+        endpoints: [{ addresses: ['127.0.0.1'], conditions: { ready: true } }],
+      },
+    ];
+    const log = pino({ level: 'silent' });
+    const sync = new GatewaySync(() => slices, {
+      balance: 'consistent-hash',
+      leavingGraceMs: 0,
+      reloader,
+      log,
+    });
+    cleanups.push(() => sync.stop());
+    await sync.syncNow();
+    const child = startNginx(d);
+    cleanups.push(async () => {
+      await stop(child);
+      d.cleanup();
+    });
+    await waitFor('nginx to listen', async () =>
+      (await get(port, '/')).status > 0 ? true : undefined,
+    );
+    expect(await servedBy(port, '/')).toBe('a');
+    const masterPid = readFileSync(d.runtime.pidFile, 'utf8').trim();
 
-    const ws = new WebSocket(`ws://127.0.0.1:${g.port}/socket.io/?EIO=4&transport=websocket`);
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`);
     cleanups.push(() => ws.terminate());
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('error', reject);
     });
 
-    const reloader = spawn('sh', ['-c', reloaderScript(g.d.confPath)], {
-      env: NGINX_PATH_ENV,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let log = '';
-    reloader.stdout.on('data', (c: Buffer) => (log += c.toString()));
-    reloader.stderr.on('data', (c: Buffer) => (log += c.toString()));
-    cleanups.push(() => stop(reloader));
-
-    // The reloader remembers the checksum it starts with; change the file only after that.
-    await waitFor('the reloader to start', () =>
-      Promise.resolve(log.includes('watching') ? true : undefined),
-    );
-    // A conf nginx -t rejects is skipped: traffic keeps flowing to the old upstream.
-    writeConf(g.d.confPath, 'this is not nginx\n');
-    await waitFor('the reloader to reject the broken conf', () =>
-      Promise.resolve(log.includes('failed nginx -t') ? true : undefined),
-    );
-    expect(await servedBy(g.port, '/')).toBe('a');
-
-    writeConf(g.d.confPath, renderNginxConf(cluster, [b.endpoint], g.d.runtime));
-    await waitFor('traffic to move to the new upstream', async () =>
-      (await servedBy(g.port, '/')) === 'b' ? true : undefined,
-    );
-    expect(log).toContain('nginx reloaded');
+    // The slice changes: a is terminating (not ready), b is ready.
+    slices[0] = {
+      ports: [{ name: 'socketio', port: b.endpoint.port }],
+      endpoints: [{ addresses: ['127.0.0.1'], conditions: { ready: true } }],
+    };
+    const t0 = Date.now();
+    await sync.syncNow();
+    // Resolved once new workers run: the very next request already sees the new upstreams.
+    expect(await servedBy(port, '/')).toBe('b');
+    expect(Date.now() - t0).toBeLessThan(2000);
     // Reloaded, not restarted: same master, and the old connection still talks to its server.
-    expect(g.child.exitCode).toBeNull();
-    expect(readFileSync(g.d.runtime.pidFile, 'utf8').trim()).toBe(masterPid);
+    expect(child.exitCode).toBeNull();
+    expect(readFileSync(d.runtime.pidFile, 'utf8').trim()).toBe(masterPid);
     const reply = new Promise<string>((r) =>
       ws.once('message', (m) => r((m as Buffer).toString())),
     );
     ws.send('still-here');
     expect(await reply).toBe('a:still-here');
+
+    // A block nginx refuses: no new workers, the previous file is put back, traffic unchanged.
+    await expect(reloader.apply('this is not nginx\n')).rejects.toThrow(
+      /started no new workers within 3000 ms of SIGHUP/,
+    );
+    expect(readFileSync(d.runtime.upstreamsFile, 'utf8')).toContain(`127.0.0.1:${b.endpoint.port}`);
+    expect(await servedBy(port, '/')).toBe('b');
+    // The same render again is a no-op, not a reload.
+    expect(await reloader.apply(readFileSync(d.runtime.upstreamsFile, 'utf8'))).toBe('unchanged');
   }, 60_000);
 });

@@ -4,9 +4,11 @@ import {
   nginxNofile,
   proxyTimeoutSeconds,
   renderNginxConf,
+  renderUpstreamBlock,
   sortEndpoints,
   type NginxRuntime,
 } from '../../operator/desired/nginx.js';
+import type { Endpoint } from '../../operator/desired/types.js';
 import { clusterFrom, manifest } from './helpers.js';
 
 const runtime: NginxRuntime = {
@@ -17,7 +19,7 @@ const runtime: NginxRuntime = {
   tempDir: '/tmp/x',
   workerProcesses: 1,
 };
-const two = [
+const two: Endpoint[] = [
   { ip: '10.0.0.12', port: 3000 },
   { ip: '10.0.0.9', port: 3000 },
 ];
@@ -33,16 +35,60 @@ function upstreamBlock(text: string): string {
 }
 
 describe('renderNginxConf', () => {
-  it('balances with ip_hash by default', () => {
+  it('balances on the full address with a consistent hash by default', () => {
     const up = upstreamBlock(conf());
+    expect(up).toContain('hash $remote_addr consistent;');
+    expect(up).not.toContain('ip_hash');
+  });
+
+  it('balances with ip_hash on request', () => {
+    const up = upstreamBlock(conf({ gateway: { balance: 'ip-hash' } }));
     expect(up).toContain('ip_hash;');
     expect(up).not.toContain('hash $');
   });
 
-  it('balances on the full address with consistent-hash', () => {
-    const up = upstreamBlock(conf({ gateway: { balance: 'consistent-hash' } }));
-    expect(up).toContain('hash $remote_addr consistent;');
-    expect(up).not.toContain('ip_hash');
+  it('keeps a leaving server listed as down with ip_hash and leaves it out of a consistent hash', () => {
+    const leaving = [two[0]!, { ...two[1]!, down: true }];
+    const ipHash = upstreamBlock(conf({ gateway: { balance: 'ip-hash' } }, leaving));
+    expect(ipHash).toContain('server 10.0.0.9:3000 down;');
+    expect(ipHash).toContain('server 10.0.0.12:3000 max_fails=3 fail_timeout=10s;');
+    // Same positions as before the server left, so ip_hash sends every other client where it did.
+    expect(renderUpstreamBlock('ip-hash', leaving).split('server ').length).toBe(
+      renderUpstreamBlock('ip-hash', two).split('server ').length,
+    );
+    const ring = upstreamBlock(conf({}, leaving));
+    expect(ring).not.toContain('10.0.0.9');
+    expect(ring).toContain('server 10.0.0.12:3000 max_fails=3 fail_timeout=10s;');
+    // The same address listed as leaving and as serving (a restarted pod) serves.
+    expect(renderUpstreamBlock('ip-hash', [...leaving, two[1]!])).not.toContain(' down;\n    keep');
+    expect(renderUpstreamBlock('ip-hash', [...leaving, two[1]!])).toContain(
+      'server 10.0.0.9:3000 max_fails',
+    );
+  });
+
+  it('retries only handshakes on another server, never a request of a session', () => {
+    const text = conf();
+    const handshake = /location \/ \{([\s\S]*?)\n {4}\}/.exec(text)![1]!;
+    expect(handshake).toContain('proxy_next_upstream error timeout http_502 http_503 http_403;');
+    expect(handshake).toContain('error_page 502 504 = @unavailable;');
+    const session = /location @session \{([\s\S]*?)\n {4}\}/.exec(text)![1]!;
+    expect(session).toContain('proxy_next_upstream off;');
+    expect(session).toContain('proxy_pass http://socketfleet_servers;');
+    expect(text).toMatch(/if \(\$arg_sid != ""\) \{\n\s*return 418;\n\s*\}/);
+    expect(text).toContain('error_page 418 = @session;');
+  });
+
+  it('bounds old workers after a reload', () => {
+    expect(conf()).toContain('worker_shutdown_timeout 600s;');
+    expect(conf({ gateway: { workerShutdownTimeoutSeconds: 60 } })).toContain(
+      'worker_shutdown_timeout 60s;',
+    );
+  });
+
+  it('includes the upstream block from a file when the runtime names one', () => {
+    const text = conf({}, [], { ...runtime, upstreamsFile: '/run/upstreams.conf' });
+    expect(text).toContain('include /run/upstreams.conf;');
+    expect(text).not.toContain('upstream socketfleet_servers');
   });
 
   it('hashes the room key with room-affinity and falls back to the client address', () => {
@@ -73,11 +119,15 @@ describe('renderNginxConf', () => {
   it('answers 503 and keeps a placeholder upstream when no server is ready', () => {
     const text = conf({}, []);
     const up = upstreamBlock(text);
-    expect(up).toContain('ip_hash;');
+    expect(up).toContain('hash $remote_addr consistent;');
     expect(up).toContain('server 127.0.0.1:1 down;');
     expect(up.match(/^\s*server /gm)).toHaveLength(1);
-    expect(text).not.toContain('proxy_pass');
     expect(text).toContain("return 503 'no ready Socket.IO server\\n';");
+    // Only leaving servers: still nothing serves.
+    const leaving = upstreamBlock(
+      conf({ gateway: { balance: 'ip-hash' } }, [{ ...two[0]!, down: true }]),
+    );
+    expect(leaving).toContain('server 127.0.0.1:1 down;');
   });
 
   it('passes WebSocket upgrades and does not buffer long-polling', () => {

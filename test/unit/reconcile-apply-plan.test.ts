@@ -3,6 +3,7 @@ import {
   APPLIED_HASH_ANNOTATION,
   containsFields,
   decideApply,
+  foreignEditOfOurFields,
   memoAfterSkip,
   needsApply,
   objectKey,
@@ -209,5 +210,97 @@ describe('containsFields', () => {
       false,
     );
     expect(containsFields({ name: 'http' }, ports)).toBe(false);
+  });
+});
+
+describe('drift made while no operator ran (no memo): managedFields', () => {
+  const deployment = prepareForApply(
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'demo-server', labels: { a: 'b' } },
+      spec: {
+        replicas: 2,
+        template: { spec: { containers: [{ name: 'server', image: 'x' }] } },
+      },
+    },
+    'ns',
+    'demo',
+  );
+  const hash = deployment.metadata.annotations![APPLIED_HASH_ANNOTATION]!;
+  const ours = {
+    manager: 'socketfleet-operator',
+    operation: 'Apply',
+    fieldsV1: { 'f:spec': { 'f:replicas': {} } },
+  };
+  const live = (...managedFields: object[]): Parameters<typeof decideApply>[1] => ({
+    metadata: {
+      uid: 'd1',
+      generation: 7,
+      annotations: { [APPLIED_HASH_ANNOTATION]: hash },
+      managedFields,
+    },
+  });
+
+  it('re-applies after a restart when kubectl scaled the Deployment (scale subresource)', () => {
+    const scaled = {
+      manager: 'kubectl',
+      operation: 'Update',
+      subresource: 'scale',
+      fieldsV1: { 'f:spec': { 'f:replicas': {} } },
+    };
+    expect(decideApply(deployment, live(ours, scaled), undefined)).toBe('correct-drift');
+  });
+
+  it('re-applies when an edit touched a list we set (a container, a NetworkPolicy rule)', () => {
+    const edited = {
+      manager: 'kubectl-edit',
+      operation: 'Update',
+      fieldsV1: {
+        'f:spec': {
+          'f:template': {
+            'f:spec': { 'f:containers': { 'k:{"name":"server"}': { 'f:image': {} } } },
+          },
+        },
+      },
+    };
+    expect(decideApply(deployment, live(ours, edited), undefined)).toBe('correct-drift');
+  });
+
+  it('leaves alone what others own beside us: controller annotations, status, extra labels', () => {
+    const controller = {
+      manager: 'kube-controller-manager',
+      operation: 'Update',
+      fieldsV1: {
+        'f:metadata': { 'f:annotations': { 'f:deployment.kubernetes.io/revision': {} } },
+      },
+    };
+    const status = {
+      manager: 'kube-controller-manager',
+      operation: 'Update',
+      subresource: 'status',
+      fieldsV1: { 'f:status': { 'f:replicas': {} }, 'f:spec': { 'f:replicas': {} } },
+    };
+    const label = {
+      manager: 'kubectl-label',
+      operation: 'Update',
+      fieldsV1: { 'f:metadata': { 'f:labels': { 'f:team': {} } } },
+    };
+    expect(decideApply(deployment, live(ours, controller, status, label), undefined)).toBe('skip');
+    expect(foreignEditOfOurFields({ spec: { replicas: 1 } }, [label], 'socketfleet-operator')).toBe(
+      false,
+    );
+  });
+
+  it('keeps the generation rule once this process has a memo', () => {
+    const scaled = {
+      manager: 'kubectl',
+      operation: 'Update',
+      subresource: 'scale',
+      fieldsV1: { 'f:spec': { 'f:replicas': {} } },
+    };
+    expect(decideApply(deployment, live(ours, scaled), { hash, uid: 'd1', generation: 7 })).toBe(
+      'skip',
+    );
   });
 });

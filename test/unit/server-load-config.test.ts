@@ -17,7 +17,7 @@ describe('server config loading', () => {
   it('reads the file named by SOCKETFLEET_CONFIG, applies defaults and takes the password from REDIS_PASSWORD', () => {
     const path = file(
       'ok.json',
-      JSON.stringify({ redis: { shards: [{ host: 'r0' }, { host: 'r1', port: 7000 }] } }),
+      JSON.stringify({ redis: { nodes: [{ host: 'r0' }, { host: 'r1', port: 7000 }] } }),
     );
     const r = loadConfig({ SOCKETFLEET_CONFIG: path, REDIS_PASSWORD: 's3cret' });
     expect(r.ok).toBe(true);
@@ -30,7 +30,7 @@ describe('server config loading', () => {
       pingIntervalMs: 25000,
       pingTimeoutMs: 20000,
       redis: {
-        shards: [
+        nodes: [
           { host: 'r0', port: 6379 },
           { host: 'r1', port: 7000 },
         ],
@@ -41,7 +41,7 @@ describe('server config loading', () => {
   it('reports one line per problem with its path', () => {
     const path = file(
       'bad.json',
-      JSON.stringify({ port: 0, parser: 'xml', bogus: 1, redis: { shards: [] } }),
+      JSON.stringify({ port: 0, parser: 'xml', bogus: 1, redis: { nodes: [] } }),
     );
     const r = loadConfig({ SOCKETFLEET_CONFIG: path });
     expect(r).toEqual({
@@ -49,7 +49,7 @@ describe('server config loading', () => {
       problems: [
         'port: must be at least 1.',
         'parser: must be one of "msgpack", "json".',
-        'redis.shards: must have at least 1 item(s).',
+        'redis.nodes: must have at least 1 item(s).',
         'bogus: is not a known field; remove it.',
       ],
     });
@@ -72,7 +72,7 @@ describe('server config loading', () => {
 
   it('builds the config from SOCKETFLEET_* variables for a plain run', () => {
     const r = loadConfig({
-      SOCKETFLEET_REDIS_SHARDS: '127.0.0.1:6380, redis-b',
+      SOCKETFLEET_REDIS_NODES: '127.0.0.1:6380, redis-b',
       SOCKETFLEET_PORT: '4000',
       SOCKETFLEET_PARSER: 'json',
     });
@@ -80,7 +80,7 @@ describe('server config loading', () => {
       port: 4000,
       parser: 'json',
       redis: {
-        shards: [
+        nodes: [
           { host: '127.0.0.1', port: 6380 },
           { host: 'redis-b', port: 6379 },
         ],
@@ -89,10 +89,10 @@ describe('server config loading', () => {
     expect(loadConfig({})).toEqual({
       ok: false,
       problems: [
-        'redis.shards: set SOCKETFLEET_CONFIG to a config file or SOCKETFLEET_REDIS_SHARDS to a comma-separated list of host:port.',
+        'redis.nodes: set SOCKETFLEET_CONFIG to a config file or SOCKETFLEET_REDIS_NODES to a comma-separated list of Redis Cluster nodes as host:port.',
       ],
     });
-    expect(loadConfig({ SOCKETFLEET_REDIS_SHARDS: 'r:1', SOCKETFLEET_PORT: 'x' })).toEqual({
+    expect(loadConfig({ SOCKETFLEET_REDIS_NODES: 'r:1', SOCKETFLEET_PORT: 'x' })).toEqual({
       ok: false,
       problems: ['port: SOCKETFLEET_PORT must be an integer, got "x".'],
     });

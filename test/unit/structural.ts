@@ -20,6 +20,7 @@ const ALLOWED_KEYS = new Set([
   'pattern',
   'minItems',
   'maxItems',
+  'maxProperties',
   'anyOf',
   'format',
   'x-kubernetes-int-or-string',

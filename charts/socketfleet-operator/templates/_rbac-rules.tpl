@@ -13,6 +13,13 @@ removes rules (and single verbs) to show each one is needed.
 - apiGroups: [socketfleet.dev]
   resources: [realtimeclusters]
   verbs: [list, watch]
+# Owner references with blockOwnerDeletion (so deleting a cluster in the
+# foreground waits for its objects) need this under the
+# OwnerReferencesPermissionEnforcement admission plugin (on by default on
+# OpenShift). It is checked by admission, never sent as a request.
+- apiGroups: [socketfleet.dev]
+  resources: [realtimeclusters/finalizers]
+  verbs: [update]
 # Conditions, ready counts and the scale selector: server-side apply of the status subresource.
 - apiGroups: [socketfleet.dev]
   resources: [realtimeclusters/status]
@@ -33,12 +40,13 @@ removes rules (and single verbs) to show each one is needed.
 - apiGroups: ['']
   resources: [serviceaccounts]
   verbs: [list, watch, create, patch]
-# The Redis password Secret: cached (to see that it exists, and the cached copy
-# authenticates the operator to Redis), created once with a random password,
-# never rewritten or deleted (owner references garbage-collect it with the cluster).
+# The Redis password Secret: created with a random password; "already exists"
+# counts as done. get (no list or watch): the operator reads its own Redis
+# password Secret by name to authenticate to Redis when it forms, heals and
+# reshards the cluster (owner references garbage-collect it with the cluster).
 - apiGroups: ['']
   resources: [secrets]
-  verbs: [list, watch, create]
+  verbs: [get, create]
 # PodDisruptionBudgets of servers, gateway and shards: cached, applied, deleted when no longer desired.
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
@@ -53,14 +61,21 @@ removes rules (and single verbs) to show each one is needed.
 - apiGroups: ['']
   resources: [pods]
   verbs: [list, watch, delete]
-# Ready Socket.IO pod endpoints become the gateway's nginx upstreams.
+# The gateway sync sidecar's Role grants get/list/watch on EndpointSlices;
+# Kubernetes lets the operator create such a Role only while it holds these
+# permissions itself (RBAC escalation prevention). The operator never reads them.
 - apiGroups: [discovery.k8s.io]
   resources: [endpointslices]
-  verbs: [list, watch]
+  verbs: [get, list, watch]
+# The gateway sync sidecar's Role and RoleBinding: cached, server-side
+# applied, deleted when gateway.mode turns none.
+- apiGroups: [rbac.authorization.k8s.io]
+  resources: [roles, rolebindings]
+  verbs: [list, watch, create, patch, delete]
 # events.k8s.io/v1 Events on RealtimeClusters (kubectl describe rtc); each is a new object.
 - apiGroups: [events.k8s.io]
   resources: [events]
-  verbs: [create]
+  verbs: [get, create]
 {{- end }}
 
 {{/* Leader election: one Lease in the release namespace, nothing else. */}}

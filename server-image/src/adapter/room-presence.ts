@@ -139,6 +139,15 @@ export class RoomPresence {
     }
   }
 
+  /**
+   * Servers a publish to `room` must reach (the known member servers and this one), or
+   * undefined when this server has no member in it and so does not track it.
+   */
+  expectedSubscribers(room: string): number | undefined {
+    const state = this.rooms.get(room);
+    return state === undefined ? undefined : state.remotes.size + 1;
+  }
+
   localRooms(): IterableIterator<string> {
     return this.rooms.keys();
   }

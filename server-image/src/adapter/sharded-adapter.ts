@@ -3,9 +3,10 @@ import { createShardedAdapter } from '@socket.io/redis-adapter';
 import notepack from 'notepack.io';
 import type { Namespace, Socket } from 'socket.io';
 import type { BroadcastOptions, ClusterMessage } from 'socket.io-adapter';
-import type { ShardRouter } from './router.js';
+import type { ClusterBus } from './bus.js';
 import { RoomPresence } from './room-presence.js';
 import { compressForBus, inflateFromBus } from './bus-compression.js';
+import { DeliveredIds, publishWithRepair } from './repair.js';
 import { writeFrameDirect, type EngineConnection } from './direct-write.js';
 import { canPreEncodeFrames, preEncodeFrame } from './ws-frame.js';
 
@@ -67,10 +68,16 @@ export interface AdapterHooks {
   onHandshake?(result: 'ready' | 'timeout' | 'failed'): void;
   /** A compressed broadcast from another server could not be inflated and was dropped. */
   onBusMessageDropped?(err: Error): void;
+  /** A room broadcast first reached too few member servers, and a resend reached them all. */
+  onPublishRepaired?(): void;
+  /** Member servers a room broadcast never reached (counted once the repair gave up). */
+  onPublishShort?(missing: number): void;
+  /** A resent room broadcast that had already been delivered here was dropped. */
+  onDuplicateDropped?(): void;
 }
 
 export interface RoomShardedAdapterOptions {
-  router: ShardRouter;
+  bus: ClusterBus;
   fastPaths?: Partial<FastPaths>;
   hooks?: AdapterHooks;
 }
@@ -106,6 +113,7 @@ interface LibraryAdapter {
   publishAndReturnOffset(message: ClusterMessage): Promise<string>;
   doPublish(message: ClusterMessage): Promise<string>;
   computeChannel(message: ClusterMessage): string;
+  serverCount(): Promise<number>;
   encode(message: ClusterMessage): string | Buffer;
   close(): Promise<void> | void;
   on(event: string, listener: (...args: never[]) => void): unknown;
@@ -160,10 +168,16 @@ function isBinary(value: unknown): value is Buffer {
   return value instanceof Uint8Array;
 }
 
+/** Socket ids are 20 URL-safe characters (base64id); only such a name can be a remote socket. */
+const SOCKET_ID_LIKE = /^[A-Za-z0-9_-]{20}$/;
+
+/** How often local rooms are checked against the slot map, as a backstop to topology events. */
+const OWNER_CHECK_MS = 1000;
+
 /**
  * The room-sharded adapter: @socket.io/redis-adapter's sharded adapter in dynamic mode (one
- * channel per room, subscribed only while this server has members) talking to N shards through
- * the router, plus the fast paths of issue 7.
+ * channel per room, subscribed only while this server has members) on one Redis Cluster through
+ * the bus, plus the fast paths of issue 7.
  */
 export function createRoomShardedAdapter(
   options: RoomShardedAdapterOptions,
@@ -173,19 +187,29 @@ export function createRoomShardedAdapter(
   const hooks = options.hooks ?? {};
   const binaryFrames = fast.binaryFrames && canPreEncodeFrames;
 
-  const router = options.router;
+  const bus = options.bus;
   const skipLonely = fast.skipLonelyRooms && fast.localFirst;
   const compressBus = fast.compressBus && fast.msgpackBus;
 
   class RoomShardedAdapter extends Base {
     private readonly presence: RoomPresence;
-    private readonly onShardDown: (shard: number) => void;
-    private readonly onShardUp: (shard: number) => void;
+    private readonly roomChannel: (room: string) => string;
+    /** The master each local room's handshake was confirmed on. */
+    private readonly owners = new Map<string, string | undefined>();
+    /** Local rooms whose master's connection was lost, until they handshake again. */
+    private readonly suspended = new Set<string>();
+    private readonly onNodeLost: (node: string) => void;
+    private readonly onTopology: () => void;
     private readonly onOrphan: (channel: Buffer, message: Buffer) => void;
+    private readonly ownerTimer: NodeJS.Timeout;
+    /** Id of this server's next room broadcast on the bus (see repair.ts). */
+    private nextBroadcastId = 0;
+    private readonly delivered = new DeliveredIds();
 
     constructor(nsp: Namespace) {
-      super(nsp, router, router, { subscriptionMode: 'dynamic' });
+      super(nsp, bus, bus, { subscriptionMode: 'dynamic' });
       const channel = (room: string): string => `socket.io#${nsp.name}#${room}#`;
+      this.roomChannel = channel;
       // Every server runs the membership handshake, whatever its own skipLonelyRooms setting, so
       // a server that skips can rely on servers that do not.
       const presence = new RoomPresence(
@@ -193,24 +217,38 @@ export function createRoomShardedAdapter(
         nsp.name,
         {
           publish: (room, message) =>
-            router.spublish(channel(room), this.encode(message as unknown as ClusterMessage)),
-          subscribed: (room) => router.whenSubscribed(channel(room), PRESENCE_TIMEOUT_MS),
+            bus.spublish(channel(room), this.encode(message as unknown as ClusterMessage)),
+          subscribed: (room) => {
+            this.owners.set(room, bus.ownerOf(channel(room)));
+            return bus.whenSubscribed(channel(room), PRESENCE_TIMEOUT_MS);
+          },
         },
         PRESENCE_TIMEOUT_MS,
         { onHandshake: (result) => hooks.onHandshake?.(result) },
       );
       this.presence = presence;
-      const roomsOn = (shard: number): string[] =>
-        [...presence.localRooms()].filter((r) => router.shardForRoom(r) === shard);
-      this.onShardDown = (shard) => presence.suspend(roomsOn(shard));
-      this.onShardUp = (shard) => presence.resume(roomsOn(shard));
+      // While a room's subscription is gone (its master failed, its slot moved) this server may
+      // miss another server's HELLO: stop skipping, and once the slot has an owner again,
+      // subscribe there and handshake again, so both sides learn of each other.
+      this.onNodeLost = (node) => {
+        const lost = [...presence.localRooms()].filter((r) => this.owners.get(r) === node);
+        for (const room of lost) this.suspended.add(room);
+        presence.suspend(lost);
+      };
+      this.onTopology = () => this.recheckOwners();
+      bus.on('node-lost', this.onNodeLost);
+      bus.on('topology', this.onTopology);
+      this.ownerTimer = setInterval(this.onTopology, OWNER_CHECK_MS);
+      this.ownerTimer.unref();
       // Registered after the library's own listener, so the SSUBSCRIBE is already on its way.
       this.on('create-room', (room: string) => {
         if (!this.sids.has(room)) presence.created(room);
       });
-      this.on('delete-room', (room: string) => presence.deleted(room));
-      router.on('shard-down', this.onShardDown);
-      router.on('shard-up', this.onShardUp);
+      this.on('delete-room', (room: string) => {
+        this.owners.delete(room);
+        this.suspended.delete(room);
+        presence.deleted(room);
+      });
       // A server that is leaving a room must still answer a HELLO counted while it was subscribed.
       const prefix = `socket.io#${nsp.name}#`;
       this.onOrphan = (rawChannel, raw) => {
@@ -227,7 +265,27 @@ export function createRoomShardedAdapter(
           // Not ours to judge: the library ignores undecodable messages too.
         }
       };
-      router.on('orphanMessage', this.onOrphan);
+      bus.on('orphanMessage', this.onOrphan);
+    }
+
+    /**
+     * Rooms whose slot now has another master than their handshake saw, or whose master's
+     * connection was lost and is back, subscribe and handshake again there.
+     */
+    private recheckOwners(): void {
+      const moved: string[] = [];
+      for (const room of this.presence.localRooms()) {
+        const channel = this.roomChannel(room);
+        const owner = bus.ownerOf(channel);
+        if (owner === undefined) continue;
+        if (owner !== this.owners.get(room)) moved.push(room);
+        else if (this.suspended.has(room) && bus.ownerReachable(channel)) moved.push(room);
+      }
+      for (const room of moved) this.suspended.delete(room);
+      if (moved.length === 0) return;
+      this.presence.suspend(moved);
+      for (const room of moved) bus.resubscribe(this.roomChannel(room));
+      this.presence.resume(moved);
     }
 
     roomReady(room: string): Promise<boolean> {
@@ -235,10 +293,39 @@ export function createRoomShardedAdapter(
     }
 
     override close(): Promise<void> | void {
-      router.off('shard-down', this.onShardDown);
-      router.off('shard-up', this.onShardUp);
-      router.off('orphanMessage', this.onOrphan);
+      clearInterval(this.ownerTimer);
+      bus.off('node-lost', this.onNodeLost);
+      bus.off('topology', this.onTopology);
+      bus.off('orphanMessage', this.onOrphan);
       return super.close();
+    }
+
+    /**
+     * The library sends a one-room broadcast to the shared channel when the room name is 20
+     * characters long, taking it for a socket id; only a name shaped like one can be a socket
+     * (of another server), so every other room keeps its own channel and slot.
+     */
+    override computeChannel(message: ClusterMessage): string {
+      const m = message as unknown as {
+        type: number;
+        data?: { requestId?: string; opts?: { rooms?: string[] } };
+      };
+      const rooms = m.data?.opts?.rooms;
+      if (
+        m.type === BROADCAST &&
+        m.data?.requestId === undefined &&
+        rooms?.length === 1 &&
+        rooms[0]!.length === 20 &&
+        !SOCKET_ID_LIKE.test(rooms[0]!)
+      ) {
+        return this.roomChannel(rooms[0]!);
+      }
+      return super.computeChannel(message);
+    }
+
+    /** Servers subscribed to the namespace's channel, asked of the master that owns its slot. */
+    override serverCount(): Promise<number> {
+      return bus.shardNumSub(`socket.io#${this.nsp.name}#`);
     }
 
     /** Connection-state recovery needs the publish offset before local delivery; keep the library path then. */
@@ -292,6 +379,11 @@ export function createRoomShardedAdapter(
         };
       };
       if (m.uid !== this.uid) hooks.onBusMessage?.();
+      const id = (message as unknown as { bid?: unknown }).bid;
+      if (typeof id === 'number' && m.uid !== this.uid && !this.delivered.firstTime(m.uid, id)) {
+        hooks.onDuplicateDropped?.();
+        return;
+      }
       if (m.type === ZIPPED_BROADCAST) {
         // Our own echo needs no inflating: it is dropped below.
         if (m.uid === this.uid) return;
@@ -331,26 +423,42 @@ export function createRoomShardedAdapter(
      * The library's publish, with a broadcast's data deflated when that pays; the channel is
      * still chosen from the plain message, by the library's own rule.
      */
+    /**
+     * The library's publish, with a room broadcast's data deflated when that pays, an id for
+     * receivers to drop a resend, and a resend while Redis reached fewer member servers than
+     * the room has during a failover or slot move (repair.ts). The channel is still chosen
+     * from the plain message, by the library's own rule.
+     */
     override doPublish(message: ClusterMessage): Promise<string> {
       const m = message as unknown as {
         type: number;
         data?: { requestId?: string; opts?: { rooms?: string[] } };
       };
       const rooms = m.data?.opts?.rooms;
-      const zipped =
-        compressBus &&
-        m.type === BROADCAST &&
-        m.data?.requestId === undefined &&
-        rooms?.length === 1 &&
-        this.presence.canCompress(rooms[0]!)
-          ? compressForBus(m.data)
+      const room =
+        m.type === BROADCAST && m.data?.requestId === undefined && rooms?.length === 1
+          ? rooms[0]!
           : undefined;
-      if (!zipped) return super.doPublish(message);
       const channel = this.computeChannel(message);
-      const packed = { ...message, type: ZIPPED_BROADCAST, data: { zipped } };
-      return router
-        .spublish(channel, this.encode(packed as unknown as ClusterMessage))
-        .then(() => '');
+      if (room === undefined || channel !== this.roomChannel(room)) {
+        return bus.spublish(channel, this.encode(message)).then(() => '');
+      }
+      const zipped =
+        compressBus && this.presence.canCompress(room) ? compressForBus(m.data) : undefined;
+      const wire = zipped ? { ...message, type: ZIPPED_BROADCAST, data: { zipped } } : message;
+      const payload = this.encode({
+        ...wire,
+        bid: this.nextBroadcastId++,
+      } as unknown as ClusterMessage);
+      return publishWithRepair({
+        send: () => bus.spublish(channel, payload),
+        expected: () => this.presence.expectedSubscribers(room),
+        topologyChanging: () => bus.topologyChanging(),
+        holdMs: bus.timings.holdMs,
+        retryDelayMs: bus.timings.retryDelayMs * 2,
+        onRepaired: () => hooks.onPublishRepaired?.(),
+        onShort: (missing) => hooks.onPublishShort?.(missing),
+      }).then(() => '');
     }
 
     override encode(message: ClusterMessage): string | Buffer {

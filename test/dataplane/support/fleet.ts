@@ -13,7 +13,7 @@ import {
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Redis } from 'ioredis';
+import { RedisClusterFixture } from './redis-cluster.js';
 import type { ServerConfigInput } from '../../../server-image/src/config.js';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..', '..');
@@ -87,18 +87,6 @@ interface Managed {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export interface RedisShard {
-  port: number;
-  password: string;
-  pid(): number;
-  /** A fresh ioredis client (closed by the fleet at the end). */
-  client(): Redis;
-  /** Kills the shard abruptly (SIGKILL, no save): what a node failure looks like to clients. */
-  kill(): Promise<void>;
-  /** Starts the shard again on the same port. */
-  restart(): Promise<void>;
-}
-
 export interface ServerProcess {
   name: string;
   port: number;
@@ -145,7 +133,7 @@ function parseMetric(text: string, name: string, labels: Record<string, string>)
 export class Fleet {
   readonly dir: string;
   private readonly managed: Managed[] = [];
-  private readonly clients: Redis[] = [];
+  private readonly redisClusters: RedisClusterFixture[] = [];
   private readonly onExit = (): void => {
     for (const m of this.managed) if (m.child.exitCode === null) m.child.kill('SIGKILL');
   };
@@ -173,72 +161,30 @@ export class Fleet {
     return m;
   }
 
-  async redis(password = 'dataplane-secret'): Promise<RedisShard> {
-    const port = await freePort();
-    const name = `redis-${port}`;
-    let current: Managed;
-    const start = async (): Promise<void> => {
-      current = this.spawnManaged(name, 'redis-server', [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--requirepass',
-        password,
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--dir',
-        this.dir,
-        '--daemonize',
-        'no',
-      ]);
-      const probe = new Redis({
-        port,
-        host: '127.0.0.1',
-        password,
-        lazyConnect: true,
-        retryStrategy: () => null,
-      });
-      probe.on('error', () => undefined);
-      try {
-        await until(`redis on port ${port}`, async () => {
-          if (current.child.exitCode !== null)
-            throw new Error(
-              `redis-server exited: ${readFileSync(join(this.dir, `${name}.log`), 'utf8')}`,
-            );
-          if (probe.status !== 'ready') {
-            probe.disconnect();
-            await probe.connect().catch(() => undefined);
-          }
-          return probe.status === 'ready' && (await probe.ping()) === 'PONG';
-        });
-      } finally {
-        probe.disconnect();
-      }
-    };
-    await start();
-    return {
-      port,
-      password,
-      pid: () => current.child.pid!,
-      client: () => {
-        const c = new Redis({ port, host: '127.0.0.1', password });
-        c.on('error', () => undefined);
-        this.clients.push(c);
-        return c;
-      },
-      kill: async () => {
-        current.child.kill('SIGKILL');
-        await current.exited;
-      },
-      restart: start,
-    };
+  /** Spawns a process this fleet kills in stopAll(); its output goes to `<dir>/<name>.log`. */
+  spawn(name: string, command: string, args: string[]): Managed {
+    return this.spawnManaged(name, command, args);
+  }
+
+  /**
+   * A real Redis Cluster of `masters` masters with `replicas` replicas each, on loopback ports,
+   * with a low cluster-node-timeout so failovers finish within seconds.
+   */
+  async redisCluster(
+    opts: { masters?: number; replicas?: number; nodeTimeoutMs?: number; password?: string } = {},
+  ): Promise<RedisClusterFixture> {
+    const cluster = new RedisClusterFixture(
+      this,
+      opts.password ?? 'dataplane-secret',
+      opts.nodeTimeoutMs ?? 2000,
+    );
+    this.redisClusters.push(cluster);
+    await cluster.create(opts.masters ?? 3, opts.replicas ?? 0);
+    return cluster;
   }
 
   async server(
-    shards: RedisShard[],
+    redis: RedisClusterFixture,
     overrides: Partial<ServerConfigInput> = {},
     options: { waitReady?: boolean; env?: NodeJS.ProcessEnv; inheritedSoftNofile?: number } = {},
   ): Promise<ServerProcess> {
@@ -248,7 +194,7 @@ export class Fleet {
     const config: ServerConfigInput = {
       port,
       opsPort,
-      redis: { shards: shards.map((s) => ({ host: '127.0.0.1', port: s.port })) },
+      redis: { nodes: redis.seeds() },
       logLevel: 'info',
       ...overrides,
     };
@@ -262,7 +208,7 @@ export class Fleet {
     const m = this.spawnManaged(name, command, args, {
       ...process.env,
       SOCKETFLEET_CONFIG: configFile,
-      REDIS_PASSWORD: shards[0]?.password ?? '',
+      REDIS_PASSWORD: redis.password,
       ...options.env,
     });
     const logFile = join(this.dir, `${name}.log`);
@@ -345,7 +291,7 @@ export class Fleet {
 
   /** Kills everything this fleet started and waits for each process to be gone. */
   async stopAll(): Promise<void> {
-    for (const c of this.clients) c.disconnect();
+    for (const c of this.redisClusters) c.close();
     const running = (m: Managed): boolean =>
       m.child.exitCode === null && m.child.signalCode === null;
     for (const m of this.managed) if (running(m)) m.child.kill(m.graceful ? 'SIGTERM' : 'SIGKILL');

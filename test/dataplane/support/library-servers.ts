@@ -8,12 +8,13 @@ import {
   type ServerHandle,
 } from '../../../server-image/src/index.js';
 import { closeAllClients } from './clients.js';
-import { Fleet, freePort, until, type RedisShard } from './fleet.js';
+import { Fleet, freePort, until } from './fleet.js';
+import type { RedisClusterFixture } from './redis-cluster.js';
 
 export interface LibraryServers {
-  /** The Redis shard every server of the suite uses. */
-  shard(): RedisShard;
-  /** An in-process server (createServer) on that shard, ready; closed after the suite. */
+  /** The Redis Cluster every server of the suite uses. */
+  redis(): RedisClusterFixture;
+  /** An in-process server (createServer) on that cluster, ready; closed after the suite. */
   start(
     config?: Partial<ServerConfigInput>,
     handlers?: ServerHandlers,
@@ -23,16 +24,17 @@ export interface LibraryServers {
 
 /**
  * For suites that look inside servers (adapter state, frames, sockets) instead of only at what
- * clients receive: one real redis-server, servers in this process, all torn down after the suite.
+ * clients receive: one real Redis Cluster (3 masters), servers in this process, all torn down
+ * after the suite.
  * Call inside describe().
  */
 export function useLibraryServers(name: string): LibraryServers {
   const fleet = new Fleet(name);
-  let shard: RedisShard | undefined;
+  let cluster: RedisClusterFixture | undefined;
   const handles: ServerHandle[] = [];
 
   beforeAll(async () => {
-    shard = await fleet.redis();
+    cluster = await fleet.redisCluster();
   });
 
   afterAll(async () => {
@@ -41,19 +43,19 @@ export function useLibraryServers(name: string): LibraryServers {
     await fleet.stopAll();
   });
 
-  const current = (): RedisShard => {
-    if (!shard) throw new Error('the Redis shard starts in beforeAll; use it inside tests');
-    return shard;
+  const current = (): RedisClusterFixture => {
+    if (!cluster) throw new Error('the Redis Cluster starts in beforeAll; use it inside tests');
+    return cluster;
   };
   return {
-    shard: current,
+    redis: current,
     async start(config = {}, handlers = relayHandlers, options = {}) {
       const s = current();
       const parsed = ServerConfigSchema.parse({
         port: await freePort(),
         opsPort: await freePort(),
         logLevel: 'warn',
-        redis: { shards: [{ host: '127.0.0.1', port: s.port }] },
+        redis: { nodes: s.seeds() },
         ...config,
       });
       const handle = await createServer(parsed, handlers, {

@@ -1,13 +1,13 @@
 // Ablation of the adapter fast paths on this machine: `npx tsx test/dataplane/support/measure-fast-paths.ts`
 // (MEASURE_OFF=<fast path>[,...] to compare just those against all on).
-// 3 entrypoint servers, 2 shards, 300 clients in 30 rooms, 300 publishes/s of ~370 bytes, with
+// 3 entrypoint servers, a 3-master Redis Cluster, 300 clients in 30 rooms, 300 publishes/s of ~370 bytes, with
 // members spread over every server (what ip_hash gives) or each room on one server (room affinity).
 // Prints Redis bytes per publish, server CPU per 1000 deliveries and p99 latency for each setup.
 // Latency includes this single load-generator process, so compare it only between setups.
 import { readFileSync } from 'node:fs';
 import type { FastPaths } from '../../../server-image/src/adapter/sharded-adapter.js';
 import { connect, type Client } from './clients.js';
-import { Fleet, sleep, until, type RedisShard, type ServerProcess } from './fleet.js';
+import { Fleet, sleep, until, type ServerProcess } from './fleet.js';
 
 const SERVERS = 3;
 const ROOMS = 30;
@@ -21,25 +21,14 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-async function redisBytes(shards: RedisShard[]): Promise<number> {
-  let sum = 0;
-  for (const s of shards) {
-    const info = await s.client().info('stats');
-    sum +=
-      Number(/total_net_input_bytes:(\d+)/.exec(info)![1]) +
-      Number(/total_net_output_bytes:(\d+)/.exec(info)![1]);
-  }
-  return sum;
-}
-
 async function run(label: string, fastPaths: Partial<FastPaths>, affinity: boolean): Promise<void> {
   const fleet = new Fleet('measure');
   try {
-    const shards = [await fleet.redis(), await fleet.redis()];
+    const redis = await fleet.redisCluster();
     const servers: ServerProcess[] = [];
     for (let i = 0; i < SERVERS; i++) {
       servers.push(
-        await fleet.server(shards, { eventsPerSecond: 100_000, logLevel: 'warn', fastPaths }),
+        await fleet.server(redis, { eventsPerSecond: 100_000, logLevel: 'warn', fastPaths }),
       );
     }
     const clients: Client[] = [];
@@ -59,7 +48,7 @@ async function run(label: string, fastPaths: Partial<FastPaths>, affinity: boole
     }
     await sleep(500);
     const cpu0 = servers.map((s) => cpuSeconds(s.child.pid!));
-    const bytes0 = await redisBytes(shards);
+    const bytes0 = await redis.netBytes();
     const total = RATE * SECONDS;
     let published = 0;
     const started = performance.now();
@@ -76,7 +65,7 @@ async function run(label: string, fastPaths: Partial<FastPaths>, affinity: boole
     await until('deliveries', () => delivered >= expected, 30_000).catch(() => undefined);
     await sleep(500);
     const cpu = servers.reduce((sum, s, i) => sum + cpuSeconds(s.child.pid!) - cpu0[i]!, 0);
-    const bytes = (await redisBytes(shards)) - bytes0;
+    const bytes = (await redis.netBytes()) - bytes0;
     latencies.sort((a, b) => a - b);
     const p = (q: number): number =>
       latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;

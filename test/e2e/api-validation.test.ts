@@ -1,0 +1,160 @@
+// What the API server itself refuses, from the generated CRD's CEL rules and the admission
+// plugins the test control plane enables: host-wide sysctls, sysctls safe-sysctls mode cannot
+// set, a persistence change on an existing cluster, and (OwnerReferencesPermissionEnforcement)
+// blockOwnerDeletion without update on realtimeclusters/finalizers. About 15 s.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { startCluster, type Cluster } from '../cluster/harness.js';
+import { find } from './support/kube.js';
+import { createNamespace, installCrd } from './support/setup.js';
+
+const ns = `e2e-api-${process.pid}`;
+let cluster: Cluster;
+
+function rtc(name: string, spec: Record<string, unknown>): string {
+  return stringify({
+    apiVersion: 'socketfleet.dev/v1alpha1',
+    kind: 'RealtimeCluster',
+    metadata: { name, namespace: ns },
+    spec,
+  });
+}
+
+async function apply(yaml: string): Promise<{ code: number; stderr: string }> {
+  return cluster.kubectl(['-n', ns, 'apply', '-f', '-'], yaml);
+}
+
+describe('API server validation', () => {
+  beforeAll(async () => {
+    cluster = await startCluster();
+    await installCrd(cluster);
+    await createNamespace(cluster, ns);
+  });
+
+  afterAll(async () => {
+    if (cluster) {
+      await cluster.kubectl(['delete', 'namespace', ns, '--wait=false']);
+      await cluster.stop();
+    }
+  });
+
+  it('refuses sysctls that are not the pod network namespace, naming the field', async () => {
+    for (const key of ['vm.max_map_count', 'kernel.pid_max', 'fs.file-max', 'net.core.rmem_max']) {
+      const r = await apply(rtc('sysctl', { tuning: { sysctls: { [key]: '1' } } }));
+      expect(r.code, key).not.toBe(0);
+      expect(r.stderr, key).toContain('spec.tuning.sysctls');
+      expect(r.stderr, key).toContain('must be a sysctl of the pod network namespace');
+    }
+    const ok = await apply(
+      rtc('sysctl', { tuning: { sysctls: { 'net.core.somaxconn': '4096' } } }),
+    );
+    expect(ok.stderr).toBe('');
+  });
+
+  it('safe-sysctls: refuses an explicit sysctl it cannot set, accepts the defaults and the kubelet-allowed route', async () => {
+    const refused = await apply(
+      rtc('safe', { tuning: { mode: 'safe-sysctls', sysctls: { 'net.core.somaxconn': '4096' } } }),
+    );
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('spec.tuning.sysctls');
+    expect(refused.stderr).toContain('cannot be set in safe-sysctls mode');
+    expect((await apply(rtc('safe', { tuning: { mode: 'safe-sysctls' } }))).code).toBe(0);
+    const allowed = await apply(
+      rtc('safe-allowed', {
+        tuning: {
+          mode: 'safe-sysctls',
+          sysctls: { 'net.core.somaxconn': '4096' },
+          kubeletAllowedUnsafeSysctls: ['net.core.somaxconn'],
+        },
+      }),
+    );
+    expect(allowed.stderr).toBe('');
+  });
+
+  it('refuses toggling persistence of an existing cluster, with the reason', async () => {
+    expect((await apply(rtc('pv', { redis: { persistence: { enabled: false } } }))).code).toBe(0);
+    const r = await apply(rtc('pv', { redis: { persistence: { enabled: true } } }));
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('spec.redis.persistence.enabled');
+    expect(r.stderr).toContain('cannot change on an existing cluster');
+    // The retention policy is not part of the volume template: it may change.
+    const retention = await apply(
+      rtc('pv', { redis: { persistence: { retentionPolicy: { whenDeleted: 'Retain' } } } }),
+    );
+    expect(retention.stderr).toBe('');
+  });
+
+  it('blockOwnerDeletion needs update on realtimeclusters/finalizers (OwnerReferencesPermissionEnforcement)', async () => {
+    const owner = await find(cluster, ns, 'realtimecluster', 'pv');
+    const sa = 'owner-test';
+    const kubeconfig = await cluster.serviceAccountKubeconfig(ns, sa);
+    await cluster.kubectlOk(
+      ['apply', '-f', '-'],
+      stringify({
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'Role',
+        metadata: { name: sa, namespace: ns },
+        rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['create'] }],
+      }) +
+        '---\n' +
+        stringify({
+          apiVersion: 'rbac.authorization.k8s.io/v1',
+          kind: 'RoleBinding',
+          metadata: { name: sa, namespace: ns },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: sa },
+          subjects: [{ kind: 'ServiceAccount', name: sa, namespace: ns }],
+        }),
+    );
+    const configMap = (name: string): string =>
+      stringify({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: {
+          name,
+          namespace: ns,
+          ownerReferences: [
+            {
+              apiVersion: 'socketfleet.dev/v1alpha1',
+              kind: 'RealtimeCluster',
+              name: 'pv',
+              uid: owner!.metadata.uid,
+              controller: true,
+              blockOwnerDeletion: true,
+            },
+          ],
+        },
+      });
+    const create = (name: string): Promise<{ code: number; stderr: string }> =>
+      cluster.kubectl(['--kubeconfig', kubeconfig, 'create', '-f', '-'], configMap(name));
+    const denied = await create('owned-1');
+    expect(denied.code).not.toBe(0);
+    expect(denied.stderr).toContain('cannot set blockOwnerDeletion');
+    await cluster.kubectlOk([
+      '-n',
+      ns,
+      'patch',
+      'role',
+      sa,
+      '--type=json',
+      '-p',
+      JSON.stringify([
+        {
+          op: 'add',
+          path: '/rules/-',
+          value: {
+            apiGroups: ['socketfleet.dev'],
+            resources: ['realtimeclusters/finalizers'],
+            verbs: ['update'],
+          },
+        },
+      ]),
+    ]);
+    let allowed = await create('owned-2');
+    // RBAC changes reach the authorizer within a moment.
+    for (let i = 0; i < 20 && allowed.code !== 0; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      allowed = await create(`owned-2-${i}`);
+    }
+    expect(allowed.stderr).toBe('');
+  });
+});
