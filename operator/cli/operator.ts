@@ -33,6 +33,8 @@ Flags:
   --retry-period SECONDS             how often the leader renews and a standby retries (default 2; < renew deadline)
   --concurrency N                    clusters reconciled in parallel (default 4)
   --log-level LEVEL                  trace|debug|info|warn|error (default info)
+  --redis-admin true|false           form, heal and reshard Redis Cluster over the network (default true;
+                                     false only where pods do not run, e.g. kwok control-plane tests)
 `;
 
 export interface OperatorFlags {
@@ -47,6 +49,7 @@ export interface OperatorFlags {
   retryPeriodSeconds: number;
   concurrency: number;
   logLevel: string;
+  redisAdmin: boolean;
 }
 
 const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
@@ -87,6 +90,7 @@ export function parseOperatorFlags(argv: string[]): OperatorFlags | 'help' {
       'retry-period': { type: 'string', default: '2' },
       concurrency: { type: 'string', default: '4' },
       'log-level': { type: 'string', default: 'info' },
+      'redis-admin': { type: 'string', default: 'true' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -94,6 +98,10 @@ export function parseOperatorFlags(argv: string[]): OperatorFlags | 'help' {
   const le = values['leader-election'];
   if (le !== 'true' && le !== 'false') {
     throw new Error(`--leader-election must be true or false, got "${le}".`);
+  }
+  const ra = values['redis-admin'];
+  if (ra !== 'true' && ra !== 'false') {
+    throw new Error(`--redis-admin must be true or false, got "${ra}".`);
   }
   if (!LOG_LEVELS.includes(values['log-level'])) {
     throw new Error(
@@ -134,6 +142,7 @@ export function parseOperatorFlags(argv: string[]): OperatorFlags | 'help' {
     retryPeriodSeconds,
     concurrency: int('concurrency', values.concurrency, 1, 64),
     logLevel: values['log-level'],
+    redisAdmin: ra === 'true',
   };
 }
 
@@ -205,6 +214,7 @@ async function operate(flags: OperatorFlags, log: Logger): Promise<number> {
     metrics,
     events,
     log,
+    redisAdmin: flags.redisAdmin,
   });
   const elector = flags.leaderElection
     ? new LeaderElector({

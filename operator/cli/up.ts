@@ -15,7 +15,8 @@ import { watchText } from '../local/watch.js';
 
 export const UP_USAGE = `Usage: socketfleet up -f FILE [--port PORT] [--state-dir DIR]
 
-Runs the RealtimeCluster in FILE on this machine: one redis-server per shard, spec.replicas
+Runs the RealtimeCluster in FILE on this machine: a Redis Cluster of redis-server processes
+(spec.redis.shards x (1 + replicasPerShard), formed and resharded like the operator does), spec.replicas
 Socket.IO servers from the server image's entrypoint, and nginx with the operator's nginx.conf.
 Edits to FILE are applied while it runs (scale, shards, settings); Ctrl-C stops everything.
 
@@ -149,7 +150,7 @@ export async function run(argv: string[]): Promise<number> {
 
   try {
     stamp(
-      `starting ${name}: ${current.spec.redis.shards} shard(s), ${current.spec.replicas} server(s), state in ${stateDir}`,
+      `starting ${name}: ${current.spec.redis.shards} shard(s) x ${current.spec.redis.replicasPerShard + 1} Redis node(s), ${current.spec.replicas} server(s), state in ${stateDir}`,
     );
     await local.start(current);
   } catch (err) {

@@ -7,7 +7,10 @@ import type { Endpoint } from '../desired/types.js';
 import type { Binaries } from './deps.js';
 import { Gateway } from './gateway.js';
 import { freePort } from './ports.js';
-import { startRedisShard, type RedisShardProcess } from './redis.js';
+import { localRedisConf, startRedisNode, type RedisNodeProcess } from './redis.js';
+import { RedisAdmin, type ObservedPod } from '../reconcile/redis-admin.js';
+import { convergeRedisCluster } from '../reconcile/redis-converge.js';
+import type { RedisPlan } from '../desired/redis-planner.js';
 import { startServer, type ServerProcess } from './server.js';
 import { killLeftovers, runningSupervisor } from './leftovers.js';
 
@@ -37,7 +40,8 @@ export interface StatusRow {
 export interface LocalStatus {
   name: string;
   url: string | undefined;
-  redis: { index: number; pid: number; port: number }[];
+  /** Every Redis Cluster node: shard, ordinal (0 starts as the master) and where it listens. */
+  redis: { index: number; ordinal: number; pid: number; port: number }[];
   servers: { id: number; pid: number; port: number; opsPort: number }[];
   gateway: { pid: number; port: number } | undefined;
   /** The process that runs this cluster (`up`, or a benchmark); a second one must not take over. */
@@ -57,7 +61,13 @@ export const STATUS_FILE = 'status.json';
  */
 export class LocalCluster {
   private cluster: RealtimeCluster | undefined;
-  private shards: RedisShardProcess[] = [];
+  /** Redis Cluster nodes by pod-like name (`<name>-redis-<shard>-<ordinal>`). */
+  private nodes = new Map<string, RedisNodeProcess & { conf: string }>();
+  /** Removed shards that still hold slots: they keep running until the planner empties them. */
+  private retained: number[] = [];
+  private admin: RedisAdmin | undefined;
+  /** The last Redis plan, for the status table. */
+  private redisPlan: RedisPlan | undefined;
   private servers: ServerProcess[] = [];
   private gateway: Gateway | undefined;
   private password: string | undefined;
@@ -86,7 +96,20 @@ export class LocalCluster {
   }
 
   redisPorts(): number[] {
-    return this.shards.map((s) => s.port);
+    return this.sortedNodes().map((n) => n.ref.port);
+  }
+
+  private sortedNodes(): (RedisNodeProcess & { conf: string })[] {
+    return [...this.nodes.values()].sort(
+      (a, b) => a.ref.shard - b.ref.shard || a.ref.ordinal - b.ref.ordinal,
+    );
+  }
+
+  /** Seeds for the servers: every node of the spec's shards (any one is enough to start). */
+  private seeds(cluster: RealtimeCluster): { host: string; port: number }[] {
+    return this.sortedNodes()
+      .filter((n) => n.ref.shard < cluster.spec.redis.shards)
+      .map((n) => ({ host: '127.0.0.1', port: n.ref.port }));
   }
 
   async start(cluster: RealtimeCluster): Promise<void> {
@@ -112,11 +135,12 @@ export class LocalCluster {
     await this.apply(cluster);
   }
 
+  /**
+   * What decides whether a running server is current: its config without the seed nodes, so a
+   * shards edit (slots move inside Redis) never restarts a server.
+   */
   private shardsKey(cluster: RealtimeCluster): string {
-    const shards = this.shards
-      .slice(0, cluster.spec.redis.shards)
-      .map((s) => ({ host: '127.0.0.1', port: s.port }));
-    return JSON.stringify(buildServerConfig(cluster, shards));
+    return JSON.stringify(buildServerConfig(cluster, []));
   }
 
   private endpoints(exclude: Set<ServerProcess> = new Set()): Endpoint[] {
@@ -140,14 +164,11 @@ export class LocalCluster {
   private async newServer(cluster: RealtimeCluster, key: string): Promise<ServerProcess> {
     this.check();
     const id = this.nextServerId++;
-    const shards = this.shards
-      .slice(0, cluster.spec.redis.shards)
-      .map((s) => ({ host: '127.0.0.1', port: s.port }));
     const s = await startServer({
       id,
       port: await freePort(),
       opsPort: await freePort(),
-      config: buildServerConfig(cluster, shards),
+      config: buildServerConfig(cluster, this.seeds(cluster)),
       shardsKey: key,
       stateDir: this.opts.stateDir,
       password: this.password,
@@ -178,38 +199,8 @@ export class LocalCluster {
   async apply(cluster: RealtimeCluster): Promise<void> {
     if (this.stopped) return;
     this.cluster = cluster;
-    const want = cluster.spec.redis.shards;
 
-    // Shards: restart dead ones in place, then add missing ones.
-    for (let i = 0; i < this.shards.length; i++) {
-      const sh = this.shards[i]!;
-      if (!sh.proc.running) {
-        this.opts.log(`redis-${i} exited; restarting it on port ${sh.port}`);
-        this.check();
-        this.shards[i] = await startRedisShard({
-          cluster,
-          index: i,
-          port: sh.port,
-          stateDir: this.opts.stateDir,
-          password: this.password,
-          redisServer: this.opts.binaries.redisServer,
-        });
-      }
-    }
-    while (this.shards.length < want) {
-      const index = this.shards.length;
-      this.check();
-      const sh = await startRedisShard({
-        cluster,
-        index,
-        port: await freePort(),
-        stateDir: this.opts.stateDir,
-        password: this.password,
-        redisServer: this.opts.binaries.redisServer,
-      });
-      this.shards.push(sh);
-      this.opts.log(`redis-${index} ready on 127.0.0.1:${sh.port} (pid ${sh.proc.pid})`);
-    }
+    await this.applyRedis(cluster);
 
     // Servers that died are replaced below like missing ones.
     const dead = this.servers.filter((s) => !s.proc.running);
@@ -263,23 +254,125 @@ export class LocalCluster {
       await this.retire(cluster, this.servers.slice(cluster.spec.replicas));
     }
 
-    // Shards beyond the spec go only after no server uses them any more.
-    while (this.shards.length > want) {
-      const sh = this.shards.pop()!;
-      await sh.proc.stop(5000);
-      this.opts.log(`redis-${sh.index} stopped`);
-    }
     this.writeStatus();
+  }
+
+  private async startNode(
+    cluster: RealtimeCluster,
+    shard: number,
+    ordinal: number,
+    fresh: boolean,
+  ): Promise<void> {
+    this.check();
+    const pod = `${cluster.metadata.name}-redis-${shard}-${ordinal}`;
+    const old = this.nodes.get(pod);
+    const port = old?.ref.port ?? (await freePort());
+    const busPort = old?.busPort ?? (await freePort());
+    const n = await startRedisNode({
+      cluster,
+      shard,
+      ordinal,
+      port,
+      busPort,
+      stateDir: this.opts.stateDir,
+      password: this.password,
+      redisServer: this.opts.binaries.redisServer,
+      fresh,
+    });
+    const conf = localRedisConf(cluster, port, busPort, n.dir, this.password);
+    this.nodes.set(pod, { ...n, conf });
+    this.opts.log(`${pod} ${old ? 'restarted' : 'ready'} on 127.0.0.1:${port} (pid ${n.proc.pid})`);
+  }
+
+  /**
+   * The same Redis Cluster layout the operator runs, formed and resharded by the same planner:
+   * shards x (1 + replicasPerShard) nodes. Dead nodes restart in place (their node id survives
+   * in nodes.conf), new shards are joined and filled, removed shards are emptied before they
+   * stop, and a changed Redis config rolls one node at a time, replicas first.
+   */
+  private async applyRedis(cluster: RealtimeCluster): Promise<void> {
+    const r = cluster.spec.redis;
+    if (r.external)
+      throw new Error(
+        'spec.redis.external is not supported by up; remove it to run Redis locally.',
+      );
+    this.admin ??= new RedisAdmin({ password: this.password, timeoutMs: 2000 });
+    const keep = new Set([...Array.from({ length: r.shards }, (_, i) => i), ...this.retained]);
+    const starts: Promise<void>[] = [];
+    for (const shard of keep) {
+      for (let ordinal = 0; ordinal <= r.replicasPerShard; ordinal++) {
+        const n = this.nodes.get(`${cluster.metadata.name}-redis-${shard}-${ordinal}`);
+        if (!n) starts.push(this.startNode(cluster, shard, ordinal, false));
+        else if (!n.proc.running) {
+          this.opts.log(`${n.ref.pod} exited; restarting it on port ${n.ref.port}`);
+          starts.push(this.startNode(cluster, shard, ordinal, false));
+        }
+      }
+    }
+    await Promise.all(starts);
+    const pods = (): ObservedPod[] =>
+      this.sortedNodes()
+        .filter((n) => keep.has(n.ref.shard) && n.ref.ordinal <= r.replicasPerShard)
+        .map((n) => ({
+          ref: n.ref,
+          outdated: n.conf !== localRedisConf(cluster, n.ref.port, n.busPort, n.dir, this.password),
+        }));
+    let lastReason = '';
+    const plan = await convergeRedisCluster(
+      this.admin,
+      { shards: r.shards, replicasPerShard: r.replicasPerShard },
+      {
+        pods,
+        timeoutMs: 120_000,
+        stopped: () => this.stopped,
+        deletePod: async (pod) => {
+          const n = this.nodes.get(pod)!;
+          await n.proc.stop(5000);
+          await this.startNode(cluster, n.ref.shard, n.ref.ordinal, true);
+        },
+        onPlan: (p) => {
+          if (p.steps.length > 0 && p.reason !== lastReason) this.opts.log(`redis: ${p.reason}`);
+          lastReason = p.reason;
+        },
+      },
+    );
+    this.redisPlan = plan;
+    this.retained = plan.retainedShards;
+    if (plan.phase !== 'stable') this.opts.log(`redis: not settled yet: ${plan.reason}`);
+    // Nodes no longer wanted: removed shards that are empty, replicas beyond replicasPerShard.
+    const wanted = new Set([...Array.from({ length: r.shards }, (_, i) => i), ...this.retained]);
+    let stopped = 0;
+    for (const n of this.sortedNodes()) {
+      if (wanted.has(n.ref.shard) && n.ref.ordinal <= r.replicasPerShard) continue;
+      await n.proc.stop(5000);
+      this.nodes.delete(n.ref.pod);
+      this.opts.log(`${n.ref.pod} stopped`);
+      stopped++;
+    }
+    if (stopped > 0) {
+      // The others forget the stopped ids once they see them fail (about one node timeout).
+      this.redisPlan = await convergeRedisCluster(
+        this.admin,
+        { shards: r.shards, replicasPerShard: r.replicasPerShard },
+        {
+          pods,
+          timeoutMs: 30_000,
+          stopped: () => this.stopped,
+          deletePod: () => Promise.resolve(),
+        },
+      );
+    }
   }
 
   status(): StatusRow[] {
     const rows: StatusRow[] = [];
-    for (const s of this.shards)
+    const masters = new Set(this.redisPlan?.shards.map((sh) => sh.master) ?? []);
+    for (const n of this.sortedNodes())
       rows.push({
-        component: `redis-${s.index}`,
-        pid: s.proc.pid,
-        address: `127.0.0.1:${s.port}`,
-        ready: s.proc.running,
+        component: `redis-${n.ref.shard}-${n.ref.ordinal}${masters.has(n.ref.pod) ? ' (master)' : ''}`,
+        pid: n.proc.pid,
+        address: `127.0.0.1:${n.ref.port}`,
+        ready: n.proc.running,
       });
     for (const s of this.servers) {
       rows.push({
@@ -303,7 +396,12 @@ export class LocalCluster {
     const status: LocalStatus = {
       name: this.cluster?.metadata.name ?? '',
       url: this.url,
-      redis: this.shards.map((s) => ({ index: s.index, pid: s.proc.pid, port: s.port })),
+      redis: this.sortedNodes().map((n) => ({
+        index: n.ref.shard,
+        ordinal: n.ref.ordinal,
+        pid: n.proc.pid,
+        port: n.ref.port,
+      })),
       servers: this.servers.map((s) => ({
         id: s.id,
         pid: s.proc.pid,
@@ -329,8 +427,9 @@ export class LocalCluster {
     this.gateway = undefined;
     await Promise.all(this.servers.map((s) => s.proc.stop(5000)));
     this.servers = [];
-    await Promise.all(this.shards.map((s) => s.proc.stop(5000)));
-    this.shards = [];
+    this.admin?.close();
+    await Promise.all([...this.nodes.values()].map((n) => n.proc.stop(5000)));
+    this.nodes.clear();
     if (!this.ownsStateDir) return;
     try {
       writeFileSync(

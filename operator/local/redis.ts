@@ -1,62 +1,100 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RealtimeCluster } from '../api/realtimecluster.js';
-import { renderRedisConf } from '../desired/redis.js';
+import { renderRedisConf, type RedisPodRef } from '../desired/redis.js';
+import { resourceNames } from '../desired/names.js';
 import { canConnect, waitFor } from './ports.js';
 import { Supervised } from './process.js';
 
-export interface RedisShardProcess {
-  index: number;
-  port: number;
+/** One Redis Cluster node run as a local process: the local stand-in for one shard pod. */
+export interface RedisNodeProcess {
+  ref: RedisPodRef;
+  busPort: number;
+  dir: string;
   proc: Supervised;
 }
 
 /**
- * The operator's redis.conf with the pod-specific directives replaced: loopback only, our port
- * and data dir, and the password, in a file only we can read, so it never shows up in `ps`.
- * Replaced rather than appended because redis applies `dir` (a chdir) as soon as it reads it.
+ * The operator's redis.conf with the pod-specific directives replaced: loopback only, our ports
+ * and data dir, the loopback address announced as the node's name, and the password, in a file
+ * only we can read, so it never shows up in `ps`. Replaced rather than appended because redis
+ * applies `dir` (a chdir) as soon as it reads it.
  */
 export function localRedisConf(
   cluster: RealtimeCluster,
   port: number,
+  busPort: number,
   dataDir: string,
   password: string | undefined,
 ): string {
   const overrides = [
     'bind 127.0.0.1',
     `port ${port}`,
+    // Free ports are picked at random, so port + 10000 may be taken: the bus gets its own.
+    `cluster-port ${busPort}`,
+    'cluster-announce-hostname 127.0.0.1',
     `dir ${dataDir}`,
     'daemonize no',
     'logfile ""',
   ];
-  if (password !== undefined) overrides.push(`requirepass ${password}`);
+  if (password !== undefined) overrides.push(`requirepass ${password}`, `masterauth ${password}`);
   const replaced = new Set(overrides.map((l) => l.split(' ')[0]));
   const base = renderRedisConf(cluster)
     .split('\n')
-    .filter((l) => l.trim() !== '' && !replaced.has(l.trim().split(/\s+/)[0]));
+    .filter(
+      (l) => l.trim() !== '' && !l.startsWith('#') && !replaced.has(l.trim().split(/\s+/)[0]),
+    );
   return [...base, '# socketfleet up: local settings', ...overrides].join('\n') + '\n';
 }
 
-export async function startRedisShard(opts: {
+export function localRedisRef(
+  cluster: RealtimeCluster,
+  shard: number,
+  ordinal: number,
+  port: number,
+): RedisPodRef {
+  return {
+    shard,
+    ordinal,
+    pod: `${resourceNames(cluster.metadata.name).redisShard(shard)}-${ordinal}`,
+    host: '127.0.0.1',
+    port,
+  };
+}
+
+/**
+ * Starts (or restarts) one node. `fresh` wipes its data dir first, like a pod that comes back
+ * on a new emptyDir: a new node id that the operator's planner must join in its role.
+ */
+export async function startRedisNode(opts: {
   cluster: RealtimeCluster;
-  index: number;
+  shard: number;
+  ordinal: number;
   port: number;
+  busPort: number;
   stateDir: string;
   password: string | undefined;
   redisServer: string;
-}): Promise<RedisShardProcess> {
-  const dir = join(opts.stateDir, `redis-${opts.index}`);
+  fresh?: boolean;
+}): Promise<RedisNodeProcess> {
+  const ref = localRedisRef(opts.cluster, opts.shard, opts.ordinal, opts.port);
+  const dir = join(opts.stateDir, `redis-${opts.shard}-${opts.ordinal}`);
+  if (opts.fresh) rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
+  mkdirSync(join(opts.stateDir, 'logs'), { recursive: true });
   const conf = join(dir, 'redis.conf');
-  writeFileSync(conf, localRedisConf(opts.cluster, opts.port, dir, opts.password), { mode: 0o600 });
-  const proc = new Supervised(`redis-${opts.index}`, opts.redisServer, [conf], {
-    logFile: join(opts.stateDir, 'logs', `redis-${opts.index}.log`),
+  writeFileSync(conf, localRedisConf(opts.cluster, opts.port, opts.busPort, dir, opts.password), {
+    mode: 0o600,
+  });
+  const name = `redis-${opts.shard}-${opts.ordinal}`;
+  const proc = new Supervised(name, opts.redisServer, [conf], {
+    logFile: join(opts.stateDir, 'logs', `${name}.log`),
   });
   await waitFor(
-    `redis shard ${opts.index} on port ${opts.port}`,
+    `redis ${name} on port ${opts.port}`,
     () => canConnect(opts.port),
     20_000,
     () => proc.running,
   );
-  return { index: opts.index, port: opts.port, proc };
+  return { ref, busPort: opts.busPort, dir, proc };
 }

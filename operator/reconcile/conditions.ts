@@ -1,6 +1,6 @@
 import type { Condition } from '../api/realtimecluster.js';
 
-export type ConditionType = 'Ready' | 'Progressing' | 'Degraded';
+export type ConditionType = 'Ready' | 'Progressing' | 'Degraded' | 'RedisCluster';
 
 export interface ConditionInput {
   type: ConditionType;

@@ -19,6 +19,8 @@ export interface ControllerOptions {
   metrics: OperatorMetrics;
   events: EventRecorder;
   log: Logger;
+  /** Form, heal and reshard each cluster's Redis over the network (off where pods are fake). */
+  redisAdmin?: boolean;
 }
 
 const OWNED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
@@ -63,8 +65,10 @@ export class Controller {
     const clusters = cache(KIND, undefined);
     const owned = new Map<string, KindCache>();
     for (const kind of OWNED_KINDS) owned.set(kind, cache(kind, OWNED_SELECTOR));
-    this.caches = { clusters, owned };
-    this.all = [clusters, ...owned.values()];
+    // Pods carry their template's labels: the Redis pods' IPs and revisions are read here.
+    const pods = cache('Pod', OWNED_SELECTOR);
+    this.caches = { clusters, owned, pods };
+    this.all = [clusters, ...owned.values(), pods];
 
     this.queue = new WorkQueue({
       concurrency: opts.concurrency,
@@ -77,12 +81,13 @@ export class Controller {
       metrics: opts.metrics,
       log,
       failures: (key) => this.queue.failures(key),
+      redisAdmin: opts.redisAdmin ?? true,
     });
 
     clusters.onEvent((obj) => {
       if (obj.metadata.namespace) this.queue.add(`${obj.metadata.namespace}/${obj.metadata.name}`);
     });
-    for (const c of owned.values()) {
+    for (const c of [...owned.values(), pods]) {
       c.onEvent((obj) => {
         const key = ownerKey(obj);
         if (key) this.queue.add(key);

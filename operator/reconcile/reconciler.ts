@@ -28,6 +28,7 @@ import {
   APPLIED_HASH_ANNOTATION,
 } from './apply-plan.js';
 import { findCondition } from './conditions.js';
+import { RedisClusterManager } from './redis-cluster.js';
 import { OperatorError, toOperatorError, type ErrorTag } from './errors.js';
 import type { EventRecorder, EventTarget } from './events.js';
 import type { KindCache } from './informers.js';
@@ -48,6 +49,8 @@ export interface Caches {
   clusters: KindCache;
   /** One cache per kind in OWNED_KINDS, label-selected on the managed-by label. */
   owned: Map<string, KindCache>;
+  /** Pods of every component (managed-by label); the Redis pods are what the planner reads. */
+  pods: KindCache;
 }
 
 export interface ReconcilerDeps {
@@ -60,12 +63,18 @@ export interface ReconcilerDeps {
   failures(key: string): number;
   now?: () => Date;
   randomPassword?: () => string;
+  /** Form, heal and reshard Redis over the network; false where pods never run (kwok). */
+  redisAdmin?: boolean;
 }
 
 /** Retriable failures in a row before the cluster is reported Degraded (one blip is not news). */
 const DEGRADED_AFTER_FAILURES = 3;
 /** Level-based safety net: look at every cluster again even if no event arrives. */
 const RESYNC_MS = 10 * 60_000;
+/** While Redis is forming, healing, resharding or rolling: look again soon for the next step. */
+const REDIS_BUSY_MS = 2_000;
+/** While no Redis pod answers (pods starting, or the network blocks the operator). */
+const REDIS_WAIT_MS = 10_000;
 
 interface RawCluster extends AnyObject {
   spec?: unknown;
@@ -83,10 +92,22 @@ export class Reconciler {
   private readonly secretsEnsured = new Map<string, number>();
   private readonly now: () => Date;
   private readonly randomPassword: () => string;
+  private readonly redis: RedisClusterManager | undefined;
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.now = deps.now ?? (() => new Date());
     this.randomPassword = deps.randomPassword ?? (() => randomBytes(24).toString('base64url'));
+    this.redis =
+      deps.redisAdmin === false
+        ? undefined
+        : new RedisClusterManager(
+            { pods: deps.caches.pods, statefulSets: deps.caches.owned.get('StatefulSet') },
+            // A failed read leaves the password unknown; Redis then answers NOAUTH and the
+            // planner waits, so a missing permission shows as a waiting cluster, not a crash.
+            (ns, name) =>
+              deps.client.get(requireKindInfo('v1', 'Secret'), ns, name).catch(() => undefined),
+            deps.log,
+          );
   }
 
   async reconcile(key: string): Promise<Outcome> {
@@ -114,9 +135,9 @@ export class Reconciler {
         metrics.recordError('InvalidSpec');
         return { kind: 'done' };
       }
-      await this.converge(parsed.cluster, raw, target);
+      const afterMs = await this.converge(parsed.cluster, raw, target);
       metrics.reconciles.inc({ result: 'success' });
-      return { kind: 'requeue', afterMs: RESYNC_MS };
+      return { kind: 'requeue', afterMs };
     } catch (e) {
       const err = toOperatorError(e);
       metrics.recordError(err.tag);
@@ -136,11 +157,12 @@ export class Reconciler {
     }
   }
 
+  /** Returns when to look at the cluster again. */
   private async converge(
     cluster: RealtimeCluster,
     raw: RawCluster,
     target: EventTarget,
-  ): Promise<void> {
+  ): Promise<number> {
     const { client, caches, log } = this.deps;
     const namespace = raw.metadata.namespace ?? 'default';
     const name = cluster.metadata.name;
@@ -167,9 +189,17 @@ export class Reconciler {
       if (created) actions.push(`created Secret/${names.clientAuthSecret}`);
     }
 
+    // Redis first: which removed shards still hold slots decides which StatefulSets stay.
+    const redisObs =
+      this.redis && !cluster.spec.redis.external
+        ? await this.redis.observe(cluster, namespace)
+        : undefined;
+    // Without an observation (--redis-admin=false, kwok tests) removed shards go at once.
+    const retainedShards = redisObs?.plan.retainedShards ?? [];
+
     let desired: KubeObject[];
     try {
-      const built = buildDesired(cluster);
+      const built = buildDesired(cluster, { retainedShards });
       desired = built.objects;
       for (const w of built.warnings) log.warn({ cluster: `${namespace}/${name}` }, w);
     } catch (e) {
@@ -229,7 +259,39 @@ export class Reconciler {
       }
     }
 
+    if (redisObs && this.redis && redisObs.plan.steps.length > 0) {
+      const podInfo = requireKindInfo('v1', 'Pod');
+      const done = await this.redis.act(cluster, namespace, redisObs, async (pod, podUid) => {
+        await client.delete(podInfo, namespace, pod, podUid);
+        actions.push(`restarted Pod/${pod} (${redisObs.plan.reason})`);
+      });
+      if (done.length > 0 && redisObs.plan.phase !== 'rolling') {
+        actions.push(`Redis: ${redisObs.plan.reason.replace(/\.$/, '')}`);
+      }
+    }
+
     const facts = this.statusFacts(cluster, namespace, applied);
+    facts.nodesPerShard = cluster.spec.redis.replicasPerShard + 1;
+    facts.redis = cluster.spec.redis.external
+      ? {
+          managed: false,
+          reason: 'External',
+          message: 'spec.redis.external: the servers use an external Redis Cluster.',
+        }
+      : redisObs
+        ? {
+            managed: true,
+            phase: redisObs.plan.phase,
+            reason: redisObs.plan.reason,
+            clusterState: redisObs.plan.clusterState,
+            slotsCovered: redisObs.plan.slotsCovered,
+            shards: redisObs.plan.shards,
+          }
+        : {
+            managed: false,
+            reason: 'NotObserved',
+            message: 'The operator runs with --redis-admin=false and does not observe Redis.',
+          };
     const status = computeStatus(facts, raw.status, rfc3339(this.now()));
     const wasReady = findCondition(raw.status?.conditions, 'Ready')?.status === 'True';
     await this.writeStatus(raw, namespace, status);
@@ -250,6 +312,8 @@ export class Reconciler {
     if (!wasReady && nowReady?.status === 'True') {
       await this.deps.events.normal(target, 'Ready', 'Reconcile', nowReady.message);
     }
+    if (!redisObs || redisObs.plan.phase === 'stable') return RESYNC_MS;
+    return redisObs.views.some((v) => v.nodes !== undefined) ? REDIS_BUSY_MS : REDIS_WAIT_MS;
   }
 
   private async live(prepared: KubeObject, namespace: string): Promise<AnyObject | undefined> {
@@ -404,6 +468,7 @@ export class Reconciler {
   }
 
   private forget(namespace: string, name: string): void {
+    this.redis?.forget(`${namespace}/${name}`);
     for (const k of [...this.appliedHashes.keys()]) {
       if (!k.startsWith(`${namespace}/`)) continue;
       const objName = k.slice(k.lastIndexOf('/') + 1);

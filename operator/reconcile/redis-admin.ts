@@ -22,6 +22,13 @@ export interface RedisAdminOptions {
 export interface ObservedPod {
   ref: RedisPodRef;
   outdated: boolean;
+  /** The pod IP when known (Kubernetes): connect and MEET there, no DNS needed. */
+  ip?: string | undefined;
+}
+
+/** Where to reach a node: its IP once known, else the name it announces. */
+function addr(v: RedisPodView): { host: string; port: number } {
+  return { host: v.ip ?? v.ref.host, port: v.ref.port };
 }
 
 /** Replies that mean "already done" when a step is repeated. */
@@ -96,10 +103,11 @@ export class RedisAdmin {
           outdated: p.outdated,
         };
         try {
-          view.ip = isIP(p.ref.host) ? p.ref.host : (await lookup(p.ref.host)).address;
-          const nodes = (await this.call(p.ref, 'CLUSTER', 'NODES')) as string;
-          const info = (await this.call(p.ref, 'CLUSTER', 'INFO')) as string;
-          const repl = (await this.call(p.ref, 'INFO', 'replication')) as string;
+          view.ip = p.ip ?? (isIP(p.ref.host) ? p.ref.host : (await lookup(p.ref.host)).address);
+          const at = addr(view);
+          const nodes = (await this.call(at, 'CLUSTER', 'NODES')) as string;
+          const info = (await this.call(at, 'CLUSTER', 'INFO')) as string;
+          const repl = (await this.call(at, 'INFO', 'replication')) as string;
           view.nodes = parseClusterNodes(nodes);
           view.clusterState = /cluster_state:(\w+)/.exec(info)?.[1];
           view.masterLinkUp = /master_link_status:up/.test(repl);
@@ -127,29 +135,29 @@ export class RedisAdmin {
     };
     switch (step.kind) {
       case 'meet':
-        await this.call(at(step.via).ref, 'CLUSTER', 'MEET', step.ip, step.port, step.busPort);
+        await this.call(addr(at(step.via)), 'CLUSTER', 'MEET', step.ip, step.port, step.busPort);
         return;
       case 'forget':
         // Every node must forget within the same minute, or gossip brings the id back.
         await Promise.all(
           [...pods.values()]
             .filter((v) => v.nodes !== undefined)
-            .flatMap((v) => step.ids.map((id) => this.tolerant(v.ref, 'CLUSTER', 'FORGET', id))),
+            .flatMap((v) => step.ids.map((id) => this.tolerant(addr(v), 'CLUSTER', 'FORGET', id))),
         );
         return;
       case 'stableSlot':
-        await this.call(at(step.pod).ref, 'CLUSTER', 'SETSLOT', step.slot, 'STABLE');
+        await this.call(addr(at(step.pod)), 'CLUSTER', 'SETSLOT', step.slot, 'STABLE');
         return;
       case 'addSlots':
         await this.call(
-          at(step.pod).ref,
+          addr(at(step.pod)),
           'CLUSTER',
           'ADDSLOTSRANGE',
           ...step.ranges.flatMap(([a, b]) => [a, b]),
         );
         return;
       case 'replicate':
-        await this.call(at(step.pod).ref, 'CLUSTER', 'REPLICATE', step.masterId);
+        await this.call(addr(at(step.pod)), 'CLUSTER', 'REPLICATE', step.masterId);
         return;
       case 'moveSlots':
         await this.moveSlots(at(step.from), at(step.to), step.fromId, step.toId, step.slots);
@@ -157,8 +165,8 @@ export class RedisAdmin {
       case 'failover':
         // Coordinated: the replica waits until it has the master's whole stream, then takes
         // over. TAKEOVER (the master is gone and no quorum can vote) skips both.
-        if (step.takeover) await this.call(at(step.pod).ref, 'CLUSTER', 'FAILOVER', 'TAKEOVER');
-        else await this.call(at(step.pod).ref, 'CLUSTER', 'FAILOVER');
+        if (step.takeover) await this.call(addr(at(step.pod)), 'CLUSTER', 'FAILOVER', 'TAKEOVER');
+        else await this.call(addr(at(step.pod)), 'CLUSTER', 'FAILOVER');
         return;
       case 'deletePod':
         await deletePod(step.pod);
@@ -166,7 +174,10 @@ export class RedisAdmin {
     }
   }
 
-  private async tolerant(ref: RedisPodRef, ...args: (string | number)[]): Promise<void> {
+  private async tolerant(
+    ref: { host: string; port: number },
+    ...args: (string | number)[]
+  ): Promise<void> {
     try {
       await this.call(ref, ...args);
     } catch (err) {
@@ -187,7 +198,9 @@ export class RedisAdmin {
     toId: string,
     slots: number[],
   ): Promise<void> {
-    const targetNodes = parseClusterNodes((await this.call(to.ref, 'CLUSTER', 'NODES')) as string);
+    const targetNodes = parseClusterNodes(
+      (await this.call(addr(to), 'CLUSTER', 'NODES')) as string,
+    );
     const owned = new Set<number>();
     for (const n of targetNodes) {
       if (!n.flags.includes('myself')) continue;
@@ -195,17 +208,17 @@ export class RedisAdmin {
     }
     const open = slots.filter((s) => !owned.has(s));
     await this.batch(
-      to.ref,
+      addr(to),
       open.map((s) => ['CLUSTER', 'SETSLOT', s, 'IMPORTING', fromId]),
       true,
     );
     await this.batch(
-      from.ref,
+      addr(from),
       open.map((s) => ['CLUSTER', 'SETSLOT', s, 'MIGRATING', toId]),
       true,
     );
     const counts = await this.batch(
-      from.ref,
+      addr(from),
       open.map((s) => ['CLUSTER', 'COUNTKEYSINSLOT', s]),
       false,
     );
@@ -213,12 +226,12 @@ export class RedisAdmin {
       if (Number(counts[i]) > 0) await this.migrateKeys(from, to, open[i]!);
     }
     await this.batch(
-      to.ref,
+      addr(to),
       open.map((s) => ['CLUSTER', 'SETSLOT', s, 'NODE', toId]),
       false,
     );
     await this.batch(
-      from.ref,
+      addr(from),
       slots.map((s) => ['CLUSTER', 'SETSLOT', s, 'NODE', toId]),
       false,
     );
@@ -226,7 +239,7 @@ export class RedisAdmin {
 
   /** Commands in one pipeline; the first error that is not "already done" is thrown. */
   private async batch(
-    ref: RedisPodRef,
+    ref: { host: string; port: number },
     commands: (string | number)[][],
     tolerateAlready: boolean,
   ): Promise<unknown[]> {
@@ -245,11 +258,11 @@ export class RedisAdmin {
   private async migrateKeys(from: RedisPodView, to: RedisPodView, slot: number): Promise<void> {
     const ip = to.ip ?? to.ref.host;
     for (;;) {
-      const keys = (await this.call(from.ref, 'CLUSTER', 'GETKEYSINSLOT', slot, 100)) as string[];
+      const keys = (await this.call(addr(from), 'CLUSTER', 'GETKEYSINSLOT', slot, 100)) as string[];
       if (keys.length === 0) return;
       const auth = this.opts.password !== undefined ? ['AUTH', this.opts.password] : [];
       await this.call(
-        from.ref,
+        addr(from),
         'MIGRATE',
         ip,
         to.ref.port,

@@ -1,4 +1,5 @@
 import type { RealtimeClusterStatus } from '../api/realtimecluster.js';
+import type { RedisPhase, RedisShardStatus } from '../desired/redis-planner.js';
 import { setConditions, type ConditionInput } from './conditions.js';
 
 /** The status fields of a Deployment or StatefulSet that readiness is judged on. */
@@ -18,11 +19,35 @@ export interface StatusFacts {
   gateway: { desired: number; facts: WorkloadFacts | undefined } | undefined;
   /** One entry per desired shard, in shard order. */
   shards: (WorkloadFacts | undefined)[];
+  /** Pods each shard StatefulSet runs (1 + replicasPerShard); 1 when unset. */
+  nodesPerShard?: number;
+  /** The Redis Cluster as the operator observed it; undefined for clusters it does not watch. */
+  redis?: RedisFacts | undefined;
   selector: string;
   endpoint: string;
   /** Set when the last reconcile could not converge (bad spec or a failing API call). */
   degraded?: { reason: string; message: string } | undefined;
 }
+
+export type RedisFacts =
+  | { managed: false; reason: 'External' | 'NotObserved'; message: string }
+  | {
+      managed: true;
+      phase: RedisPhase;
+      reason: string;
+      clusterState: string | undefined;
+      slotsCovered: number;
+      shards: RedisShardStatus[];
+    };
+
+const PHASE_REASON: Record<RedisPhase, string> = {
+  stable: 'Stable',
+  forming: 'Forming',
+  healing: 'Healing',
+  resharding: 'Resharding',
+  rolling: 'RollingRestart',
+  waiting: 'Waiting',
+};
 
 /** The Degraded condition of a cluster whose every object was applied, ready or not. */
 const NOT_DEGRADED: ConditionInput = {
@@ -47,12 +72,24 @@ export function computeStatus(
   previous: RealtimeClusterStatus | undefined,
   now: string,
 ): RealtimeClusterStatus {
-  const readyShards = facts.shards.filter((s) => workloadReady(s, 1)).length;
+  const perShard = facts.nodesPerShard ?? 1;
+  const redis = facts.redis;
+  const replicas = perShard - 1;
+  // A shard is ready when its pods are, and (where the operator observes Redis) when its master
+  // serves slots with every replica in sync.
+  const readyShards = facts.shards.filter((s, i) => {
+    if (!workloadReady(s, perShard)) return false;
+    if (!redis?.managed) return true;
+    const seen = redis.shards.find((r) => r.index === i);
+    return !!seen?.master && seen.slots > 0 && seen.replicasInSync >= replicas;
+  }).length;
+  const redisStable = !redis?.managed || redis.phase === 'stable';
   const serverReady = workloadReady(facts.server, facts.desiredReplicas);
   const gatewayReady = facts.gateway
     ? workloadReady(facts.gateway.facts, facts.gateway.desired)
     : true;
-  const allReady = serverReady && readyShards === facts.shards.length && gatewayReady;
+  const allReady =
+    serverReady && readyShards === facts.shards.length && gatewayReady && redisStable;
   const readyServers = facts.server?.readyReplicas ?? 0;
 
   const parts = [
@@ -62,7 +99,8 @@ export function computeStatus(
   if (facts.gateway) {
     parts.push(`${facts.gateway.facts?.readyReplicas ?? 0}/${facts.gateway.desired} gateways`);
   }
-  const summary = `${parts.join(', ')} ready.`;
+  let summary = `${parts.join(', ')} ready.`;
+  if (redis?.managed && redis.phase !== 'stable') summary += ` Redis: ${redis.reason}`;
 
   let conditions: ConditionInput[];
   if (facts.degraded) {
@@ -90,6 +128,19 @@ export function computeStatus(
     ];
   }
 
+  if (redis) {
+    conditions.push(
+      redis.managed
+        ? {
+            type: 'RedisCluster',
+            status: redis.phase === 'stable' ? 'True' : 'False',
+            reason: PHASE_REASON[redis.phase],
+            message: redis.reason,
+          }
+        : { type: 'RedisCluster', status: 'Unknown', reason: redis.reason, message: redis.message },
+    );
+  }
+
   return {
     ...(facts.generation !== undefined ? { observedGeneration: facts.generation } : {}),
     conditions: setConditions(previous?.conditions, conditions, now, facts.generation),
@@ -98,6 +149,15 @@ export function computeStatus(
     selector: facts.selector,
     shards: facts.shards.length,
     readyShards,
+    ...(redis?.managed
+      ? {
+          redis: {
+            ...(redis.clusterState !== undefined ? { clusterState: redis.clusterState } : {}),
+            slotsCovered: redis.slotsCovered,
+            shards: redis.shards.map((r) => ({ ...r })),
+          },
+        }
+      : {}),
     endpoint: facts.endpoint,
   };
 }

@@ -11,7 +11,7 @@ import {
   type RedisStep,
 } from '../../operator/desired/redis-planner.js';
 import { SLOT_COUNT } from '../../operator/desired/redis-nodes.js';
-import { startRedisNode, type RedisNodeProcess } from '../../operator/local/redis-node.js';
+import { startRedisNode, type RedisNodeProcess } from '../../operator/local/redis.js';
 import { freePort } from '../../operator/local/ports.js';
 import { RedisAdmin, type ObservedPod } from '../../operator/reconcile/redis-admin.js';
 import { convergeRedisCluster } from '../../operator/reconcile/redis-converge.js';

@@ -15,14 +15,8 @@ import { endpointsFromSlices, type EndpointSliceLike } from '../../operator/desi
 import { NginxReloader, pidFromFile } from '../../operator/gateway/reloader.js';
 import { GatewaySync } from '../../operator/gateway/sync.js';
 import { analyse, Crowd, Publisher, settled, type PhaseResult } from './support/crowd.js';
-import {
-  Fleet,
-  sleep,
-  until,
-  type NginxProcess,
-  type RedisShard,
-  type ServerProcess,
-} from './support/fleet.js';
+import { Fleet, sleep, until, type NginxProcess, type ServerProcess } from './support/fleet.js';
+import type { RedisClusterFixture } from './support/redis-cluster.js';
 
 const CLIENTS = Number(process.env.SOCKETFLEET_ROLLOUT_CLIENTS ?? 1000);
 /** Every tenth client never upgrades: only such clients depend on the hash for every request. */
@@ -67,7 +61,7 @@ function summary(name: string, r: PhaseResult, extra = ''): void {
 // and 3000 real socket.io-clients that reconnect on their own.
 describe(`gateway under scale, rollout and failure (${CLIENTS} clients)`, () => {
   const fleet = new Fleet('rollout');
-  let shards: RedisShard[];
+  let redis: RedisClusterFixture;
   let nginx: NginxProcess;
   let sync: GatewaySync;
   let crowd: Crowd;
@@ -84,7 +78,7 @@ describe(`gateway under scale, rollout and failure (${CLIENTS} clients)`, () => 
     }));
 
   async function addServer(): Promise<{ member: Member; readyAt: number; reloadedAt: number }> {
-    const server = await fleet.server(shards, { drainSeconds: DRAIN_SECONDS, logLevel: 'warn' });
+    const server = await fleet.server(redis, { drainSeconds: DRAIN_SECONDS, logLevel: 'warn' });
     const readyAt = Date.now();
     const member = { server, ready: true };
     members.push(member);
@@ -108,10 +102,10 @@ describe(`gateway under scale, rollout and failure (${CLIENTS} clients)`, () => 
   }
 
   beforeAll(async () => {
-    shards = [await fleet.redis()];
+    redis = await fleet.redisCluster();
     for (let i = 0; i < 3; i++) {
       members.push({
-        server: await fleet.server(shards, { drainSeconds: DRAIN_SECONDS, logLevel: 'warn' }),
+        server: await fleet.server(redis, { drainSeconds: DRAIN_SECONDS, logLevel: 'warn' }),
         ready: true,
       });
     }

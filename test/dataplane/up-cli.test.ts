@@ -54,8 +54,9 @@ describe('socketfleet up', () => {
     await up.destroy();
   });
 
-  it('starts one redis per shard, spec.replicas servers and the gateway, and prints the table and URL', () => {
-    expect(first.redis).toHaveLength(1);
+  it('starts a Redis Cluster (master + replica per shard), spec.replicas servers and the gateway, and prints the table and URL', () => {
+    expect(first.redis.map((r) => `${r.index}-${r.ordinal}`)).toEqual(['0-0', '0-1']);
+    expect(up.output).toContain('redis: Assigning the 16384 slots evenly over 1 shard(s).');
     expect(first.servers).toHaveLength(2);
     expect(first.gateway?.port).toBe(up.port);
     expect(first.url).toBe(`http://127.0.0.1:${up.port}`);
@@ -84,24 +85,53 @@ describe('socketfleet up', () => {
     await expect(got).resolves.toEqual({ room: 'up-room', data: { hello: 1 } });
   });
 
-  it('follows edits of the file: more servers and shards (servers rolled), then fewer servers', async () => {
-    const before = new Set(first.servers.map((s) => s.pid));
+  it('reshards on a shards edit without restarting a server, and rooms keep relaying', async () => {
+    const servers = first.servers.map((x) => x.pid).sort();
+    up.writeSpec((spec) => {
+      spec.replicas = 2;
+      spec.redis = { shards: 2 };
+      spec.terminationGracePeriodSeconds = 10;
+      (spec.socketio as Record<string, unknown>).drainSeconds = 1;
+    });
+    const grown = await until('2 shards x 2 nodes', () => {
+      const st = up.status();
+      return st && st.redis.length === 4 ? st : undefined;
+    });
+    await until('the slots to move onto shard 1', () =>
+      up.output.includes('redis: Moving') ? true : undefined,
+    );
+    expect(grown.servers.map((x) => x.pid).sort()).toEqual(servers);
+    const a = await connect(first.url!, '127.1.3.1');
+    const b = await connect(first.url!, '127.1.4.1');
+    sockets.push(a, b);
+    // Rooms on either shard's slots still relay.
+    for (const room of ['after-reshard-a', 'after-reshard-b', 'after-reshard-c']) {
+      await a.timeout(10_000).emitWithAck('join', room);
+      const got = new Promise((r) => a.once('message', r));
+      await b.timeout(10_000).emitWithAck('publish', { room, data: { n: 1 } });
+      await expect(got).resolves.toEqual({ room, data: { n: 1 } });
+    }
+  });
+
+  it('follows edits of the file: more servers (servers rolled on a config change), then fewer servers', async () => {
+    const before = new Set(up.status()!.servers.map((s) => s.pid));
     up.writeSpec((spec) => {
       spec.replicas = 3;
       spec.redis = { shards: 2 };
       spec.terminationGracePeriodSeconds = 10;
       (spec.socketio as Record<string, unknown>).drainSeconds = 1;
+      (spec.socketio as Record<string, unknown>).eventsPerSecond = 50;
     });
     const grown = await until('3 servers on 2 shards, all restarted', () => {
       const s = up.status();
       return s &&
-        s.redis.length === 2 &&
+        s.redis.length === 4 &&
         s.servers.length === 3 &&
         s.servers.every((x) => !before.has(x.pid))
         ? s
         : undefined;
     });
-    // A new shard list needs new server processes; the old ones drained and exited.
+    // A new server config (eventsPerSecond) needs new server processes; the old ones drained.
     await until('old servers to exit', () => [...before].every((pid) => !alive(pid)), 30_000);
     for (const s of grown.servers) expect(alive(s.pid)).toBe(true);
 
@@ -110,6 +140,7 @@ describe('socketfleet up', () => {
       spec.redis = { shards: 2 };
       spec.terminationGracePeriodSeconds = 10;
       (spec.socketio as Record<string, unknown>).drainSeconds = 1;
+      (spec.socketio as Record<string, unknown>).eventsPerSecond = 50;
     });
     const shrunk = await until('1 server', () => {
       const s = up.status();

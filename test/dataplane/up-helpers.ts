@@ -11,7 +11,7 @@ export const CLI = join(ROOT, 'bin', 'socketfleet.js');
 export interface UpStatus {
   name: string;
   url: string | undefined;
-  redis: { index: number; pid: number; port: number }[];
+  redis: { index: number; ordinal: number; pid: number; port: number }[];
   servers: { id: number; pid: number; port: number; opsPort: number }[];
   gateway: { pid: number; port: number } | undefined;
 }

@@ -124,6 +124,8 @@ function startOperator(args: string[]): Operator {
       ...args,
       '--kubeconfig',
       saKubeconfig,
+      // kwok's pods run no Redis for the operator to reach.
+      '--redis-admin=false',
     ],
     // The Deployment's downward-API env: the Lease holder identity and namespace.
     {
@@ -370,11 +372,14 @@ describe('chart RBAC, proven with the operator running as the chart ServiceAccou
     ]);
     const who = JSON.parse(r) as { status: { userInfo: { username: string } } };
     expect(who.status.userInfo.username).toBe(saUser);
-    const denied = await cluster.kubectl(['--kubeconfig', saKubeconfig, 'get', 'pods', '-A']);
+    const denied = await cluster.kubectl(['--kubeconfig', saKubeconfig, 'get', 'nodes']);
     expect(denied.stderr).toContain('forbidden');
   });
 
-  it('cannot read a Secret it did not create, nor list or watch Secrets anywhere', async () => {
+  // The operator reads the Redis password Secret it created, by name, to administer the Redis
+  // Cluster (issue 12); RBAC cannot narrow `get` to names that depend on each RealtimeCluster, so
+  // what this test can still show is that it never lists or watches Secrets, anywhere.
+  it('cannot list or watch Secrets anywhere, so it never sees Secrets it was not told the name of', async () => {
     await cluster.kubectlOk([
       '-n',
       app,
@@ -387,7 +392,6 @@ describe('chart RBAC, proven with the operator running as the chart ServiceAccou
     const asOperator = (args: string[]): Promise<{ stdout: string; stderr: string }> =>
       cluster.kubectl(['--kubeconfig', saKubeconfig, ...args]);
     for (const args of [
-      ['-n', app, 'get', 'secret', 'not-the-operators'],
       ['-n', app, 'get', 'secrets'],
       ['get', 'secrets', '-A'],
     ]) {
@@ -395,7 +399,7 @@ describe('chart RBAC, proven with the operator running as the chart ServiceAccou
       expect(r.stdout, args.join(' ')).not.toContain('do-not-read');
       expect(r.stderr, args.join(' ')).toContain('forbidden');
     }
-    for (const verb of ['get', 'list', 'watch']) {
+    for (const verb of ['list', 'watch']) {
       expect(await saCan(verb, 'secrets', app), verb).toBe(false);
       expect(await saCan(verb, 'secrets', ns), verb).toBe(false);
     }
@@ -437,6 +441,10 @@ describe('chart RBAC, proven with the operator running as the chart ServiceAccou
         for (const resource of rule.resources) {
           for (const verb of rule.verbs.filter((v) => WRITE_VERBS.includes(v))) {
             if (admissionOnly.has(`${verb} ${group}/${resource}`)) continue;
+            // Deleting a Redis pod rolls a Redis template change, and reading the password
+            // Secret authenticates to Redis: both need Redis pods that run (the real-node
+            // suite), not kwok's, so --redis-admin=false here.
+            if (verb === 'delete' && group === '' && resource === 'pods') continue;
             if (!used(verb, group, resource)) unused.push(`${verb} ${qualified(group, resource)}`);
           }
         }

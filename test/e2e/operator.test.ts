@@ -171,14 +171,15 @@ describe('socketfleet operator on a real control plane', () => {
 
     expect(await ownedObjects(live.metadata.uid)).toEqual(expectedObjects(live));
 
-    // 4 servers + 3 shards + 3 gateways, scheduled by the real scheduler and made Ready by kwok.
+    // 4 servers + 3 shards x (master + replica) + 3 gateways, scheduled by the real scheduler
+    // and made Ready by kwok.
     const pods = await list(cluster, ns, 'pods', INSTANCE);
     const ready = pods.filter((p) =>
       (p.status?.conditions as { type: string; status: string }[] | undefined)?.some(
         (c) => c.type === 'Ready' && c.status === 'True',
       ),
     );
-    expect(ready.length).toBe(10);
+    expect(ready.length).toBe(4 + 3 * 2 + 3);
 
     // The gateway follows the server endpoints through its own sidecar, whose account may read
     // EndpointSlices in this namespace and nothing else; the operator's ConfigMap holds none.
@@ -511,9 +512,9 @@ describe('socketfleet operator on a real control plane', () => {
     await waitFor('no surplus pods', async () => {
       const now = await list(cluster, ns, 'pods', INSTANCE);
       const live = now.filter((p) => !p.metadata.deletionTimestamp);
-      return live.length === 6 + 4 + 2;
+      return live.length === 6 + 4 * 2 + 2;
     });
-    expect(byComponent('redis')).toBe(4);
+    expect(byComponent('redis')).toBe(4 * 2);
     const secrets = await list(cluster, ns, 'secrets', INSTANCE);
     expect(secrets.map((s) => s.metadata.name).sort()).toEqual(
       [names.clientAuthSecret, names.redisAuthSecret].sort(),
@@ -540,7 +541,7 @@ describe('socketfleet operator on a real control plane', () => {
     );
     await waitFor('no pod in flight', async () => {
       const pods = await list(cluster, ns, 'pods', INSTANCE);
-      return pods.length === 6 + 4 + 2 && pods.every((p) => !p.metadata.deletionTimestamp);
+      return pods.length === 6 + 4 * 2 + 2 && pods.every((p) => !p.metadata.deletionTimestamp);
     });
     const withoutLeases = (w: Record<string, number>): Record<string, number> =>
       Object.fromEntries(Object.entries(w).filter(([k]) => !k.endsWith(' Lease')));

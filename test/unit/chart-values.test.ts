@@ -172,14 +172,14 @@ describe('chart RBAC rules', () => {
     expect(missing).toEqual([]);
   });
 
-  it('grants no read of Secrets: create only (the operator never reads a Secret)', () => {
+  it('grants no list or watch of Secrets: create, and get by name of its Redis password to authenticate to Redis', () => {
     const rules = blocks.flatMap(
       (b) => parse(b.text) as { apiGroups: string[]; resources: string[]; verbs: string[] }[],
     );
     const onSecrets = rules.filter(
       (r) => r.apiGroups.includes('') && r.resources.includes('secrets'),
     );
-    expect(onSecrets.flatMap((r) => r.verbs)).toEqual(['create']);
+    expect(onSecrets.flatMap((r) => r.verbs)).toEqual(['get', 'create']);
   });
 
   it('grants Leases only through the leader-election Role', () => {

@@ -58,8 +58,8 @@ describe('resourcePath', () => {
     ).toBe('/apis/socketfleet.dev/v1alpha1/namespaces/ns/realtimeclusters/x/status');
   });
   it('refuses a kind it does not know with an actionable sentence', () => {
-    expect(() => requireKindInfo('v1', 'Pod')).toThrow(
-      'The operator does not know the kind v1 Pod; add it to operator/reconcile/kinds.ts.',
+    expect(() => requireKindInfo('v1', 'Node')).toThrow(
+      'The operator does not know the kind v1 Node; add it to operator/reconcile/kinds.ts.',
     );
   });
 });

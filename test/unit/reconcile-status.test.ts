@@ -197,3 +197,92 @@ describe('jsonEqual', () => {
     expect(jsonEqual([1, 2], [2, 1])).toBe(false);
   });
 });
+
+describe('computeStatus with the Redis Cluster observed', () => {
+  const shard = (index: number, slots: number, inSync: number) => ({
+    index,
+    master: `demo-redis-${index}-0`,
+    slots,
+    replicas: 1,
+    replicasInSync: inSync,
+  });
+
+  it('is Ready only once Redis is stable, and says what Redis is doing meanwhile', () => {
+    const busy = computeStatus(
+      facts({
+        shards: [ready(2), ready(2)],
+        nodesPerShard: 2,
+        redis: {
+          managed: true,
+          phase: 'resharding',
+          reason: 'Moving 1024 slot(s) from demo-redis-0-0 to demo-redis-1-0.',
+          clusterState: 'ok',
+          slotsCovered: 16384,
+          shards: [shard(0, 12288, 1), shard(1, 4096, 0)],
+        },
+      }),
+      undefined,
+      T0,
+    );
+    expect(findCondition(busy.conditions, 'Ready')).toMatchObject({
+      status: 'False',
+      message:
+        '2/2 servers, 1/2 Redis shards, 2/2 gateways ready. Redis: Moving 1024 slot(s) from demo-redis-0-0 to demo-redis-1-0.',
+    });
+    expect(findCondition(busy.conditions, 'RedisCluster')).toMatchObject({
+      status: 'False',
+      reason: 'Resharding',
+    });
+    expect(busy.readyShards).toBe(1);
+    expect(busy.redis).toEqual({
+      clusterState: 'ok',
+      slotsCovered: 16384,
+      shards: [shard(0, 12288, 1), shard(1, 4096, 0)],
+    });
+
+    const stable = computeStatus(
+      facts({
+        shards: [ready(2), ready(2)],
+        nodesPerShard: 2,
+        redis: {
+          managed: true,
+          phase: 'stable',
+          reason: 'Every slot is served and every shard holds its share.',
+          clusterState: 'ok',
+          slotsCovered: 16384,
+          shards: [shard(0, 8192, 1), shard(1, 8192, 1)],
+        },
+      }),
+      busy,
+      T1,
+    );
+    expect(findCondition(stable.conditions, 'Ready')?.status).toBe('True');
+    expect(findCondition(stable.conditions, 'RedisCluster')).toMatchObject({
+      status: 'True',
+      reason: 'Stable',
+    });
+    expect(stable.readyShards).toBe(2);
+  });
+
+  it('reports Unknown for Redis it does not observe, and judges shards by their pods alone', () => {
+    const s = computeStatus(
+      facts({
+        shards: [ready(2), ready(1)],
+        nodesPerShard: 2,
+        redis: {
+          managed: false,
+          reason: 'External',
+          message: 'spec.redis.external: the servers use an external Redis Cluster.',
+        },
+      }),
+      undefined,
+      T0,
+    );
+    expect(findCondition(s.conditions, 'RedisCluster')).toMatchObject({
+      status: 'Unknown',
+      reason: 'External',
+    });
+    expect(s.readyShards).toBe(1);
+    expect(s.redis).toBeUndefined();
+  });
+});

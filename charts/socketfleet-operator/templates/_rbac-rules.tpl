@@ -41,11 +41,12 @@ removes rules (and single verbs) to show each one is needed.
   resources: [serviceaccounts]
   verbs: [list, watch, create, patch]
 # The Redis password Secret: created with a random password; "already exists"
-# counts as done. No get, list or watch: the operator cannot read any Secret,
-# not even its own (owner references garbage-collect it with the cluster).
+# counts as done. get (no list or watch): the operator reads its own Redis
+# password Secret by name to authenticate to Redis when it forms, heals and
+# reshards the cluster (owner references garbage-collect it with the cluster).
 - apiGroups: ['']
   resources: [secrets]
-  verbs: [create]
+  verbs: [get, create]
 # PodDisruptionBudgets of servers, gateway and shards: cached, applied, deleted when no longer desired.
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
@@ -54,6 +55,12 @@ removes rules (and single verbs) to show each one is needed.
 - apiGroups: [networking.k8s.io]
   resources: [networkpolicies]
   verbs: [list, watch, create, patch, delete]
+# Redis pods: cached (IPs, shard and template revision) so the operator can form,
+# heal and reshard the Redis Cluster; deleted one at a time to roll a Redis
+# template change (replicas first, masters after a failover).
+- apiGroups: ['']
+  resources: [pods]
+  verbs: [list, watch, delete]
 # The gateway sync sidecar's Role grants get/list/watch on EndpointSlices;
 # Kubernetes lets the operator create such a Role only while it holds these
 # permissions itself (RBAC escalation prevention). The operator never reads them.
@@ -68,7 +75,7 @@ removes rules (and single verbs) to show each one is needed.
 # events.k8s.io/v1 Events on RealtimeClusters (kubectl describe rtc); each is a new object.
 - apiGroups: [events.k8s.io]
   resources: [events]
-  verbs: [create]
+  verbs: [get, create]
 {{- end }}
 
 {{/* Leader election: one Lease in the release namespace, nothing else. */}}

@@ -58,6 +58,8 @@ export async function startOperator(kubeconfig: string, args: string[]): Promise
       kubeconfig,
       '--metrics-port',
       String(metricsPort),
+      // kwok's pods run no Redis for the operator to form or reshard.
+      '--redis-admin=false',
       ...args,
     ],
     {

@@ -1,0 +1,177 @@
+import type { Logger } from 'pino';
+import type { RealtimeCluster } from '../api/realtimecluster.js';
+import { LABEL_COMPONENT, LABEL_INSTANCE, LABEL_SHARD } from '../desired/labels.js';
+import { resourceNames } from '../desired/names.js';
+import { kubernetesRedisPods } from '../desired/redis.js';
+import { planRedisCluster, type RedisPlan, type RedisPodView } from '../desired/redis-planner.js';
+import { REDIS_PASSWORD_KEY } from '../desired/secret.js';
+import type { KindCache } from './informers.js';
+import type { AnyObject } from './kube-client.js';
+import { RedisAdmin, type ObservedPod } from './redis-admin.js';
+
+/** What the operator saw of one cluster's Redis this reconcile, and what it plans to do. */
+export interface RedisObservation {
+  plan: RedisPlan;
+  views: RedisPodView[];
+  /** Pod UIDs by name, so a rolling restart deletes exactly the pod it observed. */
+  podUids: Map<string, string | undefined>;
+}
+
+interface PodLike extends AnyObject {
+  status?: { podIP?: string };
+}
+
+/**
+ * Keeps one admin connection set per cluster and turns the Pod and StatefulSet caches into the
+ * planner's input: which Redis pods exist, their IPs, and whether they run an older template.
+ */
+export class RedisClusterManager {
+  private readonly admins = new Map<string, { password: string | undefined; admin: RedisAdmin }>();
+  private readonly passwords = new Map<string, string>();
+
+  constructor(
+    private readonly caches: { pods: KindCache; statefulSets: KindCache | undefined },
+    private readonly readSecret: (
+      namespace: string,
+      name: string,
+    ) => Promise<AnyObject | undefined>,
+    private readonly log: Logger,
+  ) {}
+
+  private admin(key: string, password: string | undefined): RedisAdmin {
+    const known = this.admins.get(key);
+    if (known && known.password === password) return known.admin;
+    known?.admin.close();
+    const admin = new RedisAdmin({ password, timeoutMs: 2000 });
+    this.admins.set(key, { password, admin });
+    return admin;
+  }
+
+  /**
+   * The password from the operator's Secret, read by name once per cluster and kept in memory
+   * (never logged); read again after an authentication failure.
+   */
+  private async password(cluster: RealtimeCluster, namespace: string): Promise<string | undefined> {
+    if (!cluster.spec.redis.auth.enabled) return undefined;
+    const key = `${namespace}/${cluster.metadata.name}`;
+    const known = this.passwords.get(key);
+    if (known !== undefined) return known;
+    const secret = await this.readSecret(
+      namespace,
+      resourceNames(cluster.metadata.name).redisAuthSecret,
+    );
+    const data = secret?.data as Record<string, string> | undefined;
+    const b64 = data?.[REDIS_PASSWORD_KEY];
+    if (b64 === undefined) return undefined;
+    const password = Buffer.from(b64, 'base64').toString('utf8');
+    this.passwords.set(key, password);
+    return password;
+  }
+
+  /** The Redis pods of every shard that has a StatefulSet, as the planner needs them. */
+  pods(
+    cluster: RealtimeCluster,
+    namespace: string,
+  ): { pods: ObservedPod[]; uids: Map<string, string | undefined> } {
+    const name = cluster.metadata.name;
+    const names = resourceNames(name);
+    const withNs = { ...cluster, metadata: { ...cluster.metadata, namespace } };
+    const uids = new Map<string, string | undefined>();
+    const out: ObservedPod[] = [];
+    for (const raw of this.caches.pods.list(namespace)) {
+      const pod = raw as PodLike;
+      const labels = pod.metadata.labels ?? {};
+      if (labels[LABEL_INSTANCE] !== name || labels[LABEL_COMPONENT] !== 'redis') continue;
+      if (pod.metadata.deletionTimestamp) continue;
+      const shard = Number(labels[LABEL_SHARD]);
+      if (!Number.isInteger(shard)) continue;
+      const sts = this.caches.statefulSets?.get(namespace, names.redisShard(shard));
+      if (!sts) continue;
+      const stsStatus = sts.status as { updateRevision?: string } | undefined;
+      const ordinal = Number(pod.metadata.name.slice(names.redisShard(shard).length + 1));
+      if (!Number.isInteger(ordinal)) continue;
+      const ref = kubernetesRedisPods(withNs, [shard]).find((r) => r.ordinal === ordinal) ?? {
+        ...kubernetesRedisPods(withNs, [shard])[0]!,
+        ordinal,
+        pod: pod.metadata.name,
+        host: `${pod.metadata.name}.${names.redisShard(shard)}.${namespace}.svc`,
+      };
+      const revision = labels['controller-revision-hash'];
+      const want = stsStatus?.updateRevision;
+      out.push({
+        ref,
+        ip: pod.status?.podIP,
+        outdated: revision !== undefined && want !== undefined && revision !== want,
+      });
+      uids.set(pod.metadata.name, pod.metadata.uid);
+    }
+    return { pods: out, uids };
+  }
+
+  async observe(cluster: RealtimeCluster, namespace: string): Promise<RedisObservation> {
+    const key = `${namespace}/${cluster.metadata.name}`;
+    const { pods, uids } = this.pods(cluster, namespace);
+    const admin = this.admin(key, await this.password(cluster, namespace));
+    // Pods without an IP are not up yet; the planner sees them as not answering.
+    const views = await admin.observe(pods.filter((p) => p.ip !== undefined));
+    // No pod answered though some have IPs: perhaps a stale password; read it again next time.
+    if (views.length > 0 && views.every((v) => v.nodes === undefined)) this.passwords.delete(key);
+    for (const p of pods) {
+      if (p.ip === undefined) {
+        views.push({
+          ref: p.ref,
+          ip: undefined,
+          nodes: undefined,
+          masterLinkUp: false,
+          outdated: p.outdated,
+        });
+      }
+    }
+    const plan = planRedisCluster(
+      { shards: cluster.spec.redis.shards, replicasPerShard: cluster.spec.redis.replicasPerShard },
+      views,
+    );
+    return { plan, views, podUids: uids };
+  }
+
+  /** Carries out the plan's steps; failures are logged and the next reconcile plans again. */
+  async act(
+    cluster: RealtimeCluster,
+    namespace: string,
+    obs: RedisObservation,
+    deletePod: (name: string, uid: string | undefined) => Promise<void>,
+  ): Promise<string[]> {
+    const key = `${namespace}/${cluster.metadata.name}`;
+    const admin = this.admins.get(key)?.admin;
+    if (!admin) return [];
+    const byPod = new Map(obs.views.map((v) => [v.ref.pod, v]));
+    const done: string[] = [];
+    for (const step of obs.plan.steps) {
+      try {
+        await admin.execute(step, byPod, (pod) => deletePod(pod, obs.podUids.get(pod)));
+        done.push(step.kind);
+      } catch (err) {
+        this.log.warn(
+          {
+            cluster: key,
+            step: step.kind,
+            detail: err instanceof Error ? err.message : String(err),
+          },
+          'redis step failed; planning again next reconcile',
+        );
+      }
+    }
+    return done;
+  }
+
+  forget(key: string): void {
+    this.passwords.delete(key);
+    this.admins.get(key)?.admin.close();
+    this.admins.delete(key);
+  }
+
+  close(): void {
+    for (const { admin } of this.admins.values()) admin.close();
+    this.admins.clear();
+  }
+}
