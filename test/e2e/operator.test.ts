@@ -31,6 +31,8 @@ const OWNED = [
   'poddisruptionbudgets',
   'networkpolicies',
   'serviceaccounts',
+  'roles',
+  'rolebindings',
 ];
 
 let cluster: Cluster;
@@ -108,11 +110,12 @@ function expectedObjects(live: Obj): string[] {
   ].sort();
 }
 
-async function serverConfigShards(): Promise<string[]> {
+/** The Redis Cluster seeds in the servers' config file, as host:port. */
+async function serverConfigNodes(): Promise<string[]> {
   const cm = await find(cluster, ns, 'configmap', names.serverConfig);
   const file = Object.values(cm?.data ?? {})[0] ?? '{}';
-  const config = JSON.parse(file) as { redis?: { shards?: { host: string; port: number }[] } };
-  return (config.redis?.shards ?? []).map((s) => `${s.host}:${s.port}`);
+  const config = JSON.parse(file) as { redis?: { nodes?: { host: string; port: number }[] } };
+  return (config.redis?.nodes ?? []).map((s) => `${s.host}:${s.port}`);
 }
 
 function failureContext(): string {
@@ -240,7 +243,12 @@ describe('socketfleet operator on a real control plane', () => {
         `${shards} shards ready`,
         (o) => o.status?.shards === shards && o.status.readyShards === shards,
       );
-      expect(await serverConfigShards()).toEqual(shardHosts(shards));
+      // Every pod of every shard, master and replicas, by its stable DNS name.
+      expect(await serverConfigNodes()).toEqual(
+        Array.from({ length: shards }, (_, i) =>
+          [0, 1].map((ord) => `${names.redisShard(i)}-${ord}.${shardHosts(shards)[i]}`),
+        ).flat(),
+      );
       await waitFor(`exactly ${shards} shard StatefulSets`, async () => {
         const sets = (
           await list(cluster, ns, 'statefulsets', `${INSTANCE},app.kubernetes.io/component=redis`)
