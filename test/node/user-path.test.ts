@@ -236,7 +236,7 @@ describe('the user path on a real node', () => {
     expect(operatorSa).not.toBe('');
   });
 
-  it.skip('relays msgpack messages between clients on different server pods, counted exactly', async () => {
+  it('relays msgpack messages between clients on different server pods, counted exactly', async () => {
     const gatewayIp = await node.kubectlOk([
       '-n',
       ns,
@@ -270,7 +270,8 @@ describe('the user path on a real node', () => {
       ),
     );
     console.log(`[node] clients per server pod: ${perPod.join(', ')}`);
-    expect(perPod.reduce((a, b) => a + b, 0)).toBe(CLIENTS);
+    // The polling handshake above left one more (idle) session open until its ping timeout.
+    expect(perPod.reduce((a, b) => a + b, 0)).toBe(CLIENTS + 1);
     // The gateway hashes the client address: the 12 addresses land on more than one pod.
     expect(perPod.filter((n) => n > 0).length).toBeGreaterThanOrEqual(2);
 
@@ -439,7 +440,7 @@ describe('the user path on a real node', () => {
     await node.kubectlOk(['-n', ns, 'delete', 'pod', 'intruder', '--wait=false']);
   });
 
-  it.skip('scales 3 -> 5 -> 3 with kubectl scale while clients stay connected', async () => {
+  it('scales 3 -> 5 -> 3 with kubectl scale while clients stay connected', async () => {
     const since = Date.now();
     const load = startLoad(members, 'scale', 250);
     await node.kubectlOk(['-n', ns, 'scale', `rtc/${name}`, '--replicas', '5']);
@@ -472,7 +473,7 @@ describe('the user path on a real node', () => {
     expect(loss.received).toBe(loss.expected);
   });
 
-  it.skip('brings the clients of a deleted server pod back through the gateway', async () => {
+  it('brings the clients of a deleted server pod back through the gateway', async () => {
     const servers = await readyPods(ns, sel('server'), 3);
     const counts = await Promise.all(
       servers.map(async (p) =>
@@ -520,7 +521,7 @@ describe('the user path on a real node', () => {
     );
   });
 
-  it.skip('measures what clients see when a Redis pod is deleted under traffic', async () => {
+  it('measures what clients see when a Redis pod is deleted under traffic', async () => {
     const redis = (await pods(ns, sel('redis'))).filter(ready);
     const victim = redis[0]!;
     const since = Date.now();
