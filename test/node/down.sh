@@ -9,7 +9,7 @@
 #      forwarded connections): matched by namespace identity, never by name;
 #   5. kube-proxy --cleanup, then flush the namespace's iptables tables and ipsets;
 #   6. delete the bridge and the namespace, the cgroup dirs, restore the sysctls;
-#   7. keep the logs in $SOCKETFLEET_CACHE/node/last-logs/NAME, remove the work dir.
+#   7. keep the logs in $SOCKETFLEET_CACHE/k8s-node/last-logs/NAME, remove the work dir.
 # Usage: down.sh NAME
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -143,7 +143,7 @@ fi
 
 if [[ -d "$W" ]]; then
   if [[ -d "$W/logs" ]]; then
-    keep="$SOCKETFLEET_CACHE/node/last-logs/$NAME"
+    keep="$SOCKETFLEET_CACHE/k8s-node/last-logs/$NAME"
     rm -rf "$keep"
     mkdir -p "$(dirname "$keep")"
     cp -r "$W/logs" "$keep"

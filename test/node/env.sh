@@ -8,10 +8,10 @@
 K8S_VERSION="${SOCKETFLEET_K8S_VERSION:-v1.36.3}"
 SOCKETFLEET_CACHE="${SOCKETFLEET_CACHE:-$HOME/.cache/socketfleet}"
 BIN="$SOCKETFLEET_CACHE/k8s/$K8S_VERSION/bin"
-NODE_RUNS="$SOCKETFLEET_CACHE/node/runs"
+NODE_RUNS="$SOCKETFLEET_CACHE/k8s-node/runs"
 # containerd's root (content, unpacked image layers) is kept between runs so a warm run
 # imports no image twice; one run at a time holds it (flock), another gets a fresh one.
-SHARED_CONTAINERD_ROOT="$SOCKETFLEET_CACHE/node/containerd-root"
+SHARED_CONTAINERD_ROOT="$SOCKETFLEET_CACHE/k8s-node/containerd-root"
 export SOCKETFLEET_CACHE
 
 # Addresses. They exist only inside the run's network namespace, so every run

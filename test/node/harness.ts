@@ -38,7 +38,7 @@ export interface RealNode {
 }
 
 export function runDir(name: string): string {
-  return join(cacheDir(), 'node', 'runs', name);
+  return join(cacheDir(), 'k8s-node', 'runs', name);
 }
 
 function attach(name: string, owned: boolean): RealNode {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds (or reuses) the pod sandbox image: pause.c compiled static, packed as
 # a one-layer OCI archive named localhost/socketfleet-pause:<hash of pause.c>.
-# Cached by content under $SOCKETFLEET_CACHE/node/images.
+# Cached by content under $SOCKETFLEET_CACHE/k8s-node/images.
 # Prints "<image-ref>\t<archive>" as the last line.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -10,7 +10,7 @@ source "$HERE/env.sh"
 
 hash="$(cat "$HERE/pause.c" "$HERE/pause-image.sh" | sha256sum | cut -c1-12)"
 ref="localhost/socketfleet-pause:$hash"
-out="$SOCKETFLEET_CACHE/node/images/pause-$hash.tar"
+out="$SOCKETFLEET_CACHE/k8s-node/images/pause-$hash.tar"
 if [[ -f "$out" ]]; then
   printf '%s\t%s\n' "$ref" "$out"
   exit 0

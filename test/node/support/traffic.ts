@@ -1,0 +1,183 @@
+// Socket.IO traffic through the gateway Service of a cluster on the real node: one
+// loopback forwarder per client, each from its own source address inside the node's
+// namespace, so the gateway's client-address hash spreads the clients over the servers.
+import type { Client } from '../../dataplane/support/clients.js';
+import { connect } from '../../dataplane/support/clients.js';
+import { CLIENT_SOURCE_IPS, type RealNode } from '../harness.js';
+
+export interface Message {
+  room: string;
+  data: { tag: string; from: number; seq: number };
+}
+
+export interface Member {
+  index: number;
+  room: string;
+  client: Client;
+  received: Message[];
+  /** Times (ms since epoch) of every disconnect and every (re)connect after the first. */
+  disconnects: number[];
+  reconnects: number[];
+}
+
+export interface Ack {
+  ok: boolean;
+  error?: string;
+}
+
+/** Opens `count` clients through the gateway; client i joins room `rooms[i % rooms.length]`. */
+export async function openMembers(
+  node: RealNode,
+  gatewayIp: string,
+  gatewayPort: number,
+  count: number,
+  rooms: string[],
+): Promise<Member[]> {
+  if (count > CLIENT_SOURCE_IPS.length)
+    throw new Error(`at most ${CLIENT_SOURCE_IPS.length} clients`);
+  // One at a time, each retried: a burst of new forwarders (each connection starts socat and
+  // nsenter) on a loaded machine can fail a first polling request.
+  const members: Member[] = [];
+  for (let index = 0; index < count; index++) {
+    const port = await node.forward(
+      `gw-${index}`,
+      gatewayIp,
+      gatewayPort,
+      CLIENT_SOURCE_IPS[index],
+    );
+    let client: Client | undefined;
+    for (let attempt = 1; !client; attempt++) {
+      try {
+        client = await connect(`http://127.0.0.1:${port}`, {
+          // WebSocket only: engine.io-client's XHR polling fails at once under vitest here
+          // ("xhr poll error"); user-path.test.ts checks a polling handshake separately.
+          transports: ['websocket'],
+          parser: 'msgpack',
+          // A failed first attempt must not linger and reconnect later as a second client.
+          reconnection: false,
+        });
+        client.io.reconnection(true);
+      } catch (err) {
+        if (attempt >= 3) throw err;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+    const member: Member = {
+      index,
+      room: rooms[index % rooms.length]!,
+      client,
+      received: [],
+      disconnects: [],
+      reconnects: [],
+    };
+    client.on('message', (m: Message) => member.received.push(m));
+    client.on('disconnect', () => member.disconnects.push(Date.now()));
+    // A new session has no rooms: join again before counting the client as back.
+    client.io.on('reconnect', () => {
+      void join(member).then(() => member.reconnects.push(Date.now()));
+    });
+    await join(member);
+    members.push(member);
+  }
+  return members;
+}
+
+async function join(member: Member): Promise<void> {
+  const ack = (await member.client.timeout(10_000).emitWithAck('join', member.room)) as Ack;
+  if (!ack.ok)
+    throw new Error(`client ${member.index} could not join ${member.room}: ${ack.error}`);
+}
+
+export async function publish(member: Member, tag: string, seq: number): Promise<Ack> {
+  const data = { tag, from: member.index, seq };
+  try {
+    return (await member.client
+      .timeout(5_000)
+      .emitWithAck('publish', { room: member.room, data })) as Ack;
+  } catch (err) {
+    return { ok: false, error: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+export function receivedWithTag(member: Member, tag: string): Message[] {
+  return member.received.filter((m) => m.data.tag === tag);
+}
+
+export interface LoadResult {
+  published: number;
+  acked: number;
+  ackErrors: Map<string, number>;
+  /** Messages acked ok, per room. */
+  ackedByRoom: Map<string, Set<string>>;
+}
+
+/**
+ * Every client publishes one message every `intervalMs` until `stop()` resolves;
+ * returns what was published and acknowledged.
+ */
+export function startLoad(
+  members: Member[],
+  tag: string,
+  intervalMs: number,
+): {
+  stop: () => Promise<LoadResult>;
+} {
+  const result: LoadResult = {
+    published: 0,
+    acked: 0,
+    ackErrors: new Map(),
+    ackedByRoom: new Map(),
+  };
+  let running = true;
+  const loops = members.map(async (m) => {
+    for (let seq = 0; running; seq++) {
+      if (m.client.connected) {
+        result.published++;
+        const ack = await publish(m, tag, seq);
+        if (ack.ok) {
+          result.acked++;
+          const set = result.ackedByRoom.get(m.room) ?? new Set<string>();
+          set.add(`${m.index}:${seq}`);
+          result.ackedByRoom.set(m.room, set);
+        } else {
+          const key = ack.error ?? 'unknown';
+          result.ackErrors.set(key, (result.ackErrors.get(key) ?? 0) + 1);
+        }
+      }
+      await new Promise((r) => setTimeout(r, intervalMs));
+    }
+  });
+  return {
+    async stop(): Promise<LoadResult> {
+      running = false;
+      await Promise.all(loops);
+      // Let the last broadcasts arrive.
+      await new Promise((r) => setTimeout(r, 2_000));
+      return result;
+    },
+  };
+}
+
+/**
+ * Messages lost by the clients that stayed connected the whole time: each should have
+ * received every acknowledged message of its room.
+ */
+export function lossOfSteadyMembers(
+  members: Member[],
+  tag: string,
+  since: number,
+  load: LoadResult,
+): { steady: number; expected: number; received: number } {
+  let expected = 0;
+  let received = 0;
+  let steady = 0;
+  for (const m of members) {
+    if (m.disconnects.some((t) => t >= since)) continue;
+    steady++;
+    const acked = load.ackedByRoom.get(m.room) ?? new Set<string>();
+    expected += acked.size;
+    const got = new Set(receivedWithTag(m, tag).map((x) => `${x.data.from}:${x.data.seq}`));
+    for (const k of acked) if (got.has(k)) received++;
+  }
+  return { steady, expected, received };
+}
