@@ -114,6 +114,8 @@ interface LibraryAdapter {
   doPublish(message: ClusterMessage): Promise<string>;
   computeChannel(message: ClusterMessage): string;
   serverCount(): Promise<number>;
+  /** With an acknowledgement as the packet's last element, it awaits serverCount() first. */
+  serverSideEmit(packet: unknown[]): Promise<void>;
   encode(message: ClusterMessage): string | Buffer;
   close(): Promise<void> | void;
   on(event: string, listener: (...args: never[]) => void): unknown;
@@ -326,6 +328,25 @@ export function createRoomShardedAdapter(
     /** Servers subscribed to the namespace's channel, asked of the master that owns its slot. */
     override serverCount(): Promise<number> {
       return bus.shardNumSub(`socket.io#${this.nsp.name}#`);
+    }
+
+    /**
+     * The library's serverSideEmit awaits serverCount() before anything else, and socket.io's
+     * Namespace calls it without handling the promise: when SHARDNUMSUB fails (its master died
+     * with the command in flight, "Connection is closed.") the rejection went unhandled and the
+     * acknowledgement was never called, so serverSideEmitWithAck only ended at the caller's own
+     * timeout. The failure is handed to the acknowledgement instead, which the caller sees.
+     */
+    override serverSideEmit(packet: unknown[]): Promise<void> {
+      const ack = packet[packet.length - 1];
+      const emitted = super.serverSideEmit(packet);
+      if (typeof ack !== 'function') return emitted;
+      return emitted.catch((err: unknown) => {
+        (ack as (err: Error, responses: unknown[]) => void)(
+          err instanceof Error ? err : new Error(String(err)),
+          [],
+        );
+      });
     }
 
     /** Connection-state recovery needs the publish offset before local delivery; keep the library path then. */
