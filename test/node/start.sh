@@ -116,7 +116,7 @@ ctr --address "$W/containerd.sock" -n k8s.io containers ls -q | xargs -r \
 # The sandbox image must exist before the first pod.
 IFS=$'\t' read -r pause_ref pause_tar <"$W/pause-image"
 ctr --address "$W/containerd.sock" -n k8s.io images import "$pause_tar" >/dev/null
-ctr --address "$W/containerd.sock" -n k8s.io images ls -q | grep -qxF "$pause_ref" || {
+ctr --address "$W/containerd.sock" -n k8s.io images ls -q | grep -xF "$pause_ref" >/dev/null || {
   log "importing $pause_tar did not create $pause_ref"
   exit 1
 }

@@ -33,7 +33,7 @@ esac
   log "run $NAME already exists in $W; stop it with down.sh $NAME first"
   exit 2
 }
-ip netns list | grep -qE "^$NAME( |\$)" && {
+ip netns list | grep -E "^$NAME( |\$)" >/dev/null && {
   log "network namespace $NAME already exists"
   exit 2
 }
