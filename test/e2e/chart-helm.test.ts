@@ -356,9 +356,12 @@ describe('socketfleet-operator chart', () => {
     expect(await canI(sa, 'update', 'leases.coordination.k8s.io', 'default')).toBe(false);
     expect(await canI(sa, 'update', 'realtimeclusters.socketfleet.dev')).toBe(false);
     expect(await canI(sa, 'patch', 'secrets')).toBe(false);
-    expect(await canI(sa, 'get', 'secrets')).toBe(false);
+    // It reads its own Redis password Secret by name (Redis Cluster administration), never lists.
+    expect(await canI(sa, 'list', 'secrets')).toBe(false);
     expect(await canI(sa, 'get', 'pods')).toBe(false);
-    expect(await canI(sa, 'create', 'rolebindings.rbac.authorization.k8s.io')).toBe(false);
+    // It creates the gateway sync Role and its binding, but may not bind or escalate other roles.
+    expect(await canI(sa, 'bind', 'clusterroles.rbac.authorization.k8s.io')).toBe(false);
+    expect(await canI(sa, 'escalate', 'roles.rbac.authorization.k8s.io')).toBe(false);
 
     // Users holding the built-in roles reach RealtimeClusters through aggregation.
     await cluster.kubectlOk([

@@ -160,7 +160,7 @@ describe.skipIf(!isRoot)('images built from the Dockerfiles and Debian packages'
     await containerd.runDetached(
       imported(REFS.redis),
       'redis',
-      [],
+      [...tmpfsMount('/data')],
       [
         'redis-server',
         '--port',
@@ -171,6 +171,11 @@ describe.skipIf(!isRoot)('images built from the Dockerfiles and Debian packages'
         '',
         '--appendonly',
         'no',
+        // A one-node Redis Cluster, as the servers speak only cluster mode.
+        '--cluster-enabled',
+        'yes',
+        '--dir',
+        '/data',
       ],
     );
     const ping = await until('Redis to answer redis-cli', () =>
@@ -181,6 +186,16 @@ describe.skipIf(!isRoot)('images built from the Dockerfiles and Debian packages'
       ),
     );
     expect(ping.trim()).toBe('PONG');
+    const cli = (...args: string[]): Promise<string> =>
+      containerd.runOnce(
+        imported(REFS.redis),
+        ['--net-host'],
+        ['redis-cli', '-p', String(redisPort), ...args],
+      );
+    await cli('cluster', 'addslotsrange', '0', '16383');
+    await until('the one-node Redis Cluster to be ok', async () =>
+      (await cli('cluster', 'info')).includes('cluster_state:ok'),
+    );
 
     // The server image's own entrypoint (tini, entrypoint.sh) with the config the operator mounts.
     const configDir = join(work, 'server-config');
@@ -190,7 +205,7 @@ describe.skipIf(!isRoot)('images built from the Dockerfiles and Debian packages'
       JSON.stringify({
         port,
         opsPort,
-        redis: { shards: [{ host: '127.0.0.1', port: redisPort }] },
+        redis: { nodes: [{ host: '127.0.0.1', port: redisPort }] },
       }),
       { mode: 0o644 },
     );
