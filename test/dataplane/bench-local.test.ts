@@ -86,7 +86,8 @@ describe('socketfleet bench against socketfleet up', () => {
     expect(result.wire.bytesPerDelivered).toBeGreaterThan(100);
     expect(result.server?.processes).toBe(2);
     expect(result.server?.cpuSecondsRun).toBeGreaterThan(0);
-    expect(result.redis?.shards).toBe(2);
+    // Every Redis node the bench measured: 2 shards, each a master and a replica.
+    expect(result.redis?.shards).toBe(4);
     expect(result.redis?.netBytes).toBeGreaterThan(0);
     expect(JSON.parse(readFileSync(join(out, 'result.json'), 'utf8'))).toEqual(result);
     const html = readFileSync(join(out, 'report.html'), 'utf8');
