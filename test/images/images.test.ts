@@ -12,6 +12,7 @@ import {
   NGINX_CONF_FILE,
   NGINX_TMP_DIR,
   renderNginxConf,
+  renderUpstreamBlock,
 } from '../../operator/desired/nginx.js';
 import { NGINX_UID, REDIS_UID, SERVER_UID } from '../../operator/desired/security.js';
 import { closeAllClients, collect, connect } from '../dataplane/support/clients.js';
@@ -149,7 +150,8 @@ describe.skipIf(!isRoot)('images built from the Dockerfiles and Debian packages'
   });
 
   it('carries room traffic from a socket.io-client through nginx and the server to Redis and back', async () => {
-    const [redisPort, port, opsPort, gwPort, healthPort] = [
+    const [redisPort, busPort, port, opsPort, gwPort, healthPort] = [
+      await freePort(),
       await freePort(),
       await freePort(),
       await freePort(),
@@ -160,7 +162,7 @@ describe.skipIf(!isRoot)('images built from the Dockerfiles and Debian packages'
     await containerd.runDetached(
       imported(REFS.redis),
       'redis',
-      [...tmpfsMount('/data')],
+      [...tmpfsMount('/tmp')],
       [
         'redis-server',
         '--port',
@@ -174,8 +176,15 @@ describe.skipIf(!isRoot)('images built from the Dockerfiles and Debian packages'
         // A one-node Redis Cluster, as the servers speak only cluster mode.
         '--cluster-enabled',
         'yes',
+        // Its bus would default to port + 10000, past 65535 for many free ports.
+        '--cluster-port',
+        String(busPort),
+        // A node that never met another does not know its own address; the servers follow the
+        // address the slot map gives.
+        '--cluster-announce-ip',
+        '127.0.0.1',
         '--dir',
-        '/data',
+        '/tmp',
       ],
     );
     const ping = await until('Redis to answer redis-cli', () =>
@@ -235,6 +244,14 @@ describe.skipIf(!isRoot)('images built from the Dockerfiles and Debian packages'
         healthPort,
       });
     writeFileSync(confPath, render(port), { mode: 0o644 });
+    const runDir = join(work, 'nginx-run');
+    mkdirSync(runDir);
+    chmodSync(runDir, 0o1777);
+    writeFileSync(
+      join(runDir, 'upstreams.conf'),
+      renderUpstreamBlock(cluster.spec.gateway.balance, [{ ip: '127.0.0.1', port }]),
+      { mode: 0o644 },
+    );
     const deployment = buildGatewayDeployment(cluster) as unknown as {
       spec: { template: { spec: { containers: { name: string; command: string[] }[] } } };
     };
@@ -244,7 +261,12 @@ describe.skipIf(!isRoot)('images built from the Dockerfiles and Debian packages'
     await containerd.runDetached(
       imported(REFS.nginx),
       'nginx',
-      [...bindMount(confDir, NGINX_CONF_DIR), ...tmpfsMount(NGINX_TMP_DIR)],
+      [
+        ...bindMount(confDir, NGINX_CONF_DIR),
+        // In the pod the sync sidecar writes the upstream block here; the test writes it once.
+        '--mount',
+        `type=bind,src=${runDir},dst=${NGINX_TMP_DIR},options=rbind:rw`,
+      ],
       nginxCommand,
     );
     await until(
