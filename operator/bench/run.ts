@@ -88,6 +88,7 @@ export async function runBench(
   const workers: WorkerState[] = [];
   const timeline = new Map<number, { sent: number; delivered: number; hist: Histogram }>();
   const total = newHistogram();
+  const generatorLateness = newHistogram();
   let waiters: (() => void)[] = [];
   let workerFailure: string | undefined;
   const wake = (): void => {
@@ -141,6 +142,7 @@ export async function runBench(
           state.lastTick = msg;
           const h = decodeHistogram(msg.hist);
           total.add(h);
+          generatorLateness.add(decodeHistogram(msg.lateness));
           if (msg.t >= 0) {
             const slot = timeline.get(msg.t) ?? { sent: 0, delivered: 0, hist: newHistogram() };
             slot.sent += msg.sent - (prev === msg ? 0 : prev.sent);
@@ -290,6 +292,7 @@ export async function runBench(
         extra: Math.max(0, finalDelivered - expected),
       },
       latency: summarize(total),
+      generatorLateness: summarize(generatorLateness),
       latencyBuckets: latencyBuckets(total),
       wire: {
         bytesReceived: bytes,
