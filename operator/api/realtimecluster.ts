@@ -8,6 +8,12 @@ import {
   NET_SYSCTL_PATTERN,
   SAFE_SYSCTLS,
 } from './sysctls.js';
+import {
+  GatewayExporterSchema,
+  GatewayLimitsSchema,
+  GatewayTlsSchema,
+  RedisExporterSchema,
+} from './gateway-options.js';
 
 /**
  * The RealtimeCluster API: the single source of truth for its types, defaults and field docs.
@@ -371,6 +377,7 @@ export const RedisSpecSchema = z
       .prefault({})
       .describe('Redis authentication.'),
     external: ExternalRedisSchema.optional(),
+    exporter: RedisExporterSchema.prefault({}),
   })
   .strict()
   .describe(
@@ -461,6 +468,9 @@ export const GatewaySpecSchema = z
       .strict()
       .prefault({})
       .describe('The Service in front of the gateway.'),
+    limits: GatewayLimitsSchema.prefault({}),
+    tls: GatewayTlsSchema.optional(),
+    exporter: GatewayExporterSchema.prefault({}),
   })
   .strict()
   .describe('The sticky-session gateway in front of the Socket.IO pods.');
