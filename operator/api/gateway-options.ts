@@ -17,7 +17,7 @@ export const GatewayLimitsSchema = z
       .max(1000000)
       .default(2000)
       .describe(
-        'Requests one client address may have in progress at once (nginx limit_conn). An open WebSocket is one request for its whole life; a long-polling client holds one waiting GET and, while it sends, one POST. So this is about the number of connected Socket.IO clients per address. 0 = no cap.',
+        'Socket.IO sessions one client address may hold at once (nginx limit_conn on GET requests in progress): an open WebSocket is one GET for its whole life, a long-polling client keeps one GET waiting (its POSTs are not counted), and a client upgrading from polling counts twice for a moment. 0 = no cap.',
       ),
     handshakesPerSecondPerAddress: z
       .number()

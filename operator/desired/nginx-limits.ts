@@ -36,7 +36,14 @@ export function limitHttpLines(cluster: RealtimeCluster): string[] {
   ];
   if (l.connectionsPerAddress > 0) {
     lines.push(
-      `limit_conn_zone $binary_remote_addr zone=${CONN_ZONE}:${ZONE_SIZE};`,
+      // A long-polling session keeps one GET waiting and sends with short POSTs beside it;
+      // counting only the GETs (and WebSockets, which are GETs) makes the cap about sessions,
+      // and a session at the cap is never cut by refusing one of its sends.
+      'map $request_method $socketfleet_conn_key {',
+      "    POST    '';",
+      '    default $binary_remote_addr;',
+      '}',
+      `limit_conn_zone $socketfleet_conn_key zone=${CONN_ZONE}:${ZONE_SIZE};`,
       'limit_conn_status 429;',
       'limit_conn_log_level warn;',
     );
