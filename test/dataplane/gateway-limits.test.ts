@@ -2,7 +2,7 @@
 // real servers (entrypoint.sh) on a real Redis Cluster, with real socket.io-clients bound to
 // distinct loopback source addresses. One address floods; another, at the same time, connects
 // and delivers as if nothing happened. Counts are exact: a rate of 3 handshakes a minute cannot
-// refill a bucket while the test runs. About 15 s.
+// refill a bucket while the test runs. Also the loopback stub_status the exporter reads. About 20 s.
 import http from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,7 +10,14 @@ import { parseRealtimeCluster } from '../../operator/api/parse.js';
 import type { RealtimeCluster } from '../../operator/api/realtimecluster.js';
 import { renderNginxConf } from '../../operator/desired/nginx.js';
 import { closeAllClients, collect, connect, type Client } from './support/clients.js';
-import { Fleet, sleep, until, type NginxProcess, type ServerProcess } from './support/fleet.js';
+import {
+  Fleet,
+  freePort,
+  sleep,
+  until,
+  type NginxProcess,
+  type ServerProcess,
+} from './support/fleet.js';
 import type { RedisClusterFixture } from './support/redis-cluster.js';
 
 function cluster(limits: Record<string, number>): RealtimeCluster {
@@ -85,6 +92,8 @@ describe('per-address abuse limits at the gateway', () => {
   let handshakes: NginxProcess;
   /** Concurrent requests: 5 per address, handshakes unlimited. */
   let connections: NginxProcess;
+  /** nginx A's stub_status listener, as the gateway exporter sidecar reads it. */
+  let statusPort: number;
 
   beforeAll(async () => {
     redis = await fleet.redisCluster({ masters: 1 });
@@ -97,7 +106,10 @@ describe('per-address abuse limits at the gateway', () => {
       clientHeaderTimeoutSeconds: 2,
       clientBodyTimeoutSeconds: 2,
     });
-    handshakes = await fleet.nginx((_p, runtime) => renderNginxConf(a, endpoints, runtime));
+    statusPort = await freePort();
+    handshakes = await fleet.nginx((_p, runtime) =>
+      renderNginxConf(a, endpoints, { ...runtime, statusPort }),
+    );
     const b = cluster({ connectionsPerAddress: 5, handshakesPerSecondPerAddress: 0 });
     connections = await fleet.nginx((_p, runtime) => renderNginxConf(b, endpoints, runtime));
   }, 60_000);
@@ -216,4 +228,23 @@ describe('per-address abuse limits at the gateway', () => {
     expect(closedAfter).toBeGreaterThanOrEqual(1500);
     expect(closedAfter).toBeLessThan(15_000);
   }, 30_000);
+
+  it('serves stub_status for the exporter on 127.0.0.1 only, counting the open connections', async () => {
+    const held = await connect(handshakes.url, {
+      transports: ['websocket'],
+      localAddress: '127.0.0.7',
+    });
+    const text = await (await fetch(`http://127.0.0.1:${statusPort}/stub_status`)).text();
+    const m =
+      /^Active connections: (\d+) \nserver accepts handled requests\n (\d+) (\d+) (\d+) \nReading: (\d+) Writing: (\d+) Waiting: (\d+) \n$/.exec(
+        text,
+      );
+    expect(m).not.toBeNull();
+    // The held WebSocket and this request at least.
+    expect(Number(m![1])).toBeGreaterThanOrEqual(2);
+    held.close();
+    // Bound to 127.0.0.1: the same port on another address of the pod is closed.
+    await expect(fetch(`http://127.0.0.2:${statusPort}/stub_status`)).rejects.toThrow();
+    expect((await fetch(`http://127.0.0.1:${statusPort}/`)).status).toBe(404);
+  });
 });
