@@ -87,37 +87,8 @@ export const GatewayTlsSchema = z
 export const DEFAULT_NGINX_EXPORTER_IMAGE = 'nginx/nginx-prometheus-exporter:1.4.2';
 export const DEFAULT_REDIS_EXPORTER_IMAGE = 'oliver006/redis_exporter:v1.67.0';
 
-const exporterResources = z
-  .object({
-    requests: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
-    limits: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
-  })
-  .strict();
+export const GATEWAY_EXPORTER_DOC =
+  "nginx-prometheus-exporter beside nginx: it reads nginx's stub_status on a listener bound to 127.0.0.1 inside the pod and serves nginx_* metrics (connections accepted, active, reading, writing, waiting; requests) on container port nginx-metrics (9113), which the chart's PodMonitor scrapes. Off by default: the servers' own metrics already count clients.";
 
-function exporterSchema(what: string, image: string, scrapes: string) {
-  return z
-    .object({
-      enabled: z
-        .boolean()
-        .default(false)
-        .describe(`Run a Prometheus exporter sidecar in every ${what} pod.`),
-      image: z.string().min(1).default(image).describe('Image of the exporter sidecar.'),
-      resources: exporterResources
-        .default({ requests: { cpu: '10m', memory: '16Mi' }, limits: { memory: '64Mi' } })
-        .describe('Resource requests and limits of the exporter sidecar.'),
-    })
-    .strict()
-    .describe(scrapes);
-}
-
-export const GatewayExporterSchema = exporterSchema(
-  'gateway',
-  DEFAULT_NGINX_EXPORTER_IMAGE,
-  "nginx-prometheus-exporter beside nginx: it reads nginx's stub_status on a listener bound to 127.0.0.1 inside the pod and serves nginx_* metrics (connections accepted, active, reading, writing, waiting; requests) on container port nginx-metrics (9113), which the chart's PodMonitor scrapes. Off by default: the servers' own metrics already count clients.",
-);
-
-export const RedisExporterSchema = exporterSchema(
-  'Redis',
-  DEFAULT_REDIS_EXPORTER_IMAGE,
-  "redis_exporter beside each Redis node: it reads INFO from its own node over loopback (with the Redis password from the cluster's Secret, as an environment variable) and serves redis_* metrics (up, memory, clients, commands) on container port redis-metrics (9121), which the chart's PodMonitor scrapes. Off by default.",
-);
+export const REDIS_EXPORTER_DOC =
+  "redis_exporter beside each Redis node: it reads INFO from its own node over loopback (with the Redis password from the cluster's Secret, as an environment variable) and serves redis_* metrics (up, memory, clients, commands) on container port redis-metrics (9121), which the chart's PodMonitor scrapes. Off by default.";
