@@ -17,6 +17,7 @@ import {
   GATEWAY_PORT,
   GATEWAY_READINESS_PATH,
   GATEWAY_TLS_PORT,
+  SOCKETIO_PORT,
 } from './ports.js';
 import { gatewayExporterContainers } from './exporters.js';
 import { NGINX_UID, podSecurity, pullPolicy, restrictedContainerSecurity } from './security.js';
@@ -36,6 +37,22 @@ const TLS_WATCH_DIR = '/etc/socketfleet/tls-watch';
  */
 export function leavingGraceSeconds(cluster: RealtimeCluster): number {
   return cluster.spec.terminationGracePeriodSeconds + 10;
+}
+
+/**
+ * Where clients connect (status.endpoint): the load balancer's address when it has one, else
+ * the gateway Service's name; `https://` and the TLS port when the gateway terminates TLS.
+ */
+export function clusterEndpoint(
+  cluster: RealtimeCluster,
+  namespace: string,
+  loadBalancerHost: string | undefined,
+): string {
+  const names = resourceNames(cluster.metadata.name);
+  const g = cluster.spec.gateway;
+  if (g.mode !== 'managed') return `${names.serverService}.${namespace}.svc:${SOCKETIO_PORT}`;
+  const host = loadBalancerHost ?? `${names.gatewayService}.${namespace}.svc`;
+  return g.tls ? `https://${host}:${g.tls.port}` : `${host}:${g.service.port}`;
 }
 
 /** The static nginx.conf; the upstream block it includes is the sidecar's. */

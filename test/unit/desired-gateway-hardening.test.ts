@@ -2,7 +2,11 @@
 // operator builds: who mounts the key, which ports exist where, and what a bad value says.
 import { describe, expect, it } from 'vitest';
 import { parseRealtimeCluster } from '../../operator/api/parse.js';
-import { buildGatewayDeployment, buildGatewayService } from '../../operator/desired/gateway.js';
+import {
+  buildGatewayDeployment,
+  buildGatewayService,
+  clusterEndpoint,
+} from '../../operator/desired/gateway.js';
 import { buildNetworkPolicies } from '../../operator/desired/network-policy.js';
 import { nginxRate } from '../../operator/desired/nginx-limits.js';
 import { kubernetesNginxRuntime, renderNginxConf } from '../../operator/desired/nginx.js';
@@ -74,6 +78,18 @@ describe('gateway TLS', () => {
       n.metadata.name.endsWith('-gateway'),
     ) as unknown as { spec: { ingress: { ports: { port: number }[] }[] } };
     expect(gw.spec.ingress.flatMap((i) => i.ports.map((x) => x.port))).toEqual([8443]);
+  });
+
+  it('reports an https endpoint on the TLS port', () => {
+    expect(clusterEndpoint(clusterFrom(manifest(tls)), 'ns', '203.0.113.7')).toBe(
+      'https://203.0.113.7:443',
+    );
+    expect(clusterEndpoint(clusterFrom(manifest(tls)), 'ns', undefined)).toBe(
+      'https://demo-gateway.ns.svc:443',
+    );
+    expect(clusterEndpoint(clusterFrom(manifest()), 'ns', undefined)).toBe(
+      'demo-gateway.ns.svc:80',
+    );
   });
 
   it('names the field of a bad Secret name', () => {
