@@ -8,6 +8,14 @@ import {
   NET_SYSCTL_PATTERN,
   SAFE_SYSCTLS,
 } from './sysctls.js';
+import {
+  DEFAULT_NGINX_EXPORTER_IMAGE,
+  DEFAULT_REDIS_EXPORTER_IMAGE,
+  GATEWAY_EXPORTER_DOC,
+  GatewayLimitsSchema,
+  GatewayTlsSchema,
+  REDIS_EXPORTER_DOC,
+} from './gateway-options.js';
 
 /**
  * The RealtimeCluster API: the single source of truth for its types, defaults and field docs.
@@ -61,6 +69,20 @@ const resourcesDefault = (cpu: string, memory: string, memoryLimit: string) =>
     requests: { cpu, memory },
     limits: { memory: memoryLimit },
   });
+
+/** An optional Prometheus exporter sidecar (spec.gateway.exporter, spec.redis.exporter). */
+const exporterSchema = (what: string, image: string, doc: string) =>
+  z
+    .object({
+      enabled: z
+        .boolean()
+        .default(false)
+        .describe(`Run a Prometheus exporter sidecar in every ${what} pod.`),
+      image: z.string().min(1).default(image).describe('Image of the exporter sidecar.'),
+      resources: resourcesDefault('10m', '16Mi', '64Mi'),
+    })
+    .strict()
+    .describe(doc);
 
 export const PARSERS = ['msgpack', 'json'] as const;
 export const TRANSPORTS = ['polling', 'websocket'] as const;
@@ -371,6 +393,9 @@ export const RedisSpecSchema = z
       .prefault({})
       .describe('Redis authentication.'),
     external: ExternalRedisSchema.optional(),
+    exporter: exporterSchema('Redis', DEFAULT_REDIS_EXPORTER_IMAGE, REDIS_EXPORTER_DOC).prefault(
+      {},
+    ),
   })
   .strict()
   .describe(
@@ -461,6 +486,13 @@ export const GatewaySpecSchema = z
       .strict()
       .prefault({})
       .describe('The Service in front of the gateway.'),
+    limits: GatewayLimitsSchema.prefault({}),
+    tls: GatewayTlsSchema.optional(),
+    exporter: exporterSchema(
+      'gateway',
+      DEFAULT_NGINX_EXPORTER_IMAGE,
+      GATEWAY_EXPORTER_DOC,
+    ).prefault({}),
   })
   .strict()
   .describe('The sticky-session gateway in front of the Socket.IO pods.');

@@ -1,4 +1,5 @@
 import type { RealtimeCluster } from '../api/realtimecluster.js';
+import { redisExporterContainers } from './exporters.js';
 import { contentHash } from './hash.js';
 import { componentLabels, objectMeta, selectorLabels } from './labels.js';
 import { resourceNames } from './names.js';
@@ -197,6 +198,7 @@ export function buildRedisStatefulSet(cluster: RealtimeCluster, shard: number): 
               { name: 'tmp', mountPath: '/tmp' },
             ],
           },
+          ...redisExporterContainers(cluster),
         ],
         volumes,
       },

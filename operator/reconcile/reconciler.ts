@@ -15,7 +15,7 @@ import {
 } from '../desired/index.js';
 import { serverSelector } from '../desired/labels.js';
 import { resourceNames } from '../desired/names.js';
-import { SOCKETIO_PORT } from '../desired/ports.js';
+import { clusterEndpoint } from '../desired/gateway.js';
 import type { KubeObject } from '../desired/types.js';
 import {
   decideApply,
@@ -432,16 +432,11 @@ export class Reconciler {
   /** Where clients connect: the load balancer address once there is one, else the in-cluster name. */
   private endpoint(cluster: RealtimeCluster, namespace: string): string {
     const names = resourceNames(cluster.metadata.name);
-    if (cluster.spec.gateway.mode !== 'managed') {
-      return `${names.serverService}.${namespace}.svc:${SOCKETIO_PORT}`;
-    }
-    const port = cluster.spec.gateway.service.port;
     const svc = this.deps.caches.owned.get('Service')?.get(namespace, names.gatewayService) as
       | { status?: { loadBalancer?: { ingress?: { ip?: string; hostname?: string }[] } } }
       | undefined;
     const ingress = svc?.status?.loadBalancer?.ingress?.[0];
-    const host = ingress?.ip ?? ingress?.hostname;
-    return host ? `${host}:${port}` : `${names.gatewayService}.${namespace}.svc:${port}`;
+    return clusterEndpoint(cluster, namespace, ingress?.ip ?? ingress?.hostname);
   }
 
   private async writeStatus(

@@ -16,7 +16,7 @@ if (UPDATE && process.env.CI)
     'UPDATE_GOLDEN=1 is refused when CI is set: regenerate goldens on purpose on a developer machine and commit the diff.',
   );
 /** Cases that mirror an example must stay byte-identical to it, so the README's examples are tested. */
-const FROM_EXAMPLES = ['minimal', 'full', 'local', 'room-affinity'];
+const FROM_EXAMPLES = ['minimal', 'full', 'local', 'room-affinity', 'secure-gateway'];
 
 const cases = readdirSync(HERE, { withFileTypes: true })
   .filter((d) => d.isDirectory())

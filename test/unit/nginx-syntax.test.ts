@@ -23,6 +23,11 @@ const gatewayVariants: Record<string, Record<string, unknown>> = {
   plain: {},
   'proxy-protocol': { proxyProtocol: true, trustedProxies: ['10.0.0.0/8', 'fd00::/8'] },
   'x-forwarded-for': { trustedProxies: ['192.168.0.0/16'] },
+  'limits-off': {
+    limits: { connectionsPerAddress: 0, handshakesPerSecondPerAddress: 0 },
+    exporter: { enabled: true },
+  },
+  'per-minute-rate': { limits: { handshakesPerSecondPerAddress: 0.25, connectionsPerAddress: 0 } },
 };
 
 const cases = BALANCE_MODES.flatMap((balance) =>
@@ -41,6 +46,7 @@ describe("Debian's nginx accepts the rendered nginx.conf", () => {
       renderNginxConf(cluster, upstreamSets[set as keyof typeof upstreamSets], {
         ...d.runtime,
         healthPort: 18081,
+        statusPort: 18082,
       }),
     );
     const r = nginxTest(d.confPath, d.dir);
