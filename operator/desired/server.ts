@@ -25,6 +25,19 @@ export function renderServerConfigJson(cluster: RealtimeCluster): string {
   return JSON.stringify(buildServerConfig(cluster, redisClusterNodes(cluster)), null, 2) + '\n';
 }
 
+/**
+ * The hash that rolls the servers when server.json changes in a way a running server must see.
+ * The seeds of operator-run shards are left out: they are only where a starting server first
+ * asks for the slot map, and running servers learn shards joining and leaving from the cluster
+ * itself, so a change of spec.redis.shards moves slots online without restarting any server
+ * (the ConfigMap still lists every current pod, for servers that start later). An external
+ * cluster's seeds stay in: new seeds may name a different cluster, which needs new pods.
+ */
+export function serverConfigHash(cluster: RealtimeCluster): string {
+  const seeds = cluster.spec.redis.external ? redisClusterNodes(cluster) : [];
+  return contentHash(JSON.stringify(buildServerConfig(cluster, seeds)));
+}
+
 export function buildServerConfigMap(cluster: RealtimeCluster): KubeObject {
   return {
     apiVersion: 'v1',
@@ -76,7 +89,7 @@ export function buildServerDeployment(cluster: RealtimeCluster, tuning: ServerTu
 
   // The pod template already rolls on its own changes; the ConfigMap content is the one input
   // that would otherwise change under running pods without replacing them.
-  const configHash = contentHash(renderServerConfigJson(cluster));
+  const configHash = serverConfigHash(cluster);
 
   const container: Record<string, unknown> = {
     name: 'server',

@@ -92,6 +92,14 @@ export const ServerConfigSchema = z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
       .default('info')
       .describe('pino log level.'),
+    trafficLogSeconds: z
+      .int()
+      .min(0)
+      .max(3600)
+      .default(30)
+      .describe(
+        'Every this many seconds, one info line "traffic" with what this server carried since the last one (new sessions, client events, deliveries to its clients, bus messages in and out, publishes lost); nothing when nothing moved; 0 turns it off.',
+      ),
     fastPaths: z
       .object({
         localFirst: z

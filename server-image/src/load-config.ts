@@ -30,6 +30,7 @@ const ENV_NUMBERS: Record<string, string> = {
   SOCKETFLEET_OPS_PORT: 'opsPort',
   SOCKETFLEET_EVENTS_PER_SECOND: 'eventsPerSecond',
   SOCKETFLEET_DRAIN_SECONDS: 'drainSeconds',
+  SOCKETFLEET_TRAFFIC_LOG_SECONDS: 'trafficLogSeconds',
 };
 const ENV_STRINGS: Record<string, string> = {
   SOCKETFLEET_PARSER: 'parser',

@@ -5,6 +5,7 @@ export interface ServerMetrics {
   registry: Registry;
   connectedClients: Gauge;
   rooms: Gauge;
+  sessions: Counter;
   eventsIn: Counter<'event'>;
   eventsOut: Counter;
   rejectedEvents: Counter<'reason'>;
@@ -38,6 +39,11 @@ export function createMetrics(): ServerMetrics {
     rooms: new Gauge({
       name: 'socketfleet_rooms',
       help: 'Rooms with at least one member on this server (private socket rooms excluded).',
+      registers,
+    }),
+    sessions: new Counter({
+      name: 'socketfleet_sessions_total',
+      help: 'New client sessions (engine.io handshakes) this server accepted.',
       registers,
     }),
     eventsIn: new Counter({

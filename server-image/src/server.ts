@@ -20,6 +20,7 @@ import type { ServerConfig } from './config.js';
 import { NewSessionClock, refuseWhileDraining, spreadDisconnects } from './drain.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
+import { TrafficLog } from './traffic-log.js';
 import { TokenBucket } from './rate-limit.js';
 
 export type AckReply = ({ ok: true } & Record<string, unknown>) | { ok: false; error: string };
@@ -135,6 +136,7 @@ export async function createServer(
 ): Promise<ServerHandle> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const metrics = createMetrics();
+  const traffic = new TrafficLog(logger, config.trafficLogSeconds * 1000);
   let draining = false;
   let closed = false;
   let boundPort = config.port;
@@ -153,9 +155,13 @@ export async function createServer(
     password: options.redisPassword,
     timings: options.busTimings,
     hooks: {
-      onPublish: () => metrics.busPublishes.inc(),
+      onPublish: () => {
+        metrics.busPublishes.inc();
+        traffic.add('busOut');
+      },
       onPublishFailed: (reason, err) => {
         metrics.busPublishFailed.inc({ reason });
+        traffic.add('lost');
         if (!rateLimited(`publish-${reason}`))
           logger.warn(
             { reason, err: err.message },
@@ -196,6 +202,8 @@ export async function createServer(
         callback('server is draining; reconnect to another server', false);
       } else {
         newSessions.noteHandshake();
+        metrics.sessions.inc();
+        traffic.add('sessions');
         callback(null, true);
       }
     },
@@ -203,8 +211,14 @@ export async function createServer(
       bus,
       fastPaths: { ...config.fastPaths, ...options.fastPaths },
       hooks: {
-        onLocalDelivery: (n) => metrics.eventsOut.inc(n),
-        onBusMessage: () => metrics.busMessagesIn.inc(),
+        onLocalDelivery: (n) => {
+          metrics.eventsOut.inc(n);
+          traffic.add('delivered', n);
+        },
+        onBusMessage: () => {
+          metrics.busMessagesIn.inc();
+          traffic.add('busIn');
+        },
         onBusMessageDropped: (err) => {
           metrics.busMessagesDropped.inc();
           logger.warn({ err: err.message }, 'dropped a compressed broadcast from the bus');
@@ -215,6 +229,7 @@ export async function createServer(
         onPublishRepaired: () => metrics.busPublishRepaired.inc(),
         onPublishShort: (missing) => {
           metrics.busPublishShort.inc(missing);
+          traffic.add('lost', missing);
           if (!rateLimited('short'))
             logger.warn({ missing }, 'a room broadcast did not reach every member server');
         },
@@ -264,6 +279,7 @@ export async function createServer(
       const ack = typeof last === 'function' ? (last as (reply: AckReply) => void) : undefined;
       const name = typeof event === 'string' && knownEvents.has(event) ? event : undefined;
       metrics.eventsIn.inc({ event: name ?? 'unknown' });
+      traffic.add('eventsIn');
       if (!bucket.take()) {
         metrics.rejectedEvents.inc({ reason: 'rate-limited' });
         ack?.({
@@ -376,6 +392,7 @@ export async function createServer(
     },
     'socket.io server listening',
   );
+  traffic.start();
 
   const close = async (): Promise<void> => {
     if (closed) return;
@@ -383,6 +400,7 @@ export async function createServer(
     await new Promise<void>((resolve) => {
       void io.close(() => resolve());
     });
+    traffic.stop();
     await bus.close();
     await new Promise<void>((resolve) => opsServer.close(() => resolve()));
     opsServer.closeAllConnections();
