@@ -16,6 +16,7 @@ import { NginxReloader, pidFromFile } from '../../operator/gateway/reloader.js';
 import { GatewaySync } from '../../operator/gateway/sync.js';
 import { analyse, Crowd, Publisher, settled, type PhaseResult } from './support/crowd.js';
 import { Fleet, sleep, until, type NginxProcess, type ServerProcess } from './support/fleet.js';
+import { CpuSampler, nginxWorkers } from './support/cpu-sampler.js';
 import type { RedisClusterFixture } from './support/redis-cluster.js';
 
 const CLIENTS = Number(process.env.SOCKETFLEET_ROLLOUT_CLIENTS ?? 1000);
@@ -76,6 +77,19 @@ describe(`gateway under scale, rollout and failure (${CLIENTS} clients)`, () => 
         { addresses: ['127.0.0.1'], conditions: { ready: m.ready, terminating: !m.ready } },
       ],
     }));
+
+  /** Who used the cores during a phase: printed when the phase is slower than it should be. */
+  function sampleCpu(): CpuSampler {
+    return new CpuSampler(() => {
+      const out: Record<string, number | undefined> = {};
+      for (const m of members)
+        out[m.server.name.split('-').slice(0, 2).join('-')] = m.server.child.pid;
+      nginxWorkers(nginx.runtime.pidFile).forEach((pid, i) => (out[`nginx-w${i}`] = pid));
+      crowd.pids().forEach((pid, i) => (out[`crowd-${i}`] = pid));
+      out.test = process.pid;
+      return out;
+    });
+  }
 
   async function addServer(): Promise<{ member: Member; readyAt: number; reloadedAt: number }> {
     const server = await fleet.server(redis, { drainSeconds: DRAIN_SECONDS, logLevel: 'warn' });
@@ -216,6 +230,7 @@ describe(`gateway under scale, rollout and failure (${CLIENTS} clients)`, () => 
   }, 120_000);
 
   it('rolling restart of every server: no client-visible error, reconnects spread over the drain', async () => {
+    const cpu = sampleCpu();
     const from = Date.now();
     const old = [...members];
     const retiring: Promise<void>[] = [];
@@ -231,6 +246,12 @@ describe(`gateway under scale, rollout and failure (${CLIENTS} clients)`, () => 
     await sleep(DELIVERY_GRACE_MS);
     const r = analyse(await crowd.report(), publisher.log, from, Date.now() - DELIVERY_GRACE_MS);
     summary('rolling restart', r, `; took ${Date.now() - from} ms`);
+    log(
+      `rolling restart CPU:\n  ${cpu
+        .stop()
+        .filter((_, i) => i % 2 === 0)
+        .join('\n  ')}`,
+    );
     // Clients on a WebSocket see only orderly closes; a session still on long-polling moves with
     // the hash when its server's place on the ring is taken (counted, not asserted).
     expect(r.errorsBy.websocket ?? 0).toBe(0);
@@ -243,6 +264,7 @@ describe(`gateway under scale, rollout and failure (${CLIENTS} clients)`, () => 
       members.map((m) => m.server.metric('socketfleet_connected_clients')),
     );
     const victim = members[counts.indexOf(Math.max(...counts))]!;
+    const cpu = sampleCpu();
     const from = Date.now();
     victim.server.child.kill('SIGKILL');
     await victim.server.exited;
@@ -257,15 +279,20 @@ describe(`gateway under scale, rollout and failure (${CLIENTS} clients)`, () => 
     await sleep(DELIVERY_GRACE_MS);
     const r = analyse(await crowd.report(), publisher.log, from, Date.now() - DELIVERY_GRACE_MS);
     const recovery = r.allBackAfterMs;
+    const cpuLines = cpu.stop();
+    // Only a slow recovery needs explaining: who had the cores (on a shared machine, often
+    // nobody of this test).
+    if (recovery >= 5000) log(`SIGKILL CPU:\n  ${cpuLines.slice(0, 24).join('\n  ')}`);
     summary(
       'SIGKILL',
       r,
-      `; killed server held ${Math.max(...counts)}; all its clients back after ${recovery} ms`,
+      `; killed server held ${Math.max(...counts)}; all its clients back after ${recovery} ms ` +
+        `(p95 ${r.p95BackAfterMs} ms; by transports ${JSON.stringify(r.backAfterMsBy)})`,
     );
-    // The issue's target is 5 s; on the shared 2-core machine the last of 1000 clients came back
-    // after 6.2 s (the dead server left the upstreams at 5 s, as a readiness probe would drop
-    // it). What the design bounds is the readiness window of 2 x 5 s.
-    expect(recovery).toBeLessThan(10_000);
+    // Each moved client's first connection after it lost its server, from the kill. nginx
+    // stops choosing the dead server after its first failed requests (max_fails), so no client
+    // waits for the readiness probe that removes it at +5 s.
+    expect(recovery).toBeLessThan(5000);
     expect(r.moved - r.movedPolling).toBeLessThanOrEqual(Math.max(...counts));
     // The others: no error, nothing lost.
     expect(r.errorsUnmoved).toBe(0);
