@@ -159,7 +159,7 @@ describe(`gateway under scale, rollout and failure (${CLIENTS} clients)`, () => 
     log(`whole file: ${Date.now() - started} ms`);
   }, 60_000);
 
-  it('scale 3 -> 4: a new server gets sessions within 2 s, about 1/N of polling clients move, nobody else', async () => {
+  it('scale 3 -> 4: a new server gets sessions within 2 s, no existing client moves', async () => {
     const from = Date.now();
     // Fresh clients keep arriving, as in production, so the new server's first session shows.
     const fresh: Socket[] = [];
@@ -202,14 +202,12 @@ describe(`gateway under scale, rollout and failure (${CLIENTS} clients)`, () => 
     const held = await added!.server.metric('socketfleet_connected_clients');
     summary('scale 3->4', r, `; the new server holds ${held}`);
     expect(propagation).toBeLessThan(2000);
-    // Clients on a WebSocket hold it to their server: a new upstream moves none of them.
-    expect(r.moved - r.movedPolling).toBe(0);
-    expect(r.errors).toBe(0);
-    // Only polling-only clients ask the hash on every request: the consistent hash sends about
-    // 1/4 of them to the new server (each sees its old server's session end once and reconnects).
-    expect(held).toBeGreaterThan(0);
-    expect(held).toBeLessThanOrEqual(r.pollingClients * (1 / 4 + 0.1));
-    expect(r.lostUnmoved - r.lostUnmovedPolling).toBe(0);
+    // A WebSocket holds its client to its server, and every request of a polling session goes
+    // to the server its id names (the gateway's session routes), so the new ring moves nobody:
+    // no client sees an error, and only new sessions land on the new server.
+    expect(r.moved).toBe(0);
+    expect(r.errors + r.errorsPolling).toBe(0);
+    expect(r.lostUnmoved).toBe(0);
     expect(r.expectedUnmoved).toBeGreaterThan(0);
   }, 120_000);
 
@@ -222,11 +220,11 @@ describe(`gateway under scale, rollout and failure (${CLIENTS} clients)`, () => 
     await sleep(DELIVERY_GRACE_MS);
     const r = analyse(await crowd.report(), publisher.log, from, Date.now() - DELIVERY_GRACE_MS);
     summary('scale 4->3', r, `; the leaving server held ${itsClients}`);
-    expect(r.moved / r.clients).toBeLessThanOrEqual(1 / 4 + 0.05);
-    // Polling-only clients may also move on their own when a poll times out on a busy machine.
-    expect(r.moved - r.movedPolling).toBeLessThanOrEqual(itsClients);
-    expect(r.errors).toBe(0);
-    expect(r.lostUnmoved - r.lostUnmovedPolling).toBe(0);
+    // Its polling sessions keep reaching it while it drains, so they too end with the drain's
+    // orderly close, not a "Session ID unknown".
+    expect(r.moved).toBeLessThanOrEqual(itsClients);
+    expect(r.errors + r.errorsPolling).toBe(0);
+    expect(r.lostUnmoved).toBe(0);
   }, 120_000);
 
   it('rolling restart of every server: no client-visible error, reconnects spread over the drain', async () => {
