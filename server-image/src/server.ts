@@ -226,6 +226,8 @@ export async function createServer(
             logger.warn({ missing }, 'a room broadcast did not reach every member server');
         },
         onDuplicateDropped: () => metrics.busDuplicatesDropped.inc(),
+        onSequenceGap: (n) => metrics.busSequenceGaps.inc(n),
+        onSequenceGapFilled: (n) => metrics.busSequenceGapsFilled.inc(n),
       },
     }) as unknown as ServerOptions['adapter'],
   };
