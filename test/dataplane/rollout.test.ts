@@ -19,7 +19,7 @@ import { Fleet, sleep, until, type NginxProcess, type ServerProcess } from './su
 import { CpuSampler, nginxWorkers } from './support/cpu-sampler.js';
 import type { RedisClusterFixture } from './support/redis-cluster.js';
 
-const CLIENTS = Number(process.env.SOCKETFLEET_ROLLOUT_CLIENTS ?? 1000);
+const CLIENTS = Number(process.env.SOCKETFLEET_ROLLOUT_CLIENTS ?? 3000);
 /** Every tenth client never upgrades: only such clients depend on the hash for every request. */
 const POLLING_EVERY = 10;
 const DRAIN_SECONDS = 4;
