@@ -82,7 +82,11 @@ export function buildDesired(cluster: RealtimeCluster, observed: ObservedFacts =
     for (const i of redisShardsToRun(cluster, observed)) {
       objects.push(
         buildRedisService(cluster, i),
-        buildRedisStatefulSet(cluster, i),
+        buildRedisStatefulSet(
+          cluster,
+          i,
+          observed.retainedNodes?.find((r) => r.shard === i)?.nodes,
+        ),
         buildRedisShardPdb(cluster, i),
       );
     }

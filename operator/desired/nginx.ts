@@ -15,6 +15,7 @@ import {
 } from './nginx-limits.js';
 import { redirectServer, tlsServerLines, type NginxTls } from './nginx-tls.js';
 import { GATEWAY_STATUS_PATH, GATEWAY_STATUS_PORT, GATEWAY_TLS_PORT } from './ports.js';
+import { sessionTag } from '../../server-image/src/session-tag.js';
 import type { Endpoint } from './types.js';
 
 export type Balance = RealtimeCluster['spec']['gateway']['balance'];
@@ -186,7 +187,42 @@ export function renderUpstreamBlock(balance: Balance, upstreams: readonly Endpoi
   // Idle upstream connections close before Node's 5 s keepAliveTimeout can close them under a
   // request nginx is just sending, which would fail that request (a session's is never retried).
   lines.push('    keepalive 64;', '    keepalive_timeout 4s;', '}', '');
+  lines.push(...sessionRoutes(upstreams));
   return lines.join('\n');
+}
+
+/** Resolves to the upstream of the server a request's session lives on (see sessionRoutes). */
+export const SESSION_UPSTREAM_VAR = '$socketfleet_session_upstream';
+
+/**
+ * A request of an existing session goes to the server whose tag starts its session id
+ * (server-image/src/session-tag.ts), one upstream per server that still exists, leaving ones
+ * included: the hash ring above changes whenever a server joins or leaves, and a long-polling
+ * session whose next request is hashed elsewhere ends with "Session ID unknown" while its own
+ * server is still up (draining, or no longer first on the ring). An id without a known tag
+ * (a server started without its address) falls back to the hash.
+ */
+function sessionRoutes(upstreams: readonly Endpoint[]): string[] {
+  const byTag = new Map<string, Endpoint>();
+  for (const e of sortEndpoints(upstreams)) {
+    const tag = sessionTag(e.ip, e.port);
+    if (!byTag.has(tag)) byTag.set(tag, e);
+  }
+  const lines = [`map $arg_sid ${SESSION_UPSTREAM_VAR} {`, '    default socketfleet_servers;'];
+  for (const tag of byTag.keys()) lines.push(`    "~^${tag}" socketfleet_session_${tag};`);
+  lines.push('}', '');
+  for (const [tag, e] of byTag) {
+    lines.push(
+      `upstream socketfleet_session_${tag} {`,
+      // No failure accounting: no other server could take the session anyway.
+      `    server ${hostPort(e)} max_fails=0;`,
+      '    keepalive 16;',
+      '    keepalive_timeout 4s;',
+      '}',
+      '',
+    );
+  }
+  return lines;
 }
 
 function realIpLines(cluster: RealtimeCluster): string[] {
@@ -363,7 +399,6 @@ export function renderNginxConf(
   }
 
   const proxy: string[] = [
-    'proxy_pass http://socketfleet_servers;',
     'proxy_http_version 1.1;',
     'proxy_set_header Upgrade $http_upgrade;',
     'proxy_set_header Connection $connection_upgrade;',
@@ -415,6 +450,7 @@ export function renderNginxConf(
               `error_page 429 = ${LIMITED_LOCATION};`,
             ]
           : []),
+        'proxy_pass http://socketfleet_servers;',
         ...proxy,
       ],
       2,
@@ -422,7 +458,10 @@ export function renderNginxConf(
     '    }',
     '',
     '    location @session {',
-    ...indent(['proxy_next_upstream off;', ...proxy], 2),
+    ...indent(
+      ['proxy_next_upstream off;', `proxy_pass http://${SESSION_UPSTREAM_VAR};`, ...proxy],
+      2,
+    ),
     '    }',
     '',
     '    location @unavailable {',

@@ -108,7 +108,12 @@ export function redisNodesPerShard(cluster: RealtimeCluster): number {
  * failovers: the operator rolls a template change itself, replicas first, then fails over onto
  * an updated replica before the old master goes (see planner.ts), one pod of one shard at a time.
  */
-export function buildRedisStatefulSet(cluster: RealtimeCluster, shard: number): KubeObject {
+export function buildRedisStatefulSet(
+  cluster: RealtimeCluster,
+  shard: number,
+  /** Pods to keep while one beyond the spec's count is still the master (planner's retainedNodes). */
+  retainedNodes = 0,
+): KubeObject {
   const r = cluster.spec.redis;
   const names = resourceNames(cluster.metadata.name);
   const name = names.redisShard(shard);
@@ -134,7 +139,7 @@ export function buildRedisStatefulSet(cluster: RealtimeCluster, shard: number): 
   if (!r.persistence.enabled) volumes.push({ name: 'data', emptyDir: {} });
 
   const spec: Record<string, unknown> = {
-    replicas: redisNodesPerShard(cluster),
+    replicas: Math.max(redisNodesPerShard(cluster), retainedNodes),
     serviceName: name,
     podManagementPolicy: 'Parallel',
     updateStrategy: { type: 'OnDelete' },

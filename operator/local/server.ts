@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { ServerConfigInput } from '../../server-image/src/config.js';
 import { CLIENT_AUTH_KEY_ENV } from '../../server-image/src/client-auth.js';
 import { CONFIG_PATH_ENV, REDIS_PASSWORD_ENV } from '../../server-image/src/config.js';
+import { SESSION_ADDRESS_ENV } from '../../server-image/src/session-tag.js';
 import { waitFor } from './ports.js';
 import { Supervised } from './process.js';
 import { serverEntrypoint } from './paths.js';
@@ -45,6 +46,8 @@ export async function startServer(opts: {
     JSON.stringify({ ...opts.config, port: opts.port, opsPort: opts.opsPort }, null, 2) + '\n',
   );
   const env: NodeJS.ProcessEnv = { ...process.env, [CONFIG_PATH_ENV]: configPath };
+  // Local servers listen on loopback, which is what the gateway's upstreams name.
+  env[SESSION_ADDRESS_ENV] = '127.0.0.1';
   if (opts.password !== undefined) env[REDIS_PASSWORD_ENV] = opts.password;
   else delete env[REDIS_PASSWORD_ENV];
   if (opts.clientAuthKey !== undefined) env[CLIENT_AUTH_KEY_ENV] = opts.clientAuthKey;

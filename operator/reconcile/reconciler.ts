@@ -201,10 +201,11 @@ export class Reconciler {
         : undefined;
     // Without an observation (--redis-admin=false, kwok tests) removed shards go at once.
     const retainedShards = redisObs?.plan.retainedShards ?? [];
+    const retainedNodes = redisObs?.plan.retainedNodes ?? [];
 
     let desired: KubeObject[];
     try {
-      const built = buildDesired(cluster, { retainedShards });
+      const built = buildDesired(cluster, { retainedShards, retainedNodes });
       desired = built.objects;
       for (const w of built.warnings) log.warn({ cluster: `${namespace}/${name}` }, w);
     } catch (e) {

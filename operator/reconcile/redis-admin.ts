@@ -39,6 +39,9 @@ const ALREADY = [
   /forget myself/i,
 ];
 
+/** Redis gives a manual failover 5 s (CLUSTER_MF_TIMEOUT); waiting a little longer sees its end. */
+const FAILOVER_WAIT_MS = 6000;
+
 export class RedisAdmin {
   private readonly clients = new Map<string, Redis>();
   private readonly timeoutMs: number;
@@ -167,10 +170,24 @@ export class RedisAdmin {
         // over. TAKEOVER (the master is gone and no quorum can vote) skips both.
         if (step.takeover) await this.call(addr(at(step.pod)), 'CLUSTER', 'FAILOVER', 'TAKEOVER');
         else await this.call(addr(at(step.pod)), 'CLUSTER', 'FAILOVER');
+        // CLUSTER FAILOVER answers before the replica has taken over, and a second one restarts
+        // a manual failover in progress: a caller that planned again at once (every 200 ms in
+        // `up`) kept a loaded shard from ever finishing it. Wait for the promotion, bounded.
+        await this.untilMaster(addr(at(step.pod)), FAILOVER_WAIT_MS);
         return;
       case 'deletePod':
         await deletePod(step.pod);
         return;
+    }
+  }
+
+  /** Polls ROLE until the node is a master or `timeoutMs` passed (then the next plan decides). */
+  private async untilMaster(ref: { host: string; port: number }, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const role = (await this.call(ref, 'ROLE').catch(() => undefined)) as unknown[] | undefined;
+      if (role?.[0] === 'master') return;
+      await new Promise((r) => setTimeout(r, 100));
     }
   }
 

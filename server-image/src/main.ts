@@ -2,6 +2,7 @@ import { EXIT_CONFIG, loadConfig } from './load-config.js';
 import { createLogger } from './logger.js';
 import { relayHandlers } from './relay.js';
 import { createServer } from './server.js';
+import { SESSION_ADDRESS_ENV } from './session-tag.js';
 
 /** Time left after the drain window for closing connections before the process must be gone. */
 const CLOSE_MARGIN_MS = 5000;
@@ -36,6 +37,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
     server = await createServer(config, relayHandlers, {
       redisPassword: loaded.redisPassword,
       clientAuthKey: loaded.clientAuthKey,
+      sessionAddress: env[SESSION_ADDRESS_ENV] || undefined,
       logger,
     });
   } catch (err) {

@@ -15,6 +15,8 @@ export interface ServerMetrics {
   busPublishRepaired: Counter;
   busPublishShort: Counter;
   busDuplicatesDropped: Counter;
+  busSequenceGaps: Counter;
+  busSequenceGapsFilled: Counter;
   busMessagesIn: Counter;
   busMessagesDropped: Counter;
   publishesSkipped: Counter;
@@ -87,6 +89,16 @@ export function createMetrics(): ServerMetrics {
     busDuplicatesDropped: new Counter({
       name: 'socketfleet_bus_duplicates_dropped_total',
       help: 'Resent room broadcasts that had already been delivered here and were dropped.',
+      registers,
+    }),
+    busSequenceGaps: new Counter({
+      name: 'socketfleet_bus_sequence_gaps_total',
+      help: "Another server's room broadcasts found missing here by their per-room number (counted when a later one arrives); minus socketfleet_bus_sequence_gaps_filled_total, the broadcasts this server's members of those rooms lost, whatever lost them.",
+      registers,
+    }),
+    busSequenceGapsFilled: new Counter({
+      name: 'socketfleet_bus_sequence_gaps_filled_total',
+      help: 'Room broadcasts counted missing that arrived later (a resend or a late delivery).',
       registers,
     }),
     busPublishesHeld: new Gauge({

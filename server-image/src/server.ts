@@ -22,6 +22,7 @@ import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { TrafficLog } from './traffic-log.js';
 import { TokenBucket } from './rate-limit.js';
+import { sessionTag } from './session-tag.js';
 
 export type AckReply = ({ ok: true } & Record<string, unknown>) | { ok: false; error: string };
 
@@ -66,6 +67,12 @@ export interface CreateServerOptions {
   redisPassword?: string | undefined;
   /** HS256 key clients' tokens are checked with when config.clientAuth is jwt. */
   clientAuthKey?: string | undefined;
+  /**
+   * The address the gateway reaches this server at (the pod IP): session ids then carry its
+   * tag so the gateway routes a session's requests here whatever its hash ring does
+   * (session-tag.ts). Omitted: plain engine.io ids, routed by the hash alone.
+   */
+  sessionAddress?: string | undefined;
   logger?: Logger;
   fastPaths?: Partial<FastPaths>;
   /** Hold and retry timings of the Redis bus (tests shorten them). */
@@ -234,6 +241,8 @@ export async function createServer(
             logger.warn({ missing }, 'a room broadcast did not reach every member server');
         },
         onDuplicateDropped: () => metrics.busDuplicatesDropped.inc(),
+        onSequenceGap: (n) => metrics.busSequenceGaps.inc(n),
+        onSequenceGapFilled: (n) => metrics.busSequenceGapsFilled.inc(n),
       },
     }) as unknown as ServerOptions['adapter'],
   };
@@ -241,6 +250,13 @@ export async function createServer(
     ioOptions.cors = { origin: config.corsOrigins, credentials: true };
   if (config.parser === 'msgpack') ioOptions.parser = msgpackParser;
   const io = new Server(httpServer, ioOptions);
+  const sessionAddress = options.sessionAddress;
+  if (sessionAddress !== undefined) {
+    const plainId = io.engine.generateId.bind(io.engine);
+    // The tag of the bound port, known by the time the first handshake can arrive.
+    io.engine.generateId = async (req) =>
+      `${sessionTag(sessionAddress, boundPort)}${await plainId(req)}`;
+  }
 
   const nsp = io.of('/');
   // Before the first connection can arrive: no client skips the check.

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Cluster } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRealtimeCluster } from '../../operator/api/parse.js';
 import type { RealtimeCluster } from '../../operator/api/realtimecluster.js';
@@ -71,12 +71,13 @@ describe('Redis Cluster planner + executor on real redis-server', () => {
     shards: number,
     onPlan?: (p: RedisPlan) => void,
     stopped?: () => boolean,
+    replicasPerShard = 1,
   ): Promise<{ plan: RedisPlan; steps: RedisStep[]; ms: number }> {
     const t0 = Date.now();
     const steps: RedisStep[] = [];
     const plan = await convergeRedisCluster(
       admin,
-      { shards, replicasPerShard: 1 },
+      { shards, replicasPerShard },
       {
         pods,
         deletePod: restartFresh,
@@ -210,6 +211,113 @@ describe('Redis Cluster planner + executor on real redis-server', () => {
     expect(steps.filter((s) => s.kind === 'deletePod')).toHaveLength(4);
     expect(steps.filter((s) => s.kind === 'failover')).toHaveLength(2);
     expect(minCovered).toBe(SLOT_COUNT);
+  });
+});
+
+describe('Redis Cluster planner on real redis-server: lowering replicasPerShard', () => {
+  const stateDir = mkdtempSync(join(tmpdir(), 'socketfleet-rc-shrink-'));
+  const nodes = new Map<string, RedisNodeProcess>();
+  const admin = new RedisAdmin({ password: PASSWORD, timeoutMs: 1000 });
+
+  async function start(shard: number, ordinal: number): Promise<void> {
+    const n = await startRedisNode({
+      cluster: spec,
+      shard,
+      ordinal,
+      port: await freePort(),
+      busPort: await freePort(),
+      stateDir,
+      password: PASSWORD,
+      redisServer: 'redis-server',
+      fresh: false,
+    });
+    nodes.set(n.ref.pod, n);
+  }
+
+  const pods = (): ObservedPod[] =>
+    [...nodes.values()].map((n) => ({ ref: n.ref, outdated: false }));
+
+  afterAll(async () => {
+    admin.close();
+    await Promise.all([...nodes.values()].map((n) => n.proc.stop(2000)));
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  it('2 -> 1 replicas per shard: fails over off the highest ordinal before its StatefulSet shrinks', async () => {
+    await Promise.all([0, 1].flatMap((s) => [0, 1, 2].map((o) => start(s, o))));
+    const formed = await convergeRedisCluster(
+      admin,
+      { shards: 2, replicasPerShard: 2 },
+      { pods, deletePod: () => Promise.resolve(), timeoutMs: 60_000 },
+    );
+    expect(formed.phase).toBe('stable');
+    // Shard 0's master is now its highest ordinal, the pod a StatefulSet removes first.
+    const highest = nodes.get('rc-redis-0-2')!;
+    const direct = new Redis({ port: highest.ref.port, password: PASSWORD, lazyConnect: true });
+    await direct.connect();
+    await direct.call('CLUSTER', 'FAILOVER');
+    const deadline = Date.now() + 15_000;
+    while (!String(await direct.call('ROLE')).startsWith('master')) {
+      if (Date.now() > deadline) throw new Error('CLUSTER FAILOVER did not finish in 15 s');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    direct.disconnect();
+
+    // The StatefulSet controller's part: keep max(2, retained) pods per shard, removing the
+    // highest ordinals; record every master it would have removed.
+    const retainedSeen: string[] = [];
+    const removed: string[] = [];
+    const removedMasters: string[] = [];
+    const t0 = Date.now();
+    const steps: RedisStep[] = [];
+    // Until a stable plan saw no pod removed in its round (the last removal's id is forgotten).
+    let plan: RedisPlan | undefined;
+    for (let before = -1; plan?.phase !== 'stable' || before !== removed.length;) {
+      before = removed.length;
+      plan = await convergeRedisCluster(
+        admin,
+        { shards: 2, replicasPerShard: 1 },
+        {
+          pods,
+          deletePod: () => Promise.resolve(),
+          timeoutMs: 60_000,
+          onPlan: (p) => {
+            steps.push(...p.steps);
+            retainedSeen.push(JSON.stringify(p.retainedNodes));
+            for (const shard of [0, 1]) {
+              const size = Math.max(2, p.retainedNodes.find((r) => r.shard === shard)?.nodes ?? 0);
+              for (const n of [...nodes.values()]) {
+                if (n.ref.shard !== shard || n.ref.ordinal < size) continue;
+                if (p.shards.find((s) => s.index === shard)?.master === n.ref.pod)
+                  removedMasters.push(n.ref.pod);
+                removed.push(n.ref.pod);
+                nodes.delete(n.ref.pod);
+                void n.proc.stop(2000);
+              }
+            }
+          },
+        },
+      );
+    }
+    console.log(
+      `replicasPerShard 2 -> 1 in ${Date.now() - t0} ms: ${steps.map((s) => s.kind).join(', ')}`,
+    );
+    expect(retainedSeen[0]).toBe(JSON.stringify([{ shard: 0, nodes: 3 }]));
+    // CLUSTER FAILOVER answers before the replica has taken over, so the next round may ask
+    // again; every ask names the kept replica of shard 0.
+    const failovers = steps.filter((s) => s.kind === 'failover');
+    expect(failovers.length).toBeGreaterThan(0);
+    for (const f of failovers) expect(f).toEqual({ kind: 'failover', pod: 'rc-redis-0-0' });
+    expect(removedMasters).toEqual([]);
+    expect(removed.sort()).toEqual(['rc-redis-0-2', 'rc-redis-1-2']);
+    expect(plan.phase).toBe('stable');
+    expect(plan.slotsCovered).toBe(SLOT_COUNT);
+    expect(plan.shards.map((s) => [s.master, s.slots, s.replicas, s.replicasInSync])).toEqual([
+      ['rc-redis-0-0', 8192, 1, 1],
+      ['rc-redis-1-0', 8192, 1, 1],
+    ]);
+    // The removed nodes' ids are forgotten everywhere.
+    for (const v of await admin.observe(pods())) expect(v.nodes).toHaveLength(4);
   });
 });
 

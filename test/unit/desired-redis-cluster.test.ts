@@ -46,6 +46,21 @@ describe('Redis Cluster layout', () => {
     expect(names(objects, 'StatefulSet')).toEqual(['demo-redis-0', 'demo-redis-1', 'demo-redis-3']);
   });
 
+  it('keeps a shrinking shard at the size the planner retains while a pod above is its master', () => {
+    const c = cluster({ redis: { shards: 2, replicasPerShard: 1 } });
+    const { objects } = buildDesired(c, { retainedNodes: [{ shard: 1, nodes: 3 }] });
+    const replicas = objects
+      .filter((o) => o.kind === 'StatefulSet')
+      .map((o) => [
+        o.metadata.name,
+        (o as unknown as { spec: { replicas: number } }).spec.replicas,
+      ]);
+    expect(replicas).toEqual([
+      ['demo-redis-0', 2],
+      ['demo-redis-1', 3],
+    ]);
+  });
+
   it('names every pod by the DNS name it announces', () => {
     const c = cluster({ redis: { shards: 2, replicasPerShard: 1 } }, 'rt');
     expect(kubernetesRedisPods(c).map((p) => `${p.pod}@${p.host}:${p.port}`)).toEqual([

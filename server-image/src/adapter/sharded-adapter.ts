@@ -7,6 +7,7 @@ import type { ClusterBus } from './bus.js';
 import { RoomPresence } from './room-presence.js';
 import { compressForBus, inflateFromBus } from './bus-compression.js';
 import { DeliveredIds, publishWithRepair } from './repair.js';
+import { RoomSequenceGaps, RoomSequencer } from './room-gaps.js';
 import { writeFrameDirect, type EngineConnection } from './direct-write.js';
 import { canPreEncodeFrames, preEncodeFrame } from './ws-frame.js';
 
@@ -74,6 +75,9 @@ export interface AdapterHooks {
   onPublishShort?(missing: number): void;
   /** A resent room broadcast that had already been delivered here was dropped. */
   onDuplicateDropped?(): void;
+  /** Room broadcasts of another server found missing here (room-gaps.ts), and found late. */
+  onSequenceGap?(missing: number): void;
+  onSequenceGapFilled?(filled: number): void;
 }
 
 export interface RoomShardedAdapterOptions {
@@ -207,6 +211,8 @@ export function createRoomShardedAdapter(
     /** Id of this server's next room broadcast on the bus (see repair.ts). */
     private nextBroadcastId = 0;
     private readonly delivered = new DeliveredIds();
+    private readonly roomSeq = new RoomSequencer();
+    private readonly gaps = new RoomSequenceGaps();
 
     constructor(nsp: Namespace) {
       super(nsp, bus, bus, { subscriptionMode: 'dynamic' });
@@ -247,6 +253,7 @@ export function createRoomShardedAdapter(
         if (!this.sids.has(room)) presence.created(room);
       });
       this.on('delete-room', (room: string) => {
+        this.gaps.forgetRoom(room);
         this.owners.delete(room);
         this.suspended.delete(room);
         presence.deleted(room);
@@ -386,6 +393,20 @@ export function createRoomShardedAdapter(
       );
     }
 
+    /** Another server's numbered room broadcast: count the numbers that never came (room-gaps.ts). */
+    private countGaps(
+      message: ClusterMessage,
+      m: { type: number; uid: string; nsp: string; data: { opts?: { rooms?: string[] } } },
+    ): void {
+      const seq = (message as unknown as { rseq?: unknown }).rseq;
+      const rooms = m.data?.opts?.rooms;
+      if (typeof seq !== 'number' || m.type !== BROADCAST || m.uid === this.uid) return;
+      if (m.nsp !== this.nsp.name || rooms?.length !== 1) return;
+      const { missing, filled } = this.gaps.seen(m.uid, rooms[0]!, seq);
+      if (missing > 0) hooks.onSequenceGap?.(missing);
+      if (filled > 0) hooks.onSequenceGapFilled?.(filled);
+    }
+
     /** Broadcasts from other servers take the same single-encoding local path. */
     override onMessage(message: ClusterMessage, offset?: string): void {
       const m = message as unknown as {
@@ -423,6 +444,7 @@ export function createRoomShardedAdapter(
         }
       }
       if (m.nsp === this.nsp.name && this.presence.onMessage(m)) return;
+      this.countGaps(message, m);
       if (
         m.type !== BROADCAST ||
         m.data.requestId !== undefined ||
@@ -470,6 +492,7 @@ export function createRoomShardedAdapter(
       const payload = this.encode({
         ...wire,
         bid: this.nextBroadcastId++,
+        rseq: this.roomSeq.take(room),
       } as unknown as ClusterMessage);
       return publishWithRepair({
         send: () => bus.spublish(channel, payload),

@@ -209,6 +209,8 @@ export class Fleet {
       ...process.env,
       SOCKETFLEET_CONFIG: configFile,
       REDIS_PASSWORD: redis.password,
+      // What the pod spec sets from status.podIP: the address the gateway reaches it at.
+      SOCKETFLEET_SESSION_ADDRESS: '127.0.0.1',
       ...options.env,
     });
     const logFile = join(this.dir, `${name}.log`);

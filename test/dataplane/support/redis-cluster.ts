@@ -286,6 +286,30 @@ export class RedisClusterFixture {
     }
   }
 
+  /**
+   * Connections on every running node that hold shard subscriptions (CLIENT LIST's ssub) but
+   * are not an ioredis sharded subscriber (named `ssubscriber`): Redis counts such a connection
+   * as a receiver of SPUBLISH while the client that owns it never hands the messages on.
+   */
+  async strayShardSubscribers(): Promise<string[]> {
+    const stray: string[] = [];
+    for (const node of this.nodes.values()) {
+      if (!node.running()) continue;
+      const c = this.probe(node.port);
+      try {
+        const list = String(await c.call('CLIENT', 'LIST'));
+        for (const line of list.split('\n')) {
+          const ssub = Number(/ ssub=(\d+)/.exec(line)?.[1] ?? 0);
+          const name = / name=(\S*)/.exec(line)?.[1] ?? '';
+          if (ssub > 0 && !name.includes('ssubscriber')) stray.push(`${node.port}: ${line.trim()}`);
+        }
+      } finally {
+        c.disconnect();
+      }
+    }
+    return stray;
+  }
+
   /** The owner's port of each of the 16384 slots (0 for an uncovered slot). */
   async slotOwners(): Promise<number[]> {
     const owners = new Array<number>(16384).fill(0);
