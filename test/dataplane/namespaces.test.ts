@@ -140,6 +140,52 @@ describe('every namespace gets the same care', () => {
     await until('the socket to get its private message', () => inbox.length === 1);
   });
 
+  it('applies cluster-wide socket operations on every server (socketsJoin, socketsLeave, disconnectSockets, serverSideEmit, except)', async () => {
+    const [a, b, c] = await Promise.all([
+      servers.start({}, app),
+      servers.start({}, app),
+      servers.start({}, app),
+    ]);
+    const onA = await connect(url(a, '/custom'));
+    const onB = await connect(url(b, '/custom'));
+    for (const m of [onA, onB]) expect(await m.emitWithAck('join', 'ops-room')).toBe(true);
+    const nsp = (s: LibraryServer): ReturnType<Server['of']> => s.io.of('/custom');
+    // From a server with no member: every member on every server joins a second room.
+    nsp(c).in('ops-room').socketsJoin('moved-room');
+    await until('both members to be in moved-room on their servers', () =>
+      [nsp(a).sockets.get(onA.id!), nsp(b).sockets.get(onB.id!)].every((s) =>
+        s?.rooms.has('moved-room'),
+      ),
+    );
+    const got = [collect(onA, 'm'), collect(onB, 'm')];
+    nsp(c).to('moved-room').except('nobody').emit('m', 1);
+    await until('both to get the broadcast to the joined room', () =>
+      got.every((g) => g.length === 1),
+    );
+    nsp(c).in('moved-room').socketsLeave('moved-room');
+    await until('both to have left it', () =>
+      [nsp(a).sockets.get(onA.id!), nsp(b).sockets.get(onB.id!)].every(
+        (s) => !s?.rooms.has('moved-room'),
+      ),
+    );
+    // except() by room across servers: onB's private room is excluded wherever it lives.
+    nsp(c).to('ops-room').except(onB.id!).emit('m', 2);
+    await until('onA to get the second broadcast', () => got[0]!.length === 2);
+    await sleep(200);
+    expect(got[1]).toHaveLength(1);
+    // serverSideEmit reaches the other servers where the namespace exists.
+    const heard: string[] = [];
+    for (const s of [a, b]) nsp(s).on('tick', (from: string) => heard.push(from));
+    nsp(c).serverSideEmit('tick', 'c');
+    await until('both other servers to hear the server-side event', () => heard.length === 2);
+    // disconnectSockets from a third server closes the members on theirs.
+    const closed = [onA, onB].map(
+      (m) => new Promise<string>((resolve) => m.once('disconnect', (reason) => resolve(reason))),
+    );
+    nsp(c).in('ops-room').disconnectSockets();
+    expect(await Promise.all(closed)).toEqual(['io server disconnect', 'io server disconnect']);
+  });
+
   it('gives /custom the adapter fast paths, presence and metrics of /', async () => {
     const [a, b] = await Promise.all([servers.start({}, app), servers.start({}, app)]);
     const alone = await connect(url(a, '/custom'));
