@@ -1,10 +1,11 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Server, Socket } from 'socket.io';
+import { createServer as createHttpServer } from 'node:http';
+import { Server, type Socket } from 'socket.io';
 import { Manager } from 'socket.io-client';
 import * as msgpackParser from 'socket.io-msgpack-parser';
-import type { Ops } from '../../server-image/src/index.js';
+import { attach, ServerConfigSchema, type Ops } from '../../server-image/src/index.js';
 import { collect, connect } from './support/clients.js';
-import { sleep, until } from './support/fleet.js';
+import { freePort, sleep, until } from './support/fleet.js';
 import { useLibraryServers, type LibraryServer } from './support/library-servers.js';
 
 /** A plain Socket.IO app with a static and a dynamic namespace besides `/`. */
@@ -202,6 +203,47 @@ describe('every namespace gets the same care', () => {
     expect(await metric(a, 'socketfleet_publishes_skipped_total')).toBe(skippedBefore + 1);
     expect(await metric(a, 'socketfleet_rooms')).toBeGreaterThanOrEqual(1);
     expect(await metric(a, 'socketfleet_events_in_total')).toBe(1);
+  });
+
+  it('attach() gives a Server the user made the same care, and refuses one it cannot configure', async () => {
+    const config = ServerConfigSchema.parse({
+      port: await freePort(),
+      opsPort: await freePort(),
+      logLevel: 'warn',
+      redis: { nodes: servers.redis().seeds() },
+    });
+    const redisPassword = servers.redis().password;
+    await expect(attach(new Server(), { config, redisPassword })).rejects.toThrow(
+      'attach(): the config says parser msgpack but the Server was created with the default JSON parser; create it with new Server(serverOptions(config)).',
+    );
+    const bound = new Server(createHttpServer(), { parser: msgpackParser });
+    await expect(attach(bound, { config, redisPassword })).rejects.toThrow(
+      'attach(): the Server is already bound to an HTTP server; create it with new Server(options) and let attach() listen on the configured port.',
+    );
+    await bound.close().catch(() => undefined);
+
+    const mine = new Server({ parser: msgpackParser, connectTimeout: 5000 });
+    mine.on('connection', (socket) => {
+      socket.on('join', async (room: string, ack: (ok: boolean) => void) => {
+        await socket.join(room);
+        ack(true);
+      });
+    });
+    const ops = await attach(mine, { config, redisPassword });
+    try {
+      await until('the attached server to be ready', () => ops.isReady());
+      const other = await servers.start({}, app);
+      const here = await connect(`http://127.0.0.1:${ops.port}`);
+      expect(await here.emitWithAck('join', 'attached')).toBe(true);
+      const got = collect(here, 'news');
+      other.io.to('attached').emit('news', 'from another server');
+      await until('the member on the attached server to get it', () => got.length === 1);
+      const metrics = await (await fetch(`http://127.0.0.1:${ops.opsPort}/metrics`)).text();
+      expect(metrics).toContain('socketfleet_connected_clients 1');
+      expect(mine.engine.opts.pingInterval).toBe(config.pingIntervalMs);
+    } finally {
+      await ops.close();
+    }
   });
 
   it('checks the cluster client auth on every namespace, dynamic ones included', async () => {
