@@ -143,6 +143,9 @@ export function serverOptions(config: ServerConfig): Partial<ServerOptions> {
     serveClient: false,
     // Compression would defeat the pre-encoded frames and costs CPU per recipient.
     perMessageDeflate: false,
+    // A dynamic namespace holds an adapter with two Redis subscriptions; without this, every
+    // team or document namespace a pod ever saw would keep them for the life of the process.
+    cleanupEmptyChildNamespaces: true,
   };
   if (config.corsOrigins.length > 0) opts.cors = { origin: config.corsOrigins, credentials: true };
   if (config.parser === 'msgpack') opts.parser = msgpackParser;

@@ -47,6 +47,9 @@ describe('every namespace gets the same care', () => {
   it('holds 1000 dynamic namespaces without a listener leak or a warning, and broadcasts in them across servers', async () => {
     const [a, b] = await Promise.all([servers.start({}, app), servers.start({}, app)]);
     const topologyListeners = a.bus.listenerCount('topology');
+    const subscriptions = (): number =>
+      (a.bus as unknown as { subscriptions: Map<string, unknown> }).subscriptions.size;
+    const subscribedBefore = subscriptions();
     const manager = new Manager(url(a), {
       transports: ['websocket'],
       parser: msgpackParser,
@@ -99,6 +102,12 @@ describe('every namespace gets the same care', () => {
 
     manager.engine.close();
     await until('the 1000 namespaces to be left', () => a.io.engine.clientsCount === 0);
+    // Emptied dynamic namespaces are closed (cleanupEmptyChildNamespaces): their adapters and
+    // Redis subscriptions go with them.
+    await until('the emptied dynamic namespaces to be closed', async () => {
+      return (await metric(a, 'socketfleet_namespaces')) <= 3;
+    });
+    expect(subscriptions()).toBe(subscribedBefore);
     const leaks = warnings.filter((w) => w.name === 'MaxListenersExceededWarning');
     expect(leaks.map((w) => w.message)).toEqual([]);
     console.log(
