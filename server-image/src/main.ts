@@ -1,11 +1,8 @@
 import { EXIT_CONFIG, loadConfig } from './load-config.js';
 import { createLogger } from './logger.js';
-import { relayHandlers } from './relay.js';
+import { relayApp } from './relay.js';
 import { createServer } from './server.js';
 import { SESSION_ADDRESS_ENV } from './session-tag.js';
-
-/** Time left after the drain window for closing connections before the process must be gone. */
-const CLOSE_MARGIN_MS = 5000;
 
 /** The image's entrypoint: load config, run the relay, drain on SIGTERM. Returns the exit code. */
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number> {
@@ -32,14 +29,16 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
     );
   });
 
-  let server;
   try {
-    server = await createServer(config, relayHandlers, {
+    const { io, ops } = await createServer({
+      config,
       redisPassword: loaded.redisPassword,
       clientAuthKey: loaded.clientAuthKey,
       sessionAddress: env[SESSION_ADDRESS_ENV] || undefined,
       logger,
     });
+    relayApp(io, ops);
+    return await ops.untilSignal();
   } catch (err) {
     logger.fatal(
       { err: err instanceof Error ? err.message : String(err) },
@@ -47,38 +46,4 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
     );
     return 1;
   }
-  const handle = server;
-
-  return await new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (signal: NodeJS.Signals, drain: boolean): void => {
-      if (stopping) return;
-      stopping = true;
-      logger.info({ signal }, drain ? 'draining before exit' : 'closing');
-      // The pod's grace period must exceed drainSeconds plus this margin (the operator enforces it).
-      const deadline = setTimeout(
-        () => {
-          logger.warn('drain deadline passed; exiting');
-          resolve(0);
-        },
-        (drain ? config.drainSeconds * 1000 : 0) + CLOSE_MARGIN_MS,
-      );
-      deadline.unref();
-      (drain ? handle.drain() : Promise.resolve())
-        .then(() => handle.close())
-        .then(
-          () => {
-            clearTimeout(deadline);
-            logger.info('closed');
-            resolve(0);
-          },
-          (err: unknown) => {
-            logger.error({ err: err instanceof Error ? err.message : String(err) }, 'close failed');
-            resolve(1);
-          },
-        );
-    };
-    process.on('SIGTERM', () => stop('SIGTERM', true));
-    process.on('SIGINT', () => stop('SIGINT', false));
-  });
 }

@@ -6,6 +6,7 @@ export interface ServerMetrics {
   connectedClients: Gauge;
   rooms: Gauge;
   sessions: Counter;
+  namespaces: Gauge;
   eventsIn: Counter<'event'>;
   eventsOut: Counter;
   rejectedEvents: Counter<'reason'>;
@@ -40,7 +41,12 @@ export function createMetrics(): ServerMetrics {
     }),
     rooms: new Gauge({
       name: 'socketfleet_rooms',
-      help: 'Rooms with at least one member on this server (private socket rooms excluded).',
+      help: 'Rooms with at least one member on this server, over every namespace (private socket rooms excluded).',
+      registers,
+    }),
+    namespaces: new Gauge({
+      name: 'socketfleet_namespaces',
+      help: 'Namespaces that exist on this server (static ones, and dynamic ones a client connected to).',
       registers,
     }),
     sessions: new Counter({
@@ -50,7 +56,7 @@ export function createMetrics(): ServerMetrics {
     }),
     eventsIn: new Counter({
       name: 'socketfleet_events_in_total',
-      help: 'Events received from clients, by event name (unknown names are counted as "unknown").',
+      help: 'Events received from clients in every namespace, by event name (the first 100 names seen; later ones are counted as "other").',
       labelNames: ['event'],
       registers,
     }),
