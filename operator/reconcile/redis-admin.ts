@@ -11,7 +11,14 @@ import type { RedisPodView, RedisStep } from '../desired/redis-planner.js';
  * planned again from what the nodes report next time.
  */
 
+/** An ACL login: the operator's own user, or (no username) the default user. */
+export interface RedisLogin {
+  username?: string | undefined;
+  password: string;
+}
+
 export interface RedisAdminOptions {
+  username?: string | undefined;
   password?: string | undefined;
   /** Per connection attempt and per command. */
   timeoutMs?: number;
@@ -55,6 +62,7 @@ export class RedisAdmin {
         host: ref.host,
         port: ref.port,
         ...(this.opts.password !== undefined ? { password: this.opts.password } : {}),
+        ...(this.opts.username !== undefined ? { username: this.opts.username } : {}),
         lazyConnect: true,
         connectTimeout: this.timeoutMs,
         commandTimeout: this.timeoutMs,
@@ -260,7 +268,13 @@ export class RedisAdmin {
     for (;;) {
       const keys = (await this.call(addr(from), 'CLUSTER', 'GETKEYSINSLOT', slot, 100)) as string[];
       if (keys.length === 0) return;
-      const auth = this.opts.password !== undefined ? ['AUTH', this.opts.password] : [];
+      // The source node logs in to the target as the same user (AUTH2 names it).
+      const auth =
+        this.opts.password === undefined
+          ? []
+          : this.opts.username !== undefined
+            ? ['AUTH2', this.opts.username, this.opts.password]
+            : ['AUTH', this.opts.password];
       await this.call(
         addr(from),
         'MIGRATE',

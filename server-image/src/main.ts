@@ -19,6 +19,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
     {
       source: loaded.source,
       redisAuth: loaded.redisPassword !== undefined,
+      redisUser: loaded.redis.username ?? 'default',
+      redisTls: loaded.redis.tls !== undefined,
       clientAuth: config.clientAuth,
     },
     'config loaded',
@@ -35,6 +37,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
   try {
     server = await createServer(config, relayHandlers, {
       redisPassword: loaded.redisPassword,
+      redisUsername: loaded.redis.username,
+      redisTls: loaded.redis.tls,
       clientAuthKey: loaded.clientAuthKey,
       logger,
     });

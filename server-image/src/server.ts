@@ -6,6 +6,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
 import { createRequire } from 'node:module';
 import { Server, type ServerOptions, type Socket } from 'socket.io';
 import * as msgpackParser from 'socket.io-msgpack-parser';
@@ -63,6 +64,10 @@ export interface ServerHandlers {
 
 export interface CreateServerOptions {
   redisPassword?: string | undefined;
+  /** Redis ACL user; the default user when unset. */
+  redisUsername?: string | undefined;
+  /** TLS options for every Redis node connection (CA, client certificate). */
+  redisTls?: ConnectionOptions | undefined;
   /** HS256 key clients' tokens are checked with when config.clientAuth is jwt. */
   clientAuthKey?: string | undefined;
   logger?: Logger;
@@ -151,6 +156,8 @@ export async function createServer(
   const bus = new ClusterBus({
     nodes: config.redis.nodes,
     password: options.redisPassword,
+    username: options.redisUsername,
+    tls: options.redisTls,
     timings: options.busTimings,
     hooks: {
       onPublish: () => metrics.busPublishes.inc(),

@@ -32,7 +32,7 @@ describe('Redis Cluster resharding under traffic', () => {
       logLevel: 'warn',
       redis: { nodes: redis.seeds() },
     });
-    library = await createServer(config, relayHandlers, { redisPassword: redis.password });
+    library = await createServer(config, relayHandlers, redis.serverLogin());
     await until('the library server to be ready', () => library.isReady());
   });
 

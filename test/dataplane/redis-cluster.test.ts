@@ -15,6 +15,7 @@ import { startRedisNode, type RedisNodeProcess } from '../../operator/local/redi
 import { freePort } from '../../operator/local/ports.js';
 import { RedisAdmin, type ObservedPod } from '../../operator/reconcile/redis-admin.js';
 import { convergeRedisCluster } from '../../operator/reconcile/redis-converge.js';
+import { deriveRedisPasswords, REDIS_USERS } from '../../operator/desired/redis-acl.js';
 
 /**
  * The planner and executor against real redis-server processes in cluster mode on loopback:
@@ -22,7 +23,10 @@ import { convergeRedisCluster } from '../../operator/reconcile/redis-converge.js
  * fighting Redis's failover, rejoin an empty node, and roll every node one at a time.
  */
 
-const PASSWORD = 'cluster-test-pw';
+// The operator's ACL layout: the planner runs as socketfleet-operator with exactly its rules,
+// replicas sync as socketfleet-replication; the test writes keys as its own user.
+const PASSWORDS = deriveRedisPasswords(Buffer.alloc(32, 7), 'redis-cluster-test');
+const WRITER = { username: 'test-writer', password: 'cluster-test-pw' };
 const parsed = parseRealtimeCluster({
   apiVersion: 'socketfleet.dev/v1alpha1',
   kind: 'RealtimeCluster',
@@ -36,7 +40,11 @@ describe('Redis Cluster planner + executor on real redis-server', () => {
   const stateDir = mkdtempSync(join(tmpdir(), 'socketfleet-rc-'));
   const nodes = new Map<string, RedisNodeProcess>();
   const outdated = new Set<string>();
-  const admin = new RedisAdmin({ password: PASSWORD, timeoutMs: 1000 });
+  const admin = new RedisAdmin({
+    username: REDIS_USERS.operator,
+    password: PASSWORDS.operator,
+    timeoutMs: 1000,
+  });
   let shardsRunning: number[] = [];
 
   async function start(shard: number, ordinal: number, fresh = false): Promise<void> {
@@ -48,7 +56,8 @@ describe('Redis Cluster planner + executor on real redis-server', () => {
       port: old?.ref.port ?? (await freePort()),
       busPort: old?.busPort ?? (await freePort()),
       stateDir,
-      password: PASSWORD,
+      passwords: PASSWORDS,
+      extraConf: [`user ${WRITER.username} on >${WRITER.password} ~* &* +@all`],
       redisServer: 'redis-server',
       fresh,
     });
@@ -124,7 +133,7 @@ describe('Redis Cluster planner + executor on real redis-server', () => {
   });
 
   it('adds a third shard and moves slots onto it with their keys, leaving slot 13868 alone', async () => {
-    const client = new Cluster(seeds(), { redisOptions: { password: PASSWORD } });
+    const client = new Cluster(seeds(), { redisOptions: WRITER });
     const keys = Array.from({ length: 200 }, (_, i) => `k${i}`);
     for (const k of keys) await client.set(k, k);
     const before = await admin.observe(pods());

@@ -90,7 +90,7 @@ describe('relay across servers', () => {
       logLevel: 'warn',
       redis: { nodes: redis.seeds() },
     });
-    library = await createServer(config, relayHandlers, { redisPassword: redis.password });
+    library = await createServer(config, relayHandlers, redis.serverLogin());
     await until('library server ready', () => library!.isReady());
 
     const members: Client[] = await Promise.all(servers.map((s) => connect(s.url)));

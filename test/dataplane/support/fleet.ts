@@ -208,7 +208,7 @@ export class Fleet {
     const m = this.spawnManaged(name, command, args, {
       ...process.env,
       SOCKETFLEET_CONFIG: configFile,
-      REDIS_PASSWORD: redis.password,
+      ...redis.serverEnv(),
       ...options.env,
     });
     const logFile = join(this.dir, `${name}.log`);

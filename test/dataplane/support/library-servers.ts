@@ -18,7 +18,7 @@ export interface LibraryServers {
   start(
     config?: Partial<ServerConfigInput>,
     handlers?: ServerHandlers,
-    options?: Omit<CreateServerOptions, 'redisPassword'>,
+    options?: Omit<CreateServerOptions, 'redisPassword' | 'redisUsername'>,
   ): Promise<ServerHandle>;
 }
 
@@ -60,7 +60,7 @@ export function useLibraryServers(name: string): LibraryServers {
       });
       const handle = await createServer(parsed, handlers, {
         ...options,
-        redisPassword: s.password,
+        ...s.serverLogin(),
       });
       handles.push(handle);
       await until('library server ready', () => handle.isReady());
