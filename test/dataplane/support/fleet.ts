@@ -184,7 +184,8 @@ export class Fleet {
   }
 
   async server(
-    redis: RedisClusterFixture,
+    /** Where and how the server logs in: the fixture, or any cluster a test runs itself. */
+    redis: Pick<RedisClusterFixture, 'seeds' | 'serverEnv'>,
     overrides: Partial<ServerConfigInput> = {},
     options: { waitReady?: boolean; env?: NodeJS.ProcessEnv; inheritedSoftNofile?: number } = {},
   ): Promise<ServerProcess> {
