@@ -9,7 +9,7 @@ import { createEventRecorder } from '../reconcile/events.js';
 import { startHealthServer, type HealthServer } from '../reconcile/health.js';
 import { KubeClient } from '../reconcile/kube-client.js';
 import { LeaderElector } from '../reconcile/leader.js';
-import { DEFAULT_OPERATOR_KEY_FILE, loadOperatorKey } from '../reconcile/operator-key.js';
+import { DEFAULT_OPERATOR_KEY_FILE, loadOperatorKeys } from '../reconcile/operator-key.js';
 import {
   kubeconfigTokenFile,
   RotatingKubeConfig,
@@ -37,7 +37,8 @@ Flags:
   --redis-admin true|false           form, heal and reshard Redis Cluster over the network (default true;
                                      false only where pods do not run, e.g. kwok control-plane tests)
   --operator-key-file PATH           key the per-cluster Redis passwords are derived from, at least 32 bytes
-                                     (default /etc/socketfleet/operator-key/key, mounted by the chart)
+                                     (default /etc/socketfleet/operator-key/key, mounted by the chart); a file
+                                     "previous" next to it is tried too, for clusters made before a rotation
 `;
 
 export interface OperatorFlags {
@@ -188,9 +189,9 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(OPERATOR_USAGE);
     return 0;
   }
-  let operatorKey: Buffer;
+  let operatorKeys: Buffer[];
   try {
-    operatorKey = loadOperatorKey(flags.operatorKeyFile);
+    operatorKeys = loadOperatorKeys(flags.operatorKeyFile);
   } catch (err) {
     process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
     return 2;
@@ -200,7 +201,7 @@ export async function run(argv: string[]): Promise<number> {
     base: { component: 'socketfleet-operator', pid: process.pid },
   });
   try {
-    return await operate(flags, operatorKey, log);
+    return await operate(flags, operatorKeys, log);
   } catch (err) {
     log.fatal(
       { err: 'Internal', detail: err instanceof Error ? err.message : String(err) },
@@ -210,7 +211,7 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
-async function operate(flags: OperatorFlags, operatorKey: Buffer, log: Logger): Promise<number> {
+async function operate(flags: OperatorFlags, operatorKeys: Buffer[], log: Logger): Promise<number> {
   const identity =
     process.env.POD_NAME ?? `${hostname()}_${process.pid}_${randomBytes(3).toString('hex')}`;
   const kc = loadKubeConfig(flags.kubeconfig);
@@ -228,7 +229,7 @@ async function operate(flags: OperatorFlags, operatorKey: Buffer, log: Logger): 
     events,
     log,
     redisAdmin: flags.redisAdmin,
-    operatorKey,
+    operatorKeys,
   });
   const elector = flags.leaderElection
     ? new LeaderElector({

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { OPERATOR_KEY_MIN_BYTES } from '../desired/redis-acl.js';
 
 /** Where the chart mounts the operator key Secret (read by the kubelet, so no RBAC on Secrets). */
@@ -29,4 +30,17 @@ export function loadOperatorKey(path: string): Buffer {
     );
   }
   return key;
+}
+
+/**
+ * The keys the operator tries, current first: the key file, then `previous` next to it when it
+ * exists (the chart mounts every key of its Secret there). Clusters created under the previous
+ * key keep their Secrets (never overwritten), so the operator logs in to their Redis with the
+ * passwords that key derives until they are rotated too.
+ */
+export function loadOperatorKeys(path: string): Buffer[] {
+  const keys = [loadOperatorKey(path)];
+  const previous = join(dirname(path), 'previous');
+  if (existsSync(previous)) keys.push(loadOperatorKey(previous));
+  return keys;
 }

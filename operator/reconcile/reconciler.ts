@@ -63,8 +63,11 @@ export interface ReconcilerDeps {
   /** Consecutive failures of this key so far (from the work queue). */
   failures(key: string): number;
   now?: () => Date;
-  /** Root of the per-cluster Redis passwords, recomputed instead of read back from Secrets. */
-  operatorKey: Buffer;
+  /**
+   * Roots of the per-cluster Redis passwords, recomputed instead of read back from Secrets: the
+   * current key (new Secrets) first, then a previous one (clusters made before a rotation).
+   */
+  operatorKeys: Buffer[];
   /** Form, heal and reshard Redis over the network; false where pods never run (kwok). */
   redisAdmin?: boolean;
 }
@@ -104,10 +107,11 @@ export class Reconciler {
             { pods: deps.caches.pods, statefulSets: deps.caches.owned.get('StatefulSet') },
             // The operator's own login, derived again from the key and the cluster's UID: the
             // operator never reads a Secret, not even the one it created.
-            (uid) => ({
-              username: REDIS_USERS.operator,
-              password: deriveRedisPassword(deps.operatorKey, uid, 'operator'),
-            }),
+            (uid) =>
+              deps.operatorKeys.map((key) => ({
+                username: REDIS_USERS.operator,
+                password: deriveRedisPassword(key, uid, 'operator'),
+              })),
             deps.log,
           );
   }
@@ -178,7 +182,7 @@ export class Reconciler {
       const created = await this.ensureSecret(namespace, names.redisAuthSecret, () =>
         buildRedisAuthSecret(
           { ...cluster, metadata: { ...cluster.metadata, namespace } },
-          deriveRedisPasswords(this.deps.operatorKey, uid),
+          deriveRedisPasswords(this.deps.operatorKeys[0]!, uid),
         ),
       );
       if (created) actions.push(`created Secret/${names.redisAuthSecret}`);

@@ -49,6 +49,11 @@ const ALREADY = [
 export class RedisAdmin {
   private readonly clients = new Map<string, Redis>();
   private readonly timeoutMs: number;
+  /** Last observe(): nodes asked, and how many refused the login (WRONGPASS). */
+  private asked = 0;
+  private refused = 0;
+  /** The last connection error per node (host:port), e.g. WRONGPASS from the login. */
+  private readonly lastErrors = new Map<string, string>();
 
   constructor(private readonly opts: RedisAdminOptions = {}) {
     this.timeoutMs = opts.timeoutMs ?? 3000;
@@ -71,8 +76,9 @@ export class RedisAdmin {
         // One attempt per use: a pod that is down is reported as such, not retried in the background.
         retryStrategy: () => null,
       });
-      // Failures surface on the command that hit them; the event only stops an unhandled crash.
-      c.on('error', () => undefined);
+      // Failures surface on the command that hit them ("Connection is closed" for a refused
+      // login); the event keeps the reason, and stops an unhandled crash.
+      c.on('error', (err: Error) => this.lastErrors.set(key, err.message));
       this.clients.set(key, c);
     }
     return c;
@@ -101,6 +107,9 @@ export class RedisAdmin {
 
   /** What each pod reports; a pod that does not answer is reported with no nodes. */
   async observe(pods: ObservedPod[]): Promise<RedisPodView[]> {
+    this.asked = pods.length;
+    this.refused = 0;
+    this.lastErrors.clear();
     return Promise.all(
       pods.map(async (p): Promise<RedisPodView> => {
         const view: RedisPodView = {
@@ -119,8 +128,11 @@ export class RedisAdmin {
           view.nodes = parseClusterNodes(nodes);
           view.clusterState = /cluster_state:(\w+)/.exec(info)?.[1];
           view.masterLinkUp = /master_link_status:up/.test(repl);
-        } catch {
+        } catch (err) {
           view.nodes = undefined;
+          const at = view.ip !== undefined ? addr(view) : p.ref;
+          const reason = `${err instanceof Error ? err.message : ''} ${this.lastErrors.get(`${at.host}:${at.port}`) ?? ''}`;
+          if (/WRONGPASS/.test(reason)) this.refused++;
         }
         return view;
       }),
@@ -289,6 +301,11 @@ export class RedisAdmin {
         ...keys,
       );
     }
+  }
+
+  /** True when the last observe() asked some node and every one refused the login. */
+  everyLoginRefused(): boolean {
+    return this.asked > 0 && this.refused === this.asked;
   }
 
   close(): void {

@@ -26,11 +26,16 @@ interface PodLike extends AnyObject {
  */
 export class RedisClusterManager {
   private readonly admins = new Map<string, { login: string; admin: RedisAdmin }>();
+  /** Which of the logins to use per cluster: the next one after every node refused the last. */
+  private readonly loginIndex = new Map<string, number>();
 
   constructor(
     private readonly caches: { pods: KindCache; statefulSets: KindCache | undefined },
-    /** The operator's Redis login for the cluster with this UID (computed, never read). */
-    private readonly login: (clusterUid: string) => RedisLogin,
+    /**
+     * The operator's Redis logins for the cluster with this UID (computed, never read), one per
+     * operator key, current first.
+     */
+    private readonly logins: (clusterUid: string) => RedisLogin[],
     private readonly log: Logger,
   ) {}
 
@@ -91,12 +96,15 @@ export class RedisClusterManager {
   ): Promise<RedisObservation> {
     const key = `${namespace}/${cluster.metadata.name}`;
     const { pods, uids } = this.pods(cluster, namespace);
-    const admin = this.admin(
-      key,
-      cluster.spec.redis.auth.enabled ? this.login(clusterUid) : undefined,
-    );
+    const logins = cluster.spec.redis.auth.enabled ? this.logins(clusterUid) : [];
+    const index = (this.loginIndex.get(key) ?? 0) % Math.max(1, logins.length);
+    const admin = this.admin(key, logins[index]);
     // Pods without an IP are not up yet; the planner sees them as not answering.
     const views = await admin.observe(pods.filter((p) => p.ip !== undefined));
+    // Every node refused this password: the cluster was made under the other operator key.
+    if (logins.length > 1 && admin.everyLoginRefused()) {
+      this.loginIndex.set(key, (index + 1) % logins.length);
+    }
     for (const p of pods) {
       if (p.ip === undefined) {
         views.push({
@@ -146,6 +154,7 @@ export class RedisClusterManager {
   }
 
   forget(key: string): void {
+    this.loginIndex.delete(key);
     this.admins.get(key)?.admin.close();
     this.admins.delete(key);
   }

@@ -220,6 +220,25 @@ describe('Redis Cluster planner + executor on real redis-server', () => {
     expect(steps.filter((s) => s.kind === 'failover')).toHaveLength(2);
     expect(minCovered).toBe(SLOT_COUNT);
   });
+
+  it('tells a login every node refuses (a cluster made under the previous operator key) from one that works', async () => {
+    const rotated = deriveRedisPasswords(Buffer.alloc(32, 8), 'redis-cluster-test');
+    const stale = new RedisAdmin({
+      username: REDIS_USERS.operator,
+      password: rotated.operator,
+      timeoutMs: 1000,
+    });
+    try {
+      const refused = await stale.observe(pods());
+      expect(refused.every((v) => v.nodes === undefined)).toBe(true);
+      expect(stale.everyLoginRefused()).toBe(true);
+    } finally {
+      stale.close();
+    }
+    const seen = await admin.observe(pods());
+    expect(seen.every((v) => v.nodes !== undefined)).toBe(true);
+    expect(admin.everyLoginRefused()).toBe(false);
+  });
 });
 
 function ownerOf(

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { deriveRedisPasswords, sha256Hex } from '../../operator/desired/redis-acl.js';
-import { loadOperatorKey } from '../../operator/reconcile/operator-key.js';
+import { loadOperatorKey, loadOperatorKeys } from '../../operator/reconcile/operator-key.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'socketfleet-operator-key-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -22,6 +22,17 @@ describe('operator key and derived Redis passwords', () => {
     expect(() => loadOperatorKey(missing)).toThrow(
       `--operator-key-file: cannot read ${missing} (ENOENT); mount the operator key Secret there (the Helm chart does) or pass --operator-key-file with a file of at least 32 random bytes.`,
     );
+  });
+
+  it('adds the previous key (a file named previous next to the key) after the current one', () => {
+    const sub = mkdtempSync(join(dir, 'rotation-'));
+    writeFileSync(join(sub, 'key'), 'n'.repeat(32));
+    expect(loadOperatorKeys(join(sub, 'key')).map(String)).toEqual(['n'.repeat(32)]);
+    writeFileSync(join(sub, 'previous'), 'o'.repeat(32) + '\n');
+    expect(loadOperatorKeys(join(sub, 'key')).map(String)).toEqual([
+      'n'.repeat(32),
+      'o'.repeat(32),
+    ]);
   });
 
   it('derives the same passwords again, distinct per user, per cluster UID and per key', () => {
