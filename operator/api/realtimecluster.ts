@@ -245,9 +245,19 @@ export const ExternalRedisSchema = z
       .describe(
         'Seed nodes of an existing Redis Cluster (7.0 or newer, cluster mode enabled); the servers discover the rest from them.',
       ),
+    username: z
+      .string()
+      .regex(/^[!-~]+$/, 'must be a Redis ACL user name (printable, no spaces)')
+      .max(128)
+      .optional()
+      .describe(
+        'ACL user the servers log in as (AUTH username password); the default user when unset. It needs SSUBSCRIBE, SUNSUBSCRIBE, SPUBLISH and PUBSUB SHARDNUMSUB on channels socket.io#*, plus CLUSTER SLOTS, INFO and PING.',
+      ),
     passwordSecret: secretKeyRef('password', 'the password')
       .optional()
-      .describe('Secret with the password of the default user; none when the cluster has no auth.'),
+      .describe(
+        'Secret with the password of the user (username, or the default user); none when the cluster has no auth. Mounted into the server pods as a file, never an environment variable.',
+      ),
     tls: z
       .object({
         caSecret: secretKeyRef('ca.crt', 'the PEM CA bundle')
@@ -386,7 +396,7 @@ export const RedisSpecSchema = z
           .boolean()
           .default(true)
           .describe(
-            'Require a password on every Redis node. The operator generates it into a Secret; it never appears in the spec.',
+            'Turn on Redis ACLs on every node: the default user is off, the servers log in as socketfleet-server (sharded pub/sub on socket.io# channels only), the operator as socketfleet-operator (cluster administration), replicas as socketfleet-replication. The passwords are derived from the operator key into the Secret <name>-redis-acl; they never appear in the spec, a command line or an environment variable.',
           ),
       })
       .strict()

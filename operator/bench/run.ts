@@ -114,7 +114,9 @@ export async function runBench(
   };
 
   const redis =
-    options.redis.length > 0 ? new RedisSampler(options.redis, options.redisPassword) : undefined;
+    options.redis.length > 0
+      ? new RedisSampler(options.redis, options.redisPassword, options.redisUsername)
+      : undefined;
   const startedAt = new Date().toISOString();
   try {
     // Fail on a wrong Redis address or password before opening thousands of sockets.

@@ -6,7 +6,8 @@ import {
   REDIS_EXPORTER_PORT,
   REDIS_PORT,
 } from './ports.js';
-import { redisPasswordEnv } from './secret.js';
+import { resourceNames } from './names.js';
+import { REDIS_SECRET_KEYS, REDIS_USERS } from './redis-acl.js';
 import { pullPolicy, restrictedContainerSecurity } from './security.js';
 
 /**
@@ -78,9 +79,22 @@ export function redisExporterContainers(cluster: RealtimeCluster): Record<string
         `--redis.addr=redis://127.0.0.1:${REDIS_PORT}`,
         `--web.listen-address=:${REDIS_EXPORTER_PORT}`,
       ],
-      // redis_exporter reads REDIS_PASSWORD from its environment: a Secret reference, never
-      // a command-line argument that /proc or `kubectl describe` would show.
-      env: r.auth.enabled ? [redisPasswordEnv(cluster, 'REDIS_PASSWORD')] : [],
+      // redis_exporter logs in as its own read-only ACL user (redis-acl.ts), with the password
+      // from a Secret reference, never a command-line argument that /proc would show.
+      env: r.auth.enabled
+        ? [
+            { name: 'REDIS_USER', value: REDIS_USERS.exporter },
+            {
+              name: 'REDIS_PASSWORD',
+              valueFrom: {
+                secretKeyRef: {
+                  name: resourceNames(cluster.metadata.name).redisAuthSecret,
+                  key: REDIS_SECRET_KEYS.exporterPassword,
+                },
+              },
+            },
+          ]
+        : [],
       ports: [
         { name: REDIS_EXPORTER_PORT_NAME, containerPort: REDIS_EXPORTER_PORT, protocol: 'TCP' },
       ],

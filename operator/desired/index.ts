@@ -32,7 +32,17 @@ export {
   serverSelector,
   type Component,
 } from './labels.js';
-export { buildRedisAuthSecret, REDIS_PASSWORD_KEY } from './secret.js';
+export { buildRedisAuthSecret } from './secret.js';
+export {
+  deriveRedisPassword,
+  deriveRedisPasswords,
+  REDIS_ACL_RULES,
+  REDIS_SECRET_KEYS,
+  REDIS_USERS,
+  renderRedisAclConf,
+  type RedisPasswords,
+  type RedisUserRole,
+} from './redis-acl.js';
 export {
   buildClientAuthSecret,
   CLIENT_AUTH_KEY,

@@ -14,6 +14,7 @@ import {
   clientAuthWarnings,
 } from '../desired/index.js';
 import { serverSelector } from '../desired/labels.js';
+import { deriveRedisPassword, deriveRedisPasswords, REDIS_USERS } from '../desired/redis-acl.js';
 import { resourceNames } from '../desired/names.js';
 import { clusterEndpoint } from '../desired/gateway.js';
 import type { KubeObject } from '../desired/types.js';
@@ -63,7 +64,11 @@ export interface ReconcilerDeps {
   /** Consecutive failures of this key so far (from the work queue). */
   failures(key: string): number;
   now?: () => Date;
-  randomPassword?: () => string;
+  /**
+   * Roots of the per-cluster Redis passwords, recomputed instead of read back from Secrets: the
+   * current key (new Secrets) first, then a previous one (clusters made before a rotation).
+   */
+  operatorKeys: Buffer[];
   /** Form, heal and reshard Redis over the network; false where pods never run (kwok). */
   redisAdmin?: boolean;
 }
@@ -96,21 +101,22 @@ export class Reconciler {
   /** When this process last created (or found) each Redis password Secret, by namespace/name. */
   private readonly secretsEnsured = new Map<string, number>();
   private readonly now: () => Date;
-  private readonly randomPassword: () => string;
   private readonly redis: RedisClusterManager | undefined;
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.now = deps.now ?? (() => new Date());
-    this.randomPassword = deps.randomPassword ?? (() => randomBytes(24).toString('base64url'));
     this.redis =
       deps.redisAdmin === false
         ? undefined
         : new RedisClusterManager(
             { pods: deps.caches.pods, statefulSets: deps.caches.owned.get('StatefulSet') },
-            // A failed read leaves the password unknown; Redis then answers NOAUTH and the
-            // planner waits, so a missing permission shows as a waiting cluster, not a crash.
-            (ns, name) =>
-              deps.client.get(requireKindInfo('v1', 'Secret'), ns, name).catch(() => undefined),
+            // The operator's own login, derived again from the key and the cluster's UID: the
+            // operator never reads a Secret, not even the one it created.
+            (uid) =>
+              deps.operatorKeys.map((key) => ({
+                username: REDIS_USERS.operator,
+                password: deriveRedisPassword(key, uid, 'operator'),
+              })),
             deps.log,
           );
   }
@@ -176,10 +182,12 @@ export class Reconciler {
     const actions: string[] = [];
 
     if (cluster.spec.redis.auth.enabled && !cluster.spec.redis.external) {
+      // The UID keys the password derivation: never derive from an empty one.
+      if (uid === '') throw new Error(`RealtimeCluster ${namespace}/${name} has no uid yet.`);
       const created = await this.ensureSecret(namespace, names.redisAuthSecret, () =>
         buildRedisAuthSecret(
           { ...cluster, metadata: { ...cluster.metadata, namespace } },
-          this.randomPassword(),
+          deriveRedisPasswords(this.deps.operatorKeys[0]!, uid),
         ),
       );
       if (created) actions.push(`created Secret/${names.redisAuthSecret}`);
@@ -197,7 +205,7 @@ export class Reconciler {
     // Redis first: which removed shards still hold slots decides which StatefulSets stay.
     const redisObs =
       this.redis && !cluster.spec.redis.external
-        ? await this.redis.observe(cluster, namespace)
+        ? await this.redis.observe(cluster, namespace, uid)
         : undefined;
     // Without an observation (--redis-admin=false, kwok tests) removed shards go at once.
     const retainedShards = redisObs?.plan.retainedShards ?? [];

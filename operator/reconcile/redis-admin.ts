@@ -11,7 +11,14 @@ import type { RedisPodView, RedisStep } from '../desired/redis-planner.js';
  * planned again from what the nodes report next time.
  */
 
+/** An ACL login: the operator's own user, or (no username) the default user. */
+export interface RedisLogin {
+  username?: string | undefined;
+  password: string;
+}
+
 export interface RedisAdminOptions {
+  username?: string | undefined;
   password?: string | undefined;
   /** Per connection attempt and per command. */
   timeoutMs?: number;
@@ -45,6 +52,11 @@ const FAILOVER_WAIT_MS = 6000;
 export class RedisAdmin {
   private readonly clients = new Map<string, Redis>();
   private readonly timeoutMs: number;
+  /** Last observe(): nodes asked, and how many refused the login (WRONGPASS). */
+  private asked = 0;
+  private refused = 0;
+  /** The last connection error per node (host:port), e.g. WRONGPASS from the login. */
+  private readonly lastErrors = new Map<string, string>();
 
   constructor(private readonly opts: RedisAdminOptions = {}) {
     this.timeoutMs = opts.timeoutMs ?? 3000;
@@ -58,6 +70,7 @@ export class RedisAdmin {
         host: ref.host,
         port: ref.port,
         ...(this.opts.password !== undefined ? { password: this.opts.password } : {}),
+        ...(this.opts.username !== undefined ? { username: this.opts.username } : {}),
         lazyConnect: true,
         connectTimeout: this.timeoutMs,
         commandTimeout: this.timeoutMs,
@@ -66,8 +79,9 @@ export class RedisAdmin {
         // One attempt per use: a pod that is down is reported as such, not retried in the background.
         retryStrategy: () => null,
       });
-      // Failures surface on the command that hit them; the event only stops an unhandled crash.
-      c.on('error', () => undefined);
+      // Failures surface on the command that hit them ("Connection is closed" for a refused
+      // login); the event keeps the reason, and stops an unhandled crash.
+      c.on('error', (err: Error) => this.lastErrors.set(key, err.message));
       this.clients.set(key, c);
     }
     return c;
@@ -96,6 +110,9 @@ export class RedisAdmin {
 
   /** What each pod reports; a pod that does not answer is reported with no nodes. */
   async observe(pods: ObservedPod[]): Promise<RedisPodView[]> {
+    this.asked = pods.length;
+    this.refused = 0;
+    this.lastErrors.clear();
     return Promise.all(
       pods.map(async (p): Promise<RedisPodView> => {
         const view: RedisPodView = {
@@ -114,8 +131,11 @@ export class RedisAdmin {
           view.nodes = parseClusterNodes(nodes);
           view.clusterState = /cluster_state:(\w+)/.exec(info)?.[1];
           view.masterLinkUp = /master_link_status:up/.test(repl);
-        } catch {
+        } catch (err) {
           view.nodes = undefined;
+          const at = view.ip !== undefined ? addr(view) : p.ref;
+          const reason = `${err instanceof Error ? err.message : ''} ${this.lastErrors.get(`${at.host}:${at.port}`) ?? ''}`;
+          if (/WRONGPASS/.test(reason)) this.refused++;
         }
         return view;
       }),
@@ -277,7 +297,13 @@ export class RedisAdmin {
     for (;;) {
       const keys = (await this.call(addr(from), 'CLUSTER', 'GETKEYSINSLOT', slot, 100)) as string[];
       if (keys.length === 0) return;
-      const auth = this.opts.password !== undefined ? ['AUTH', this.opts.password] : [];
+      // The source node logs in to the target as the same user (AUTH2 names it).
+      const auth =
+        this.opts.password === undefined
+          ? []
+          : this.opts.username !== undefined
+            ? ['AUTH2', this.opts.username, this.opts.password]
+            : ['AUTH', this.opts.password];
       await this.call(
         addr(from),
         'MIGRATE',
@@ -292,6 +318,11 @@ export class RedisAdmin {
         ...keys,
       );
     }
+  }
+
+  /** True when the last observe() asked some node and every one refused the login. */
+  everyLoginRefused(): boolean {
+    return this.asked > 0 && this.refused === this.asked;
   }
 
   close(): void {

@@ -34,8 +34,12 @@ export {
   type ServerConfigInput,
   CONFIG_PATH_ENV,
   REDIS_PASSWORD_ENV,
+  REDIS_PASSWORD_FILE_ENV,
+  REDIS_USERNAME_ENV,
+  REDIS_TLS_ENV,
   DEFAULT_CONFIG_PATH,
 } from './config.js';
+export { loadRedisCredentials, type RedisCredentials } from './redis-auth.js';
 export { createLogger, type Logger } from './logger.js';
 export { createMetrics, type ServerMetrics } from './metrics.js';
 export {

@@ -17,6 +17,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
     {
       source: loaded.source,
       redisAuth: loaded.redisPassword !== undefined,
+      redisUser: loaded.redis.username ?? 'default',
+      redisTls: loaded.redis.tls !== undefined,
       clientAuth: config.clientAuth,
     },
     'config loaded',
@@ -33,6 +35,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
     const { io, ops } = await createServer({
       config,
       redisPassword: loaded.redisPassword,
+      redisUsername: loaded.redis.username,
+      redisTls: loaded.redis.tls,
       clientAuthKey: loaded.clientAuthKey,
       sessionAddress: env[SESSION_ADDRESS_ENV] || undefined,
       logger,

@@ -1,5 +1,6 @@
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
 import { createRequire } from 'node:module';
 import { Server, type Namespace, type ServerOptions } from 'socket.io';
 import * as msgpackParser from 'socket.io-msgpack-parser';
@@ -28,6 +29,10 @@ export interface SocketfleetOptions {
    */
   config?: ServerConfig;
   redisPassword?: string | undefined;
+  /** Redis ACL user; the default user when unset. */
+  redisUsername?: string | undefined;
+  /** TLS options for every Redis node connection (CA, client certificate). */
+  redisTls?: ConnectionOptions | undefined;
   /** HS256 key clients' tokens are checked with when config.clientAuth is jwt. */
   clientAuthKey?: string | undefined;
   /**
@@ -134,6 +139,8 @@ function resolveOptions(
   if (!loaded.ok) throw new ConfigError(loaded.problems);
   return {
     redisPassword: loaded.redisPassword,
+    redisUsername: loaded.redis.username,
+    redisTls: loaded.redis.tls,
     clientAuthKey: loaded.clientAuthKey,
     ...options,
     config: loaded.config,
@@ -211,6 +218,8 @@ export async function attach(io: Server, options: SocketfleetOptions = {}): Prom
   const bus = new ClusterBus({
     nodes: config.redis.nodes,
     password: rest.redisPassword,
+    username: rest.redisUsername,
+    tls: rest.redisTls,
     timings: rest.busTimings,
     hooks: {
       onPublish: () => {

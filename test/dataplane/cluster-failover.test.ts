@@ -33,7 +33,7 @@ describe('Redis Cluster master failover under traffic', () => {
       logLevel: 'warn',
       redis: { nodes: redis.seeds() },
     });
-    library = await createServer({ config, redisPassword: redis.password });
+    library = await createServer({ config, ...redis.serverLogin() });
     await until('the library server to be ready', () => library.ops.isReady());
   });
 

@@ -15,6 +15,7 @@ import { startRedisNode, type RedisNodeProcess } from '../../operator/local/redi
 import { freePort } from '../../operator/local/ports.js';
 import { RedisAdmin, type ObservedPod } from '../../operator/reconcile/redis-admin.js';
 import { convergeRedisCluster } from '../../operator/reconcile/redis-converge.js';
+import { deriveRedisPasswords, REDIS_USERS } from '../../operator/desired/redis-acl.js';
 
 /**
  * The planner and executor against real redis-server processes in cluster mode on loopback:
@@ -22,7 +23,10 @@ import { convergeRedisCluster } from '../../operator/reconcile/redis-converge.js
  * fighting Redis's failover, rejoin an empty node, and roll every node one at a time.
  */
 
-const PASSWORD = 'cluster-test-pw';
+// The operator's ACL layout: the planner runs as socketfleet-operator with exactly its rules,
+// replicas sync as socketfleet-replication; the test writes keys as its own user.
+const PASSWORDS = deriveRedisPasswords(Buffer.alloc(32, 7), 'redis-cluster-test');
+const WRITER = { username: 'test-writer', password: 'cluster-test-pw' };
 const parsed = parseRealtimeCluster({
   apiVersion: 'socketfleet.dev/v1alpha1',
   kind: 'RealtimeCluster',
@@ -36,7 +40,11 @@ describe('Redis Cluster planner + executor on real redis-server', () => {
   const stateDir = mkdtempSync(join(tmpdir(), 'socketfleet-rc-'));
   const nodes = new Map<string, RedisNodeProcess>();
   const outdated = new Set<string>();
-  const admin = new RedisAdmin({ password: PASSWORD, timeoutMs: 1000 });
+  const admin = new RedisAdmin({
+    username: REDIS_USERS.operator,
+    password: PASSWORDS.operator,
+    timeoutMs: 1000,
+  });
   let shardsRunning: number[] = [];
 
   async function start(shard: number, ordinal: number, fresh = false): Promise<void> {
@@ -48,7 +56,8 @@ describe('Redis Cluster planner + executor on real redis-server', () => {
       port: old?.ref.port ?? (await freePort()),
       busPort: old?.busPort ?? (await freePort()),
       stateDir,
-      password: PASSWORD,
+      passwords: PASSWORDS,
+      extraConf: [`user ${WRITER.username} on >${WRITER.password} ~* &* +@all`],
       redisServer: 'redis-server',
       fresh,
     });
@@ -125,7 +134,7 @@ describe('Redis Cluster planner + executor on real redis-server', () => {
   });
 
   it('adds a third shard and moves slots onto it with their keys, leaving slot 13868 alone', async () => {
-    const client = new Cluster(seeds(), { redisOptions: { password: PASSWORD } });
+    const client = new Cluster(seeds(), { redisOptions: WRITER });
     const keys = Array.from({ length: 200 }, (_, i) => `k${i}`);
     for (const k of keys) await client.set(k, k);
     const before = await admin.observe(pods());
@@ -212,12 +221,35 @@ describe('Redis Cluster planner + executor on real redis-server', () => {
     expect(steps.filter((s) => s.kind === 'failover')).toHaveLength(2);
     expect(minCovered).toBe(SLOT_COUNT);
   });
+
+  it('tells a login every node refuses (a cluster made under the previous operator key) from one that works', async () => {
+    const rotated = deriveRedisPasswords(Buffer.alloc(32, 8), 'redis-cluster-test');
+    const stale = new RedisAdmin({
+      username: REDIS_USERS.operator,
+      password: rotated.operator,
+      timeoutMs: 1000,
+    });
+    try {
+      const refused = await stale.observe(pods());
+      expect(refused.every((v) => v.nodes === undefined)).toBe(true);
+      expect(stale.everyLoginRefused()).toBe(true);
+    } finally {
+      stale.close();
+    }
+    const seen = await admin.observe(pods());
+    expect(seen.every((v) => v.nodes !== undefined)).toBe(true);
+    expect(admin.everyLoginRefused()).toBe(false);
+  });
 });
 
 describe('Redis Cluster planner on real redis-server: lowering replicasPerShard', () => {
   const stateDir = mkdtempSync(join(tmpdir(), 'socketfleet-rc-shrink-'));
   const nodes = new Map<string, RedisNodeProcess>();
-  const admin = new RedisAdmin({ password: PASSWORD, timeoutMs: 1000 });
+  const admin = new RedisAdmin({
+    username: REDIS_USERS.operator,
+    password: PASSWORDS.operator,
+    timeoutMs: 1000,
+  });
 
   async function start(shard: number, ordinal: number): Promise<void> {
     const n = await startRedisNode({
@@ -227,7 +259,7 @@ describe('Redis Cluster planner on real redis-server: lowering replicasPerShard'
       port: await freePort(),
       busPort: await freePort(),
       stateDir,
-      password: PASSWORD,
+      passwords: PASSWORDS,
       redisServer: 'redis-server',
       fresh: false,
     });
@@ -253,11 +285,16 @@ describe('Redis Cluster planner on real redis-server: lowering replicasPerShard'
     expect(formed.phase).toBe('stable');
     // Shard 0's master is now its highest ordinal, the pod a StatefulSet removes first.
     const highest = nodes.get('rc-redis-0-2')!;
-    const direct = new Redis({ port: highest.ref.port, password: PASSWORD, lazyConnect: true });
+    const direct = new Redis({
+      port: highest.ref.port,
+      username: REDIS_USERS.operator,
+      password: PASSWORDS.operator,
+      lazyConnect: true,
+    });
     await direct.connect();
     await direct.call('CLUSTER', 'FAILOVER');
     const deadline = Date.now() + 15_000;
-    while (!String(await direct.call('ROLE')).startsWith('master')) {
+    while (!String(await direct.call('INFO', 'replication')).includes('role:master')) {
       if (Date.now() > deadline) throw new Error('CLUSTER FAILOVER did not finish in 15 s');
       await new Promise((r) => setTimeout(r, 100));
     }

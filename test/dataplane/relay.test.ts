@@ -89,7 +89,7 @@ describe('relay across servers', () => {
       logLevel: 'warn',
       redis: { nodes: redis.seeds() },
     });
-    library = await createServer({ config, redisPassword: redis.password });
+    library = await createServer({ config, ...redis.serverLogin() });
     await until('library server ready', () => library!.ops.isReady());
 
     const members: Client[] = await Promise.all(servers.map((s) => connect(s.url)));

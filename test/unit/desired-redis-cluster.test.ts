@@ -107,9 +107,11 @@ describe('Redis Cluster layout', () => {
       }
     ).spec.template.spec;
     const env = pod.containers[0]!.env;
-    expect(env.find((e) => e.name === 'REDIS_PASSWORD')?.valueFrom).toEqual({
-      secretKeyRef: { name: 'ext-redis', key: 'password' },
-    });
+    // The password as a file from the user's Secret, never an environment variable.
+    expect(env.find((e) => e.name === 'REDIS_PASSWORD')).toBeUndefined();
+    expect(env.find((e) => e.name === 'REDIS_PASSWORD_FILE')?.value).toBe(
+      '/etc/socketfleet/redis-auth/password',
+    );
     expect(
       Object.fromEntries(
         env.filter((e) => e.name.startsWith('REDIS_TLS')).map((e) => [e.name, e.value]),
@@ -124,6 +126,7 @@ describe('Redis Cluster layout', () => {
     expect(pod.volumes.map((v) => v.name)).toEqual([
       'config',
       'tmp',
+      'redis-auth',
       'redis-tls-ca',
       'redis-tls-client',
     ]);

@@ -24,7 +24,7 @@ export interface LibraryServers {
   start(
     config?: Partial<ServerConfigInput>,
     app?: App,
-    options?: Omit<SocketfleetOptions, 'redisPassword' | 'config'>,
+    options?: Omit<SocketfleetOptions, 'redisPassword' | 'redisUsername' | 'config'>,
   ): Promise<LibraryServer>;
 }
 
@@ -67,7 +67,7 @@ export function useLibraryServers(name: string): LibraryServers {
       const { io, ops } = await createServer({
         ...options,
         config: parsed,
-        redisPassword: s.password,
+        ...s.serverLogin(),
       });
       app?.(io, ops);
       const handle: LibraryServer = { ...ops, io, ops };
