@@ -7,6 +7,7 @@ import {
   buildGatewayService,
   clusterEndpoint,
 } from '../../operator/desired/gateway.js';
+import { buildDesired } from '../../operator/desired/index.js';
 import { buildNetworkPolicies } from '../../operator/desired/network-policy.js';
 import { nginxRate } from '../../operator/desired/nginx-limits.js';
 import { kubernetesNginxRuntime, renderNginxConf } from '../../operator/desired/nginx.js';
@@ -130,6 +131,23 @@ describe('gateway limits', () => {
     expect(conf).not.toMatch(/limit_(conn|req)/);
     expect(conf).not.toContain('@limited');
     expect(conf).toContain('client_header_timeout 10s;');
+  });
+
+  it('warns when the limits would count a whole node as one address', () => {
+    const warned = (gateway: Record<string, unknown>): string[] =>
+      buildDesired(clusterFrom(manifest({ gateway }))).warnings.filter((w) =>
+        w.startsWith('spec.gateway.limits:'),
+      );
+    const cluster = { service: { externalTrafficPolicy: 'Cluster' } };
+    expect(warned(cluster)).toHaveLength(1);
+    expect(warned({ ...cluster, trustedProxies: ['10.0.0.0/8'] })).toEqual([]);
+    expect(warned({ service: { externalTrafficPolicy: 'Local' } })).toEqual([]);
+    expect(
+      warned({
+        ...cluster,
+        limits: { connectionsPerAddress: 0, handshakesPerSecondPerAddress: 0 },
+      }),
+    ).toEqual([]);
   });
 
   it('names the field of a negative limit', () => {
