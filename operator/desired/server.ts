@@ -1,5 +1,6 @@
 import { clientAuthEnv } from './client-auth.js';
 import { CONFIG_PATH_ENV, DEFAULT_CONFIG_PATH } from '../../server-image/src/config.js';
+import { SESSION_ADDRESS_ENV } from '../../server-image/src/session-tag.js';
 import type { RealtimeCluster } from '../api/realtimecluster.js';
 import { contentHash } from './hash.js';
 import { componentLabels, objectMeta, selectorLabels } from './labels.js';
@@ -83,6 +84,9 @@ export function buildServerDeployment(cluster: RealtimeCluster, tuning: ServerTu
   const env: Record<string, unknown>[] = [
     { name: CONFIG_PATH_ENV, value: DEFAULT_CONFIG_PATH },
     { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+    // The address in the server's EndpointSlice: session ids carry its tag, so the gateway sends
+    // a session's requests to this pod whatever its hash ring does (session-tag.ts).
+    { name: SESSION_ADDRESS_ENV, valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
   ];
   const redisClient = redisClientPodParts(cluster);
   env.push(...redisClient.env, ...clientAuthEnv(cluster), ...tuning.env);

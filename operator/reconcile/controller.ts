@@ -21,6 +21,8 @@ export interface ControllerOptions {
   log: Logger;
   /** Form, heal and reshard each cluster's Redis over the network (off where pods are fake). */
   redisAdmin?: boolean;
+  /** Roots of the per-cluster Redis passwords, current first (desired/redis-acl.ts). */
+  operatorKeys: Buffer[];
 }
 
 const OWNED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
@@ -82,6 +84,7 @@ export class Controller {
       log,
       failures: (key) => this.queue.failures(key),
       redisAdmin: opts.redisAdmin ?? true,
+      operatorKeys: opts.operatorKeys,
     });
 
     clusters.onEvent((obj) => {

@@ -6,6 +6,7 @@ export interface ServerMetrics {
   connectedClients: Gauge;
   rooms: Gauge;
   sessions: Counter;
+  namespaces: Gauge;
   eventsIn: Counter<'event'>;
   eventsOut: Counter;
   rejectedEvents: Counter<'reason'>;
@@ -15,6 +16,8 @@ export interface ServerMetrics {
   busPublishRepaired: Counter;
   busPublishShort: Counter;
   busDuplicatesDropped: Counter;
+  busSequenceGaps: Counter;
+  busSequenceGapsFilled: Counter;
   busMessagesIn: Counter;
   busMessagesDropped: Counter;
   publishesSkipped: Counter;
@@ -38,7 +41,12 @@ export function createMetrics(): ServerMetrics {
     }),
     rooms: new Gauge({
       name: 'socketfleet_rooms',
-      help: 'Rooms with at least one member on this server (private socket rooms excluded).',
+      help: 'Rooms with at least one member on this server, over every namespace (private socket rooms excluded).',
+      registers,
+    }),
+    namespaces: new Gauge({
+      name: 'socketfleet_namespaces',
+      help: 'Namespaces that exist on this server (static ones, and dynamic ones a client connected to).',
       registers,
     }),
     sessions: new Counter({
@@ -48,7 +56,7 @@ export function createMetrics(): ServerMetrics {
     }),
     eventsIn: new Counter({
       name: 'socketfleet_events_in_total',
-      help: 'Events received from clients, by event name (unknown names are counted as "unknown").',
+      help: 'Events received from clients in every namespace, by event name (the first 100 names seen; later ones are counted as "other").',
       labelNames: ['event'],
       registers,
     }),
@@ -87,6 +95,16 @@ export function createMetrics(): ServerMetrics {
     busDuplicatesDropped: new Counter({
       name: 'socketfleet_bus_duplicates_dropped_total',
       help: 'Resent room broadcasts that had already been delivered here and were dropped.',
+      registers,
+    }),
+    busSequenceGaps: new Counter({
+      name: 'socketfleet_bus_sequence_gaps_total',
+      help: "Another server's room broadcasts found missing here by their per-room number (counted when a later one arrives); minus socketfleet_bus_sequence_gaps_filled_total, the broadcasts this server's members of those rooms lost, whatever lost them.",
+      registers,
+    }),
+    busSequenceGapsFilled: new Counter({
+      name: 'socketfleet_bus_sequence_gaps_filled_total',
+      help: 'Room broadcasts counted missing that arrived later (a resend or a late delivery).',
       registers,
     }),
     busPublishesHeld: new Gauge({

@@ -43,6 +43,11 @@ describe('parseRealtimeCluster defaults', () => {
           retentionPolicy: { whenDeleted: 'Delete', whenScaled: 'Delete' },
         },
         auth: { enabled: true },
+        exporter: {
+          enabled: false,
+          image: 'oliver006/redis_exporter:v1.67.0',
+          resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { memory: '64Mi' } },
+        },
       },
       gateway: {
         mode: 'managed',
@@ -61,6 +66,18 @@ describe('parseRealtimeCluster defaults', () => {
           port: 80,
           externalTrafficPolicy: 'Local',
           annotations: {},
+        },
+        limits: {
+          connectionsPerAddress: 2000,
+          handshakesPerSecondPerAddress: 20,
+          handshakeBurst: 400,
+          clientHeaderTimeoutSeconds: 10,
+          clientBodyTimeoutSeconds: 10,
+        },
+        exporter: {
+          enabled: false,
+          image: 'nginx/nginx-prometheus-exporter:1.4.2',
+          resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { memory: '64Mi' } },
         },
       },
       tuning: {

@@ -61,8 +61,9 @@ describe('room assignment', () => {
 });
 
 describe('payload', () => {
-  it('serialises to about the requested size and carries its send time', () => {
-    const p = makePayload(370, 3, 42, 'room-7');
+  it('serialises to about the requested size and carries its due time', () => {
+    const p = makePayload(370, 3, 42, 'room-7', 1_700_000_000_123.25);
+    expect(p.ts).toBe(1_700_000_000_123.25);
     const len = JSON.stringify(p).length;
     expect(len).toBeGreaterThanOrEqual(360);
     expect(len).toBeLessThanOrEqual(380);

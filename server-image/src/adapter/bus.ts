@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { ConnectionOptions } from 'node:tls';
 import calculateSlot from 'cluster-key-slot';
 import { Cluster, type ClusterOptions } from 'ioredis';
 
@@ -62,6 +63,10 @@ export const DEFAULT_BUS_TIMINGS: BusTimings = {
 export interface ClusterBusOptions {
   nodes: RedisNodeAddress[];
   password?: string | undefined;
+  /** ACL user; the default user when unset. */
+  username?: string | undefined;
+  /** TLS for every node connection, plain TCP when unset. */
+  tls?: ConnectionOptions | undefined;
   timings?: Partial<BusTimings>;
   hooks?: BusHooks;
 }
@@ -129,6 +134,8 @@ export class ClusterBus extends EventEmitter {
       autoPipeliningIgnoredCommands: ['ssubscribe', 'sunsubscribe'],
       redisOptions: {
         password: options.password,
+        ...(options.username !== undefined ? { username: options.username } : {}),
+        ...(options.tls !== undefined ? { tls: options.tls } : {}),
         connectionName: 'socketfleet',
         // A pod that is gone drops packets; fail the try quickly and let the retry find the new master.
         connectTimeout: 2000,

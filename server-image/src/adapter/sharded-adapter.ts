@@ -7,6 +7,7 @@ import type { ClusterBus } from './bus.js';
 import { RoomPresence } from './room-presence.js';
 import { compressForBus, inflateFromBus } from './bus-compression.js';
 import { DeliveredIds, publishWithRepair } from './repair.js';
+import { RoomSequenceGaps, RoomSequencer } from './room-gaps.js';
 import { writeFrameDirect, type EngineConnection } from './direct-write.js';
 import { canPreEncodeFrames, preEncodeFrame } from './ws-frame.js';
 
@@ -74,6 +75,9 @@ export interface AdapterHooks {
   onPublishShort?(missing: number): void;
   /** A resent room broadcast that had already been delivered here was dropped. */
   onDuplicateDropped?(): void;
+  /** Room broadcasts of another server found missing here (room-gaps.ts), and found late. */
+  onSequenceGap?(missing: number): void;
+  onSequenceGapFilled?(filled: number): void;
 }
 
 export interface RoomShardedAdapterOptions {
@@ -176,6 +180,64 @@ const SOCKET_ID_LIKE = /^[A-Za-z0-9_-]{20}$/;
 /** How often local rooms are checked against the slot map, as a backstop to topology events. */
 const OWNER_CHECK_MS = 1000;
 
+interface NamespaceAdapter {
+  nsp: { name: string };
+  onNodeLost(node: string): void;
+  onTopology(): void;
+  onOrphan(channel: Buffer, message: Buffer): void;
+}
+
+/**
+ * The bus events every namespace's adapter needs, listened to once per server instead of once per
+ * namespace: with a listener set per adapter, dynamic namespaces (one per team, per document)
+ * passed Node's limit of 10 listeners at the 11th namespace (MaxListenersExceededWarning), and
+ * every orphaned message and every owner check walked all of them. One timer checks room owners
+ * for every namespace, and an orphaned message goes only to the namespace its channel names.
+ */
+class NamespaceRegistry {
+  private readonly adapters = new Map<string, NamespaceAdapter>();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly onNodeLost = (node: string): void => {
+    for (const a of this.adapters.values()) a.onNodeLost(node);
+  };
+  private readonly onTopology = (): void => {
+    for (const a of this.adapters.values()) a.onTopology();
+  };
+  private readonly onOrphan = (channel: Buffer, message: Buffer): void => {
+    // socket.io#<namespace>#<room>#: namespace names hold no "#" in practice; if one does, ask all.
+    const name = channel.toString();
+    const end = name.indexOf('#', CHANNEL_PREFIX.length);
+    const owner = end > 0 ? this.adapters.get(name.slice(CHANNEL_PREFIX.length, end)) : undefined;
+    if (owner) owner.onOrphan(channel, message);
+    else for (const a of this.adapters.values()) a.onOrphan(channel, message);
+  };
+
+  constructor(private readonly bus: ClusterBus) {}
+
+  add(adapter: NamespaceAdapter): void {
+    if (this.adapters.size === 0) {
+      this.bus.on('node-lost', this.onNodeLost);
+      this.bus.on('topology', this.onTopology);
+      this.bus.on('orphanMessage', this.onOrphan);
+      this.timer = setInterval(this.onTopology, OWNER_CHECK_MS);
+      this.timer.unref();
+    }
+    this.adapters.set(adapter.nsp.name, adapter);
+  }
+
+  delete(adapter: NamespaceAdapter): void {
+    if (this.adapters.get(adapter.nsp.name) !== adapter) return;
+    this.adapters.delete(adapter.nsp.name);
+    if (this.adapters.size > 0) return;
+    this.bus.off('node-lost', this.onNodeLost);
+    this.bus.off('topology', this.onTopology);
+    this.bus.off('orphanMessage', this.onOrphan);
+    clearInterval(this.timer);
+  }
+}
+
+const CHANNEL_PREFIX = 'socket.io#';
+
 /**
  * The room-sharded adapter: @socket.io/redis-adapter's sharded adapter in dynamic mode (one
  * channel per room, subscribed only while this server has members) on one Redis Cluster through
@@ -193,6 +255,8 @@ export function createRoomShardedAdapter(
   const skipLonely = fast.skipLonelyRooms && fast.localFirst;
   const compressBus = fast.compressBus && fast.msgpackBus;
 
+  const namespaces = new NamespaceRegistry(bus);
+
   class RoomShardedAdapter extends Base {
     private readonly presence: RoomPresence;
     private readonly roomChannel: (room: string) => string;
@@ -200,13 +264,15 @@ export function createRoomShardedAdapter(
     private readonly owners = new Map<string, string | undefined>();
     /** Local rooms whose master's connection was lost, until they handshake again. */
     private readonly suspended = new Set<string>();
-    private readonly onNodeLost: (node: string) => void;
-    private readonly onTopology: () => void;
-    private readonly onOrphan: (channel: Buffer, message: Buffer) => void;
-    private readonly ownerTimer: NodeJS.Timeout;
+    /** Called by the namespace registry below for this adapter's share of the bus events. */
+    readonly onNodeLost: (node: string) => void;
+    readonly onTopology: () => void;
+    readonly onOrphan: (channel: Buffer, message: Buffer) => void;
     /** Id of this server's next room broadcast on the bus (see repair.ts). */
     private nextBroadcastId = 0;
     private readonly delivered = new DeliveredIds();
+    private readonly roomSeq = new RoomSequencer();
+    private readonly gaps = new RoomSequenceGaps();
 
     constructor(nsp: Namespace) {
       super(nsp, bus, bus, { subscriptionMode: 'dynamic' });
@@ -238,15 +304,12 @@ export function createRoomShardedAdapter(
         presence.suspend(lost);
       };
       this.onTopology = () => this.recheckOwners();
-      bus.on('node-lost', this.onNodeLost);
-      bus.on('topology', this.onTopology);
-      this.ownerTimer = setInterval(this.onTopology, OWNER_CHECK_MS);
-      this.ownerTimer.unref();
       // Registered after the library's own listener, so the SSUBSCRIBE is already on its way.
       this.on('create-room', (room: string) => {
         if (!this.sids.has(room)) presence.created(room);
       });
       this.on('delete-room', (room: string) => {
+        this.gaps.forgetRoom(room);
         this.owners.delete(room);
         this.suspended.delete(room);
         presence.deleted(room);
@@ -267,7 +330,7 @@ export function createRoomShardedAdapter(
           // Not ours to judge: the library ignores undecodable messages too.
         }
       };
-      bus.on('orphanMessage', this.onOrphan);
+      namespaces.add(this);
     }
 
     /**
@@ -295,10 +358,7 @@ export function createRoomShardedAdapter(
     }
 
     override close(): Promise<void> | void {
-      clearInterval(this.ownerTimer);
-      bus.off('node-lost', this.onNodeLost);
-      bus.off('topology', this.onTopology);
-      bus.off('orphanMessage', this.onOrphan);
+      namespaces.delete(this);
       return super.close();
     }
 
@@ -386,6 +446,20 @@ export function createRoomShardedAdapter(
       );
     }
 
+    /** Another server's numbered room broadcast: count the numbers that never came (room-gaps.ts). */
+    private countGaps(
+      message: ClusterMessage,
+      m: { type: number; uid: string; nsp: string; data: { opts?: { rooms?: string[] } } },
+    ): void {
+      const seq = (message as unknown as { rseq?: unknown }).rseq;
+      const rooms = m.data?.opts?.rooms;
+      if (typeof seq !== 'number' || m.type !== BROADCAST || m.uid === this.uid) return;
+      if (m.nsp !== this.nsp.name || rooms?.length !== 1) return;
+      const { missing, filled } = this.gaps.seen(m.uid, rooms[0]!, seq);
+      if (missing > 0) hooks.onSequenceGap?.(missing);
+      if (filled > 0) hooks.onSequenceGapFilled?.(filled);
+    }
+
     /** Broadcasts from other servers take the same single-encoding local path. */
     override onMessage(message: ClusterMessage, offset?: string): void {
       const m = message as unknown as {
@@ -423,6 +497,7 @@ export function createRoomShardedAdapter(
         }
       }
       if (m.nsp === this.nsp.name && this.presence.onMessage(m)) return;
+      this.countGaps(message, m);
       if (
         m.type !== BROADCAST ||
         m.data.requestId !== undefined ||
@@ -470,6 +545,7 @@ export function createRoomShardedAdapter(
       const payload = this.encode({
         ...wire,
         bid: this.nextBroadcastId++,
+        rseq: this.roomSeq.take(room),
       } as unknown as ClusterMessage);
       return publishWithRepair({
         send: () => bus.spublish(channel, payload),
