@@ -320,6 +320,7 @@ export async function attach(io: Server, options: SocketfleetOptions = {}): Prom
         ? clientAuthMiddleware(Buffer.from(rest.clientAuthKey ?? '', 'utf8'))
         : undefined,
     keepHttpRequest: config.keepHttpRequest,
+    onEvent: () => traffic.add('eventsIn'),
   });
 
   // Any server (or an operator tool holding a library server) can ask the whole cluster for a
