@@ -383,6 +383,10 @@ export function planRedisCluster(layout: RedisLayout, pods: RedisPodView[]): Red
   }
 
   // 6. Every other node of a shard replicates that shard's master.
+  const heirOfLostMaster = (masterId: string | undefined): boolean =>
+    masters.some(
+      (x) => x.id === masterId && slotCount(x.slots) > 0 && (isFailing(x) || !liveById.has(x.id)),
+    );
   const replicate: RedisStep[] = [];
   for (const [s, m] of shardMaster) {
     if (isFailing(inView.get(m.self.id) ?? m.self)) continue;
@@ -390,6 +394,10 @@ export function planRedisCluster(layout: RedisLayout, pods: RedisPodView[]): Red
       if (l.view.ref.shard !== s || l === m) continue;
       if (isMaster(l.self) && slotCount(l.self.slots) > 0) continue;
       if (!isMaster(l.self) && l.self.masterId === m.self.id) continue;
+      // The replica of a master that is gone but still holds slots is its heir: Redis is about to
+      // elect it. Pointing it at the shard's pod that came back empty (faster than the node
+      // timeout, as a deleted pod does) would cancel that election and wipe the heir's data.
+      if (!isMaster(l.self) && heirOfLostMaster(l.self.masterId)) continue;
       // The replica must know its master first; gossip brings that within a heartbeat or two.
       if (!l.view.nodes!.some((n) => n.id === m.self.id && !hasFlag(n, 'handshake'))) continue;
       replicate.push({ kind: 'replicate', pod: l.view.ref.pod, masterId: m.self.id });

@@ -920,6 +920,8 @@ describe('the user path on a real node', () => {
     const affectedRooms = new Set(ROOMS.filter((r) => owner.get(r) === victim));
     const otherRooms = new Set(ROOMS.filter((r) => !affectedRooms.has(r)));
     const replica = view.find((n) => n.pod !== victim && shardOfPod(n.pod) === shard)!.pod;
+    // The pod comes back under the same name with a new node id: tell them apart by id.
+    const victimId = view.find((n) => n.pod === victim && n.master)!.id;
     const lostBefore = await serverMetric(...LOST_METRICS);
     const since = Date.now();
     const load = startLoad(members, 'failover', 250);
@@ -935,9 +937,11 @@ describe('the user path on a real node', () => {
         `the slots of ${[...affectedRooms].join(', ')} to have a master again`,
         async () => {
           const v = await clusterNodes(node, ns, replica);
-          const owners = slots.map((sl) => ownerOf(v, sl));
-          if (owners.some((o) => o === undefined || o === victim)) return undefined;
-          promoted = owners[0]!;
+          const owners = slots.map((sl) =>
+            v.find((n) => n.master && !n.failing && n.slots.some(([a, b]) => sl >= a && sl <= b)),
+          );
+          if (owners.some((o) => o === undefined || o.id === victimId)) return undefined;
+          promoted = owners[0]!.pod;
           return Date.now();
         },
         120_000,
@@ -992,7 +996,7 @@ describe('the user path on a real node', () => {
       `${victim} to rejoin as a replica`,
       async () => {
         const me = (await clusterNodes(node, ns, replica)).find(
-          (n) => n.pod === victim && !n.failing,
+          (n) => n.pod === victim && n.id !== victimId && !n.failing,
         );
         return me && !me.master ? Date.now() : undefined;
       },
@@ -1007,6 +1011,8 @@ describe('the user path on a real node', () => {
         `other rooms: received ${others.received}/${others.expected}; servers counted ${lost} lost publishes; ` +
         `${serversReady}/3 servers Ready; ${victim} back as a replica ${rejoinedAt - deletedAt} ms after the delete`,
     );
+    // The replica took over (not the deleted pod, back empty under the same name).
+    expect(promoted).toBe(replica);
     expect(serversReady).toBe(3);
     expect(movedSince(members, since)).toEqual([]);
     expect(others.steady).toBeGreaterThan(0);

@@ -200,6 +200,29 @@ describe('Redis Cluster planner', () => {
     });
   });
 
+  it('leaves the heir of a deleted master alone when the pod comes back empty before the election', () => {
+    const sim = formed(3, 1);
+    const oldMaster = sim.byPod.get('demo-redis-0-0')!;
+    const heir = sim.byPod.get('demo-redis-0-1')!;
+    // A deleted pod is back (new IP, new id, no slots) within a second or two, before the node
+    // timeout lets Redis elect the replica.
+    oldMaster.alive = false;
+    const fresh = sim.start(oldMaster.pod);
+    for (let round = 0; round < 5; round++) {
+      const p = plan(sim);
+      expect(p.steps.filter((st) => st.kind === 'replicate' && st.pod === heir.pod.pod)).toEqual(
+        [],
+      );
+      for (const st of p.steps) sim.apply(st);
+    }
+    expect(heir.master).toBe(oldMaster.id);
+    // Redis elects the heir; then the empty pod joins it as a replica and the dead id goes.
+    sim.promote(heir);
+    converge(sim);
+    expect(fresh.master).toBe(heir.id);
+    expect(plan(sim).shards[0]).toMatchObject({ master: 'demo-redis-0-1', slots: 5462 });
+  });
+
   it('promotes a replica without a vote when too few masters are left to elect one', () => {
     const sim = formed(2, 1);
     sim.byPod.get('demo-redis-1-0')!.alive = false;

@@ -76,7 +76,8 @@ export class SimCluster {
     }
   }
 
-  private promote(r: SimNode): void {
+  /** Redis elects replica `r` in place of its (failed) master. */
+  promote(r: SimNode): void {
     const old = this.nodes.get(r.master!)!;
     r.slots = old.slots;
     old.slots = new Set();

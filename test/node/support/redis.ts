@@ -1,5 +1,7 @@
-// The Redis Cluster of a RealtimeCluster on the real node, as its own nodes report it
-// (`redis-cli cluster nodes` in a Redis pod; REDISCLI_AUTH is in the pod's environment).
+// The Redis Cluster of a RealtimeCluster on the real node, as its own nodes report it:
+// `CLUSTER SHARDS` run in a Redis pod as the servers' ACL user (the default user is off), its
+// password read from the cluster's Secret and handed to redis-cli on stdin, so it appears in
+// no command line and no audit log.
 import { ClusterBus } from '../../../server-image/src/adapter/bus.js';
 import type { RealNode } from '../harness.js';
 
@@ -8,53 +10,92 @@ export interface RedisNodeView {
   /** The pod, from the host name the node announces (`<pod>.<service>.<ns>.svc`). */
   pod: string;
   master: boolean;
-  /** Flagged failing (fail or fail?) by the node that answered. */
+  /** Not `online` (failed, or loading) as the answering node sees it. */
   failing: boolean;
+  /** The slots of its shard (a replica reports its master's). */
   slots: [number, number][];
 }
 
-export function parseClusterNodes(text: string): RedisNodeView[] {
+/**
+ * Parses redis-cli's flat output of CLUSTER SHARDS: per shard `slots` and its range bounds,
+ * then `nodes` and, per node, field/value pairs starting with `id`.
+ */
+export function parseClusterShards(text: string): RedisNodeView[] {
+  const t = text.split('\n').map((x) => x.trim());
   const out: RedisNodeView[] = [];
-  for (const line of text.split('\n')) {
-    const f = line.trim().split(/\s+/);
-    if (f.length < 8) continue;
-    const host = f[1]!.split(',')[1] ?? f[1]!;
-    const flags = f[2]!.split(',');
-    const slots: [number, number][] = [];
-    for (const s of f.slice(8)) {
-      if (s.startsWith('[')) continue; // a slot being migrated or imported
-      const [a, b] = s.split('-');
-      slots.push([Number(a), Number(b ?? a)]);
-    }
+  let slots: [number, number][] = [];
+  let node: Record<string, string> | undefined;
+  const flush = (): void => {
+    if (!node) return;
+    const host = node.hostname || node.endpoint || node.ip || '';
     out.push({
-      id: f[0]!,
+      id: node.id ?? '',
       pod: host.split('.')[0]!,
-      master: flags.includes('master'),
-      failing: flags.includes('fail') || flags.includes('fail?'),
-      slots,
+      master: node.role === 'master',
+      failing: node.health !== 'online',
+      slots: node.role === 'master' ? slots : [],
     });
+    node = undefined;
+  };
+  for (let i = 0; i < t.length; i++) {
+    const tok = t[i]!;
+    if (tok === 'slots') {
+      flush();
+      slots = [];
+      for (i++; i + 1 < t.length && /^\d+$/.test(t[i]!); i += 2) {
+        slots.push([Number(t[i]), Number(t[i + 1])]);
+      }
+      i--;
+    } else if (tok === 'nodes') {
+      continue;
+    } else if (tok === 'id') {
+      flush();
+      node = { id: t[++i] ?? '' };
+    } else if (node && tok !== '') {
+      node[tok] = t[++i] ?? '';
+    }
   }
+  flush();
   return out;
 }
+
+let serverPassword: string | undefined;
 
 export async function clusterNodes(
   node: RealNode,
   ns: string,
   pod: string,
+  cluster = pod.replace(/-redis-\d+-\d+$/, ''),
 ): Promise<RedisNodeView[]> {
-  const text = await node.kubectlOk([
-    '-n',
-    ns,
-    'exec',
-    pod,
-    '-c',
-    'redis',
-    '--',
-    'redis-cli',
-    'cluster',
-    'nodes',
-  ]);
-  return parseClusterNodes(text);
+  serverPassword ??= Buffer.from(
+    await node.kubectlOk([
+      '-n',
+      ns,
+      'get',
+      'secret',
+      `${cluster}-redis-acl`,
+      '-o',
+      'jsonpath={.data.server-password}',
+    ]),
+    'base64',
+  ).toString('utf8');
+  const text = await node.kubectlOk(
+    [
+      '-n',
+      ns,
+      'exec',
+      '-i',
+      pod,
+      '-c',
+      'redis',
+      '--',
+      'sh',
+      '-c',
+      'read -r p; REDISCLI_AUTH="$p" exec redis-cli --user socketfleet-server cluster shards',
+    ],
+    `${serverPassword}\n`,
+  );
+  return parseClusterShards(text);
 }
 
 /** The hash slot of a room's channel on the sharded adapter. */
