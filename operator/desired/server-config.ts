@@ -24,6 +24,10 @@ export function buildServerConfig(
     corsOrigins: [...s.corsOrigins],
     eventsPerSecond: s.eventsPerSecond,
     drainSeconds: s.drainSeconds,
+    connectionStateRecovery: {
+      enabled: s.connectionStateRecovery.enabled,
+      maxDisconnectionSeconds: s.connectionStateRecovery.maxDisconnectionSeconds,
+    },
     redis: { nodes: nodes.map((a) => ({ host: a.host, port: a.port })) },
     logLevel: 'info',
     clientAuth: cluster.spec.auth.mode,

@@ -219,9 +219,27 @@ export async function createServer(
             logger.warn({ missing }, 'a room broadcast did not reach every member server');
         },
         onDuplicateDropped: () => metrics.busDuplicatesDropped.inc(),
+        onRestore: (result) => metrics.recoveryRestores.inc({ result }),
+        onReplayed: (n) => metrics.recoveryReplayed.inc(n),
+        onJournalFailed: (err) => {
+          metrics.recoveryErrors.inc({ kind: 'journal' });
+          if (!rateLimited('journal'))
+            logger.warn({ err: err.message }, 'delivery journal write failed');
+        },
+        onSessionSaveFailed: (err) => {
+          metrics.recoveryErrors.inc({ kind: 'session' });
+          if (!rateLimited('session')) logger.warn({ err: err.message }, 'session save failed');
+        },
       },
     }) as unknown as ServerOptions['adapter'],
   };
+  // Connection-state recovery: the adapter sees this option and keeps sessions and logs in Redis.
+  // Middlewares (client auth) run on every reconnect, recovered or not.
+  if (config.connectionStateRecovery.enabled)
+    ioOptions.connectionStateRecovery = {
+      maxDisconnectionDuration: config.connectionStateRecovery.maxDisconnectionSeconds * 1000,
+      skipMiddlewares: false,
+    };
   if (config.corsOrigins.length > 0)
     ioOptions.cors = { origin: config.corsOrigins, credentials: true };
   if (config.parser === 'msgpack') ioOptions.parser = msgpackParser;
@@ -395,6 +413,9 @@ export async function createServer(
       metrics.draining.set(1);
       const windowMs = config.drainSeconds * 1000;
       logger.info({ clients: io.engine.clientsCount, windowMs }, 'draining: disconnecting clients');
+      // Hand-off: sessions are in Redis before any client is sent away to another server.
+      const saved = await (nsp.adapter as unknown as ShardedAdapter).saveSessions();
+      if (saved > 0) logger.info({ sessions: saved }, 'draining: sessions saved');
       await spreadDisconnects(io, windowMs);
       logger.info('drain complete');
     })();

@@ -9,6 +9,9 @@ import { compressForBus, inflateFromBus } from './bus-compression.js';
 import { DeliveredIds, publishWithRepair } from './repair.js';
 import { writeFrameDirect, type EngineConnection } from './direct-write.js';
 import { canPreEncodeFrames, preEncodeFrame } from './ws-frame.js';
+import { Recovery, type RecoveryHooks, type WireBroadcast } from './recovery.js';
+import { RecoveryStore } from './recovery-store.js';
+import { channelOf } from './recovery-keys.js';
 
 /** MessageType.BROADCAST of socket.io-adapter's cluster protocol. */
 const BROADCAST = 3;
@@ -79,8 +82,25 @@ export interface AdapterHooks {
 export interface RoomShardedAdapterOptions {
   bus: ClusterBus;
   fastPaths?: Partial<FastPaths>;
-  hooks?: AdapterHooks;
+  hooks?: AdapterHooks & RecoveryHooks;
+  /** Bounds of connection-state recovery's logs (used when the Server has it on). */
+  recoveryLimits?: Partial<RecoveryLimitOptions>;
 }
+
+export interface RecoveryLimitOptions {
+  /** Entries a room's log keeps at most, whatever their age. */
+  maxLogLength: number;
+  /** Packets one reconnect may replay; more and the client gets a fresh session. */
+  maxReplay: number;
+}
+
+export const DEFAULT_RECOVERY_LIMITS: RecoveryLimitOptions = {
+  maxLogLength: 10_000,
+  maxReplay: 10_000,
+};
+
+/** socket.io-parser's EVENT packet type. */
+const EVENT = 2;
 
 interface PacketOptions {
   preEncoded: boolean;
@@ -107,6 +127,10 @@ interface LibraryAdapter {
   sids: Map<string, Set<string>>;
   broadcast(packet: Packet, opts: BroadcastOptions): Promise<void> | void;
   onMessage(message: ClusterMessage, offset?: string): void;
+  onRawMessage(rawMessage: Buffer, channel: Buffer | string): void;
+  addAll(id: string, rooms: Set<string>): void;
+  del(id: string, room: string): void;
+  delAll(id: string): void;
   _encode(packet: Packet, packetOpts: PacketOptions): (string | Buffer)[];
   apply(opts: BroadcastOptions, callback: (socket: Socket) => void): void;
   computeExceptSids(exceptRooms?: Set<string>): Set<string>;
@@ -128,6 +152,11 @@ export interface ShardedAdapter extends LibraryAdapter {
    * other member server knows it, so a publish caused after that can not miss this server.
    */
   roomReady(room: string): Promise<boolean>;
+  /**
+   * With connection-state recovery on: saves every connected socket's session and resolves once
+   * Redis has them (a draining server calls it before closing its connections). Resolves 0 when off.
+   */
+  saveSessions(): Promise<number>;
 }
 
 /** What the local delivery touches on a socket; notifyOutgoingListeners is private in the typings. */
@@ -164,6 +193,23 @@ function resolveShardedAdapterClass(): ShardedAdapterClass {
   ) => object;
   shardedAdapterClass = factory(inertNamespace).constructor as ShardedAdapterClass;
   return shardedAdapterClass;
+}
+
+/** A bus message as every version of the adapter encodes it: JSON starts with '{', else msgpack. */
+function decodeBusMessage(raw: Buffer): ClusterMessage | undefined {
+  try {
+    return (raw[0] === 0x7b ? JSON.parse(raw.toString()) : notepack.decode(raw)) as ClusterMessage;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A logged broadcast as published: its log id first, so receivers need no other round trip. */
+function frame(id: string, payload: string | Buffer): Buffer {
+  return Buffer.concat([
+    Buffer.from(`~${id} `),
+    typeof payload === 'string' ? Buffer.from(payload) : payload,
+  ]);
 }
 
 function isBinary(value: unknown): value is Buffer {
@@ -207,9 +253,49 @@ export function createRoomShardedAdapter(
     /** Id of this server's next room broadcast on the bus (see repair.ts). */
     private nextBroadcastId = 0;
     private readonly delivered = new DeliveredIds();
+    /** Present when the Server has connectionStateRecovery on (see recovery.ts). */
+    private readonly recovery: Recovery | undefined;
+    private readonly recoveryStore: RecoveryStore | undefined;
 
     constructor(nsp: Namespace) {
       super(nsp, bus, bus, { subscriptionMode: 'dynamic' });
+      const serverOpts = (
+        nsp.server as unknown as {
+          opts: {
+            connectionStateRecovery?: { maxDisconnectionDuration?: number };
+            pingInterval?: number;
+            pingTimeout?: number;
+          };
+        }
+      ).opts;
+      const csr = serverOpts.connectionStateRecovery;
+      if (csr) {
+        const limits = { ...DEFAULT_RECOVERY_LIMITS, ...options.recoveryLimits };
+        const maxDisconnectionMs = csr.maxDisconnectionDuration ?? 120_000;
+        const heartbeatMs =
+          (serverOpts.pingInterval ?? 25_000) + (serverOpts.pingTimeout ?? 20_000);
+        const recovery: Recovery = new Recovery(
+          {
+            uid: this.uid,
+            nsp: nsp.name,
+            decode: (raw) => decodeBusMessage(raw) as WireBroadcast | undefined,
+            deliver: (message, offset, skip) => this.deliverLogged(message, offset, skip),
+            pin: (holder, rooms) => this.addAll(holder, new Set(rooms)),
+            unpin: (holder) => this.delAll(holder),
+            roomReady: (room) => this.presence.whenReady(room),
+            socket: (sid) => nsp.sockets.get(sid),
+          },
+          (this.recoveryStore = new RecoveryStore(bus, {
+            maxLogLength: limits.maxLogLength,
+            retentionMs: maxDisconnectionMs + heartbeatMs + 10_000,
+            sessionTtlMs: maxDisconnectionMs,
+          })),
+          { maxDisconnectionMs, heartbeatMs, maxReplay: limits.maxReplay },
+          hooks,
+        );
+        this.recovery = recovery;
+        nsp.on('connection', (socket: Socket) => recovery.connected(socket));
+      }
       const channel = (room: string): string => `socket.io#${nsp.name}#${room}#`;
       this.roomChannel = channel;
       // Every server runs the membership handshake, whatever its own skipLonelyRooms setting, so
@@ -294,7 +380,42 @@ export function createRoomShardedAdapter(
       return this.presence.whenReady(room);
     }
 
+    saveSessions(): Promise<number> {
+      return this.recovery ? this.recovery.saveAll() : Promise.resolve(0);
+    }
+
+    override addAll(id: string, rooms: Set<string>): void {
+      super.addAll(id, rooms);
+      this.recovery?.roomsChanged(id);
+    }
+
+    override del(id: string, room: string): void {
+      super.del(id, room);
+      this.recovery?.roomsChanged(id);
+    }
+
+    persistSession(session: { sid: string; pid: string; rooms: string[]; data: unknown }): void {
+      this.recovery?.persist(session);
+    }
+
+    restoreSession(pid: string, offset: string): Promise<unknown> {
+      return this.recovery ? this.recovery.restore(pid, offset) : Promise.resolve(null);
+    }
+
+    /** A broadcast framed with its log id (`~<id> <message>`, see recovery-store.ts). */
+    override onRawMessage(rawMessage: Buffer, channel: Buffer | string): void {
+      if (rawMessage[0] !== 0x7e) {
+        super.onRawMessage(rawMessage, channel);
+        return;
+      }
+      const space = rawMessage.indexOf(0x20);
+      if (space < 0) return;
+      const message = decodeBusMessage(rawMessage.subarray(space + 1));
+      if (message) this.onMessage(message, rawMessage.subarray(1, space).toString());
+    }
+
     override close(): Promise<void> | void {
+      this.recovery?.close();
       clearInterval(this.ownerTimer);
       bus.off('node-lost', this.onNodeLost);
       bus.off('topology', this.onTopology);
@@ -358,7 +479,8 @@ export function createRoomShardedAdapter(
     }
 
     override broadcast(packet: Packet, opts: BroadcastOptions): Promise<void> | void {
-      if (!fast.localFirst || this.recoveryEnabled) {
+      if (this.recovery) return this.broadcastRecoverable(packet, opts);
+      if (!fast.localFirst) {
         return super.broadcast(packet, opts);
       }
       this.deliverLocally(packet, opts);
@@ -386,8 +508,92 @@ export function createRoomShardedAdapter(
       );
     }
 
+    /**
+     * With recovery on, what Socket.IO would replay goes to its room's log and out on the room's
+     * channel in one script; this server's own members get it back through its subscription like
+     * every other server's, so each server delivers a room in log order (which the offsets rely
+     * on). A direct emit to a local socket is logged (on its id's shard) and delivered here.
+     */
+    private broadcastRecoverable(packet: Packet, opts: BroadcastOptions): Promise<void> | void {
+      const flags = opts.flags ?? {};
+      const [only] = opts.rooms.size === 1 ? opts.rooms : [undefined];
+      const privateRoom = only !== undefined && SOCKET_ID_LIKE.test(only);
+      const loggable = packet.type === EVENT && packet.id === undefined && !flags.volatile;
+      if (flags.local || (!loggable && privateRoom && this.nsp.sockets.has(only))) {
+        this.deliverLocally(packet, opts);
+        return;
+      }
+      if (!loggable) return super.broadcast(packet, opts);
+      const recovery = this.recovery!;
+      const store = this.recoveryStore!;
+      const { nsp: _stamped, ...wirePacket } = packet;
+      const rooms = [...opts.rooms];
+      const message = {
+        type: BROADCAST,
+        uid: this.uid,
+        nsp: this.nsp.name,
+        bid: this.nextBroadcastId++,
+        data: { packet: wirePacket, opts: { rooms, except: [...(opts.except ?? [])], flags } },
+      };
+      const payload = this.encode(message);
+      const log = recovery.logOf(rooms);
+      const failed = (err: unknown): void =>
+        hooks.onPublishFailed?.(err instanceof Error ? err : new Error(String(err)));
+      if (privateRoom) {
+        return store.publishLogged(log, '', payload).then(([id]) => {
+          if (this.nsp.sockets.has(only)) {
+            recovery.received(message as unknown as WireBroadcast, id);
+            return;
+          }
+          return bus.spublish(channelOf(this.nsp.name), frame(id, payload)).then(() => undefined);
+        }, failed);
+      }
+      const channel = channelOf(this.nsp.name, only);
+      let id: string | undefined;
+      return publishWithRepair({
+        send: () =>
+          id === undefined
+            ? store.publishLogged(log, channel, payload).then(([logged, n]) => {
+                id = logged;
+                return n;
+              })
+            : bus.spublish(channel, frame(id, payload)),
+        expected: () => (only !== undefined ? this.presence.expectedSubscribers(only) : undefined),
+        topologyChanging: () => bus.topologyChanging(),
+        holdMs: bus.timings.holdMs,
+        retryDelayMs: bus.timings.retryDelayMs * 2,
+        onRepaired: () => hooks.onPublishRepaired?.(),
+        onShort: (missing) => hooks.onPublishShort?.(missing),
+      }).catch(failed);
+    }
+
+    private deliverLogged(message: WireBroadcast, offset: string, skip?: string[]): void {
+      const packet = message.data.packet;
+      (packet.data ??= []).push(offset);
+      const except = new Set(message.data.opts.except);
+      if (skip) for (const sid of skip) except.add(sid);
+      this.deliverLocally(packet, {
+        rooms: new Set(message.data.opts.rooms),
+        except,
+        flags: (message.data.opts.flags ?? {}),
+      });
+    }
+
     /** Broadcasts from other servers take the same single-encoding local path. */
     override onMessage(message: ClusterMessage, offset?: string): void {
+      if (this.recovery && typeof offset === 'string') {
+        const w = message as unknown as WireBroadcast & { data: { requestId?: string } };
+        if (w.type !== BROADCAST || w.data?.requestId !== undefined || w.nsp !== this.nsp.name)
+          return;
+        if (w.uid !== this.uid) hooks.onBusMessage?.();
+        // A repair's resend (same sender, same id), this server's own echo included.
+        if (typeof w.bid === 'number' && !this.delivered.firstTime(w.uid, w.bid)) {
+          hooks.onDuplicateDropped?.();
+          return;
+        }
+        this.recovery.received(w, offset);
+        return;
+      }
       const m = message as unknown as {
         type: number;
         uid: string;
