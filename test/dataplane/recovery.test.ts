@@ -104,7 +104,8 @@ describe.each(['msgpack', 'json'] as const)('connection state recovery (%s parse
   async function pickRooms(): Promise<string[]> {
     const owners = await redis.slotOwners();
     const starts: number[] = [];
-    for (let s = 0; s < owners.length; s++) if (s === 0 || owners[s] !== owners[s - 1]) starts.push(s);
+    for (let s = 0; s < owners.length; s++)
+      if (s === 0 || owners[s] !== owners[s - 1]) starts.push(s);
     const picked: string[] = [];
     for (let i = 0; picked.length < ROOMS; i++) {
       const room = `rec-${parser}-${i}`;

@@ -139,7 +139,8 @@ export function verify(clients: Tracked[], publisher: Publisher): Verdict {
       for (let s = first; s <= last; s++) if (!unique.has(s)) lost++;
       if (lost > 0 && v.samples.length < 5) {
         const missing: number[] = [];
-        for (let s = first; s <= last && missing.length < 6; s++) if (!unique.has(s)) missing.push(s);
+        for (let s = first; s <= last && missing.length < 6; s++)
+          if (!unique.has(s)) missing.push(s);
         v.samples.push(`client ${i} ${room}: missing ${missing.join(',')} of ${first}..${last}`);
       }
       v.lost += lost;

@@ -415,6 +415,16 @@ export class RedisClusterFixture {
       `127.0.0.1:${this.livePort()}`,
     ]);
     await this.waitKnown(node.port);
+    // Until the new node has learned every slot's owner it answers CLUSTERDOWN, and a MIGRATE
+    // into it fails mid-slot (seen as a rebalance that left a slot open).
+    await until(`node ${node.port} to see the cluster ok`, async () => {
+      const probe = this.probe(node.port);
+      try {
+        return /cluster_state:ok/.test(String(await probe.call('CLUSTER', 'INFO')));
+      } finally {
+        probe.disconnect();
+      }
+    });
     return node;
   }
 
@@ -458,6 +468,7 @@ export class RedisClusterFixture {
         return;
       } catch (err) {
         if (attempt >= 5) throw err;
+        console.warn(`rebalance attempt ${attempt} failed: ${String(err)}`);
         await sleep(1000);
       }
     }
