@@ -16,12 +16,15 @@ import { journalKeyOf, sessionKeyOf } from './recovery-keys.js';
 const PUBLISH_LOGGED = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local prev = '0-0'
+if last[1] then prev = last[1][1] end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'm', ARGV[1])
 redis.call('XTRIM', KEYS[1], 'MINID', '~', tostring(now - tonumber(ARGV[4])))
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 local n = 0
-if ARGV[2] ~= '' then n = redis.call('SPUBLISH', ARGV[2], '~' .. id .. ' ' .. ARGV[1]) end
-return {id, n}
+if ARGV[2] ~= '' then n = redis.call('SPUBLISH', ARGV[2], '~' .. id .. ' ' .. prev .. ' ' .. ARGV[1]) end
+return {id, n, prev}
 `;
 
 /**
@@ -52,7 +55,7 @@ interface ScriptClient {
     channel: string,
     maxLen: number,
     retentionMs: number,
-  ): Promise<[string, number]>;
+  ): Promise<[string, number, string]>;
   sfReadAfterBuffer(
     key: string,
     after: string,
@@ -106,12 +109,15 @@ export class RecoveryStore {
     this.cluster = cluster as Cluster & ScriptClient;
   }
 
-  /** Appends to `logKey` and publishes on `channel` ('' for none); resolves with [log id, receivers]. */
+  /**
+   * Appends to `logKey` and publishes on `channel` ('' for none); resolves with the log id, the
+   * receivers reached and the id before it in the log (receivers spot a gap with it).
+   */
   publishLogged(
     logKey: string,
     channel: string,
     payload: string | Buffer,
-  ): Promise<[string, number]> {
+  ): Promise<{ id: string; receivers: number; prev: string }> {
     return this.bus
       .hold(channel === '' ? logKey : channel, () =>
         this.cluster.sfPublishLogged(
@@ -122,7 +128,7 @@ export class RecoveryStore {
           this.limits.retentionMs,
         ),
       )
-      .then(([id, n]) => [String(id), Number(n)]);
+      .then(([id, n, prev]) => ({ id: String(id), receivers: Number(n), prev: String(prev) }));
   }
 
   async readAfter(key: string, after: string, end: string, count: number): Promise<ReadResult> {

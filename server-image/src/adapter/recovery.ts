@@ -62,6 +62,7 @@ export interface RecoveryHost {
   unpin(holder: string): void;
   roomReady(room: string): Promise<boolean>;
   socket(sid: string): Socket | undefined;
+  hasRoom(room: string): boolean;
 }
 
 export interface RecoverySettings {
@@ -79,6 +80,11 @@ export interface RecoveryHooks {
   ): void;
   onReplayed?(packets: number): void;
   onSessionSaveFailed?(err: Error): void;
+  /** A broadcast this server already delivered arrived again (resend, or after a gap fill). */
+  onDuplicateDropped?(): void;
+  /** Broadcasts pub/sub lost on the way here, read from their room's log instead. */
+  onGapFilled?(entries: number): void;
+  onGapFillFailed?(err: Error): void;
 }
 
 interface Item {
@@ -127,6 +133,10 @@ const SUPPRESS_MS = 30_000;
 export class Recovery {
   /** Last log id delivered here, per log: the position a joining socket starts from. */
   readonly lastDelivered = new Map<string, string>();
+  /** Last log id handed to the journal, per log: what the next broadcast's previous id must be. */
+  private readonly lastFormed = new Map<string, string>();
+  /** Logs whose gap is being read from Redis, with what arrived for them meanwhile. */
+  private readonly filling = new Map<string, (Item & { prev?: string })[]>();
   private readonly tracks = new Map<string, Track>();
   private readonly restoredTracks = new Map<string, Track>();
   private open: Item[] = [];
@@ -162,9 +172,78 @@ export class Recovery {
     return rooms.length === 1 ? logKeyOf(this.host.nsp, rooms[0]) : this.nsLog;
   }
 
-  /** A broadcast with its log id arrived (from another server or as this server's echo). */
-  received(message: WireBroadcast, id: string): void {
-    this.add({ log: this.logOf(message.data.opts.rooms), id, message });
+  /**
+   * A broadcast with its log id, and the id before it in the log, arrived (from another server
+   * or as this server's echo). Pub/sub drops messages while a slot moves or a master fails
+   * over, and a moved channel can deliver from its old and new shard out of order: the
+   * previous id shows both, and the room's log fills the gap, so each server delivers a room's
+   * broadcasts in log order, each once (a repair's resend is dropped here too).
+   */
+  received(message: WireBroadcast, id: string, prev: string): void {
+    const rooms = message.data.opts.rooms;
+    const log = this.logOf(rooms);
+    // Another server's socket's private traffic (it travels on the namespace channel).
+    if (rooms.length === 1 && SID_LIKE.test(rooms[0]!) && !this.host.hasRoom(rooms[0]!)) {
+      let captured = false;
+      for (const c of this.captures) if (c.logs.has(log)) captured = true;
+      if (!captured) return;
+    }
+    const waiting = this.filling.get(log);
+    if (waiting) {
+      waiting.push({ log, id, message, prev });
+      return;
+    }
+    this.accept({ log, id, message }, prev, true);
+  }
+
+  private accept(item: Item, prev: string | undefined, mayFill: boolean): void {
+    const last = this.lastFormed.get(item.log);
+    if (last !== undefined) {
+      if (compareIds(item.id, last) <= 0) {
+        this.hooks.onDuplicateDropped?.();
+        return;
+      }
+      if (mayFill && prev !== undefined && compareIds(prev, last) > 0) {
+        this.fill(item, last, prev);
+        return;
+      }
+    }
+    this.lastFormed.set(item.log, item.id);
+    this.add(item);
+  }
+
+  /** Reads what this server missed of a log between `last` and `item`, then goes on in order. */
+  private fill(item: Item, last: string, prev: string): void {
+    const waiting: (Item & { prev?: string })[] = [{ ...item, prev }];
+    this.filling.set(item.log, waiting);
+    this.store
+      .readAfter(item.log, last, `(${item.id}`, this.settings.maxReplay)
+      .then(
+        (read) => {
+          let filled = 0;
+          for (const e of read.entries) {
+            const message = this.decodeEntry(e);
+            if (!message) continue;
+            this.accept({ log: item.log, id: e.id, message }, undefined, false);
+            filled++;
+          }
+          this.hooks.onGapFilled?.(filled);
+        },
+        (err: unknown) =>
+          this.hooks.onGapFillFailed?.(err instanceof Error ? err : new Error(String(err))),
+      )
+      .finally(() => {
+        this.filling.delete(item.log);
+        for (const w of waiting) this.accept(w, w.prev, false);
+      })
+      .catch(() => undefined);
+  }
+
+  /** This server left the room: a later subscription starts afresh. */
+  forgetRoom(room: string): void {
+    const log = logKeyOf(this.host.nsp, room);
+    this.lastFormed.delete(log);
+    this.lastDelivered.delete(log);
   }
 
   private add(item: Item): void {
@@ -210,11 +289,7 @@ export class Recovery {
    * stored. Delivery goes on when the journal cannot be written (the shard is down past the
    * hold): live traffic matters more, and a restore that meets the hole fails closed.
    */
-  private write(
-    items: Item[],
-    delivered: (entry: string) => void,
-    thenYield = false,
-  ): string {
+  private write(items: Item[], delivered: (entry: string) => void, thenYield = false): string {
     const id = this.nextId();
     const prev = this.lastAssigned;
     this.lastAssigned = id;

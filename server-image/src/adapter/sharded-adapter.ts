@@ -204,10 +204,13 @@ function decodeBusMessage(raw: Buffer): ClusterMessage | undefined {
   }
 }
 
-/** A logged broadcast as published: its log id first, so receivers need no other round trip. */
-function frame(id: string, payload: string | Buffer): Buffer {
+/**
+ * A logged broadcast as published (the script frames it the same way): its log id and the one
+ * before it first, so receivers need no other round trip to place it.
+ */
+function frame(id: string, prev: string, payload: string | Buffer): Buffer {
   return Buffer.concat([
-    Buffer.from(`~${id} `),
+    Buffer.from(`~${id} ${prev} `),
     typeof payload === 'string' ? Buffer.from(payload) : payload,
   ]);
 }
@@ -284,6 +287,7 @@ export function createRoomShardedAdapter(
             unpin: (holder) => this.delAll(holder),
             roomReady: (room) => this.presence.whenReady(room),
             socket: (sid) => nsp.sockets.get(sid),
+            hasRoom: (room) => this.rooms.has(room),
           },
           (this.recoveryStore = new RecoveryStore(bus, {
             maxLogLength: limits.maxLogLength,
@@ -333,6 +337,7 @@ export function createRoomShardedAdapter(
         if (!this.sids.has(room)) presence.created(room);
       });
       this.on('delete-room', (room: string) => {
+        this.recovery?.forgetRoom(room);
         this.owners.delete(room);
         this.suspended.delete(room);
         presence.deleted(room);
@@ -409,9 +414,15 @@ export function createRoomShardedAdapter(
         return;
       }
       const space = rawMessage.indexOf(0x20);
-      if (space < 0) return;
-      const message = decodeBusMessage(rawMessage.subarray(space + 1));
-      if (message) this.onMessage(message, rawMessage.subarray(1, space).toString());
+      const second = space < 0 ? -1 : rawMessage.indexOf(0x20, space + 1);
+      if (second < 0 || !this.recovery) return;
+      const message = decodeBusMessage(rawMessage.subarray(second + 1));
+      if (message)
+        this.onLogged(
+          message,
+          rawMessage.subarray(1, space).toString(),
+          rawMessage.subarray(space + 1, second).toString(),
+        );
     }
 
     override close(): Promise<void> | void {
@@ -540,24 +551,26 @@ export function createRoomShardedAdapter(
       const failed = (err: unknown): void =>
         hooks.onPublishFailed?.(err instanceof Error ? err : new Error(String(err)));
       if (privateRoom) {
-        return store.publishLogged(log, '', payload).then(([id]) => {
+        return store.publishLogged(log, '', payload).then(({ id, prev }) => {
           if (this.nsp.sockets.has(only)) {
-            recovery.received(message as unknown as WireBroadcast, id);
+            recovery.received(message as unknown as WireBroadcast, id, prev);
             return;
           }
-          return bus.spublish(channelOf(this.nsp.name), frame(id, payload)).then(() => undefined);
+          return bus
+            .spublish(channelOf(this.nsp.name), frame(id, prev, payload))
+            .then(() => undefined);
         }, failed);
       }
       const channel = channelOf(this.nsp.name, only);
-      let id: string | undefined;
+      let framed: Buffer | undefined;
       return publishWithRepair({
         send: () =>
-          id === undefined
-            ? store.publishLogged(log, channel, payload).then(([logged, n]) => {
-                id = logged;
-                return n;
+          framed === undefined
+            ? store.publishLogged(log, channel, payload).then(({ id, receivers, prev }) => {
+                framed = frame(id, prev, payload);
+                return receivers;
               })
-            : bus.spublish(channel, frame(id, payload)),
+            : bus.spublish(channel, framed),
         expected: () => (only !== undefined ? this.presence.expectedSubscribers(only) : undefined),
         topologyChanging: () => bus.topologyChanging(),
         holdMs: bus.timings.holdMs,
@@ -575,25 +588,21 @@ export function createRoomShardedAdapter(
       this.deliverLocally(packet, {
         rooms: new Set(message.data.opts.rooms),
         except,
-        flags: (message.data.opts.flags ?? {}),
+        flags: message.data.opts.flags ?? {},
       });
+    }
+
+    /** A logged broadcast: its log id and the id before it in its room's log came with it. */
+    private onLogged(message: ClusterMessage, id: string, prev: string): void {
+      const w = message as unknown as WireBroadcast & { data: { requestId?: string } };
+      if (w.type !== BROADCAST || w.data?.requestId !== undefined || w.nsp !== this.nsp.name)
+        return;
+      if (w.uid !== this.uid) hooks.onBusMessage?.();
+      this.recovery!.received(w, id, prev);
     }
 
     /** Broadcasts from other servers take the same single-encoding local path. */
     override onMessage(message: ClusterMessage, offset?: string): void {
-      if (this.recovery && typeof offset === 'string') {
-        const w = message as unknown as WireBroadcast & { data: { requestId?: string } };
-        if (w.type !== BROADCAST || w.data?.requestId !== undefined || w.nsp !== this.nsp.name)
-          return;
-        if (w.uid !== this.uid) hooks.onBusMessage?.();
-        // A repair's resend (same sender, same id), this server's own echo included.
-        if (typeof w.bid === 'number' && !this.delivered.firstTime(w.uid, w.bid)) {
-          hooks.onDuplicateDropped?.();
-          return;
-        }
-        this.recovery.received(w, offset);
-        return;
-      }
       const m = message as unknown as {
         type: number;
         uid: string;

@@ -1,8 +1,12 @@
 import http from 'node:http';
+import { Cluster } from 'ioredis';
+import notepack from 'notepack.io';
 import { io, type Socket } from 'socket.io-client';
+import { logKeyOf } from '../../../server-image/src/adapter/recovery-keys.js';
 import * as msgpackParser from 'socket.io-msgpack-parser';
 import type { ServerHandle } from '../../../server-image/src/index.js';
 import { sleep, until } from './fleet.js';
+import type { RedisClusterFixture } from './redis-cluster.js';
 
 /**
  * Traffic for connection-state recovery tests: one publisher (a library server, never
@@ -29,6 +33,8 @@ export interface Verdict {
   lost: number;
   duplicates: number;
   reordered: number;
+  /** Arrivals in another order than their room's log holds them (what each server follows). */
+  outOfLogOrder: number;
   recovered: number;
   notRecovered: number;
   binaryBad: number;
@@ -105,7 +111,11 @@ export async function trackedClient(
  * Every client must hold, per room, each sequence number from its first one to the last one
  * published, once and in order.
  */
-export function verify(clients: Tracked[], publisher: Publisher): Verdict {
+export function verify(
+  clients: Tracked[],
+  publisher: Publisher,
+  logOrder?: Map<string, Map<number, number>>,
+): Verdict {
   const v: Verdict = {
     clients: clients.length,
     expected: 0,
@@ -113,6 +123,7 @@ export function verify(clients: Tracked[], publisher: Publisher): Verdict {
     lost: 0,
     duplicates: 0,
     reordered: 0,
+    outOfLogOrder: 0,
     recovered: 0,
     notRecovered: 0,
     binaryBad: 0,
@@ -145,6 +156,16 @@ export function verify(clients: Tracked[], publisher: Publisher): Verdict {
       }
       v.lost += lost;
       for (let k = 1; k < got.length; k++) if (got[k]! <= got[k - 1]!) v.reordered++;
+      const order = logOrder?.get(room);
+      if (order) {
+        let previous = -1;
+        for (const seq of got) {
+          const at = order.get(seq);
+          if (at === undefined) continue;
+          if (at <= previous) v.outOfLogOrder++;
+          previous = at;
+        }
+      }
     }
   });
   return v;
@@ -161,4 +182,32 @@ export async function settle(clients: Tracked[], publisher: Publisher, ms = 20_0
     ms,
   ).catch(() => undefined);
   await sleep(300);
+}
+
+/** Where each sequence number sits in its room's log (entries still retained). */
+export async function logOrders(
+  redis: RedisClusterFixture,
+  rooms: string[],
+): Promise<Map<string, Map<number, number>>> {
+  const cluster = new Cluster(redis.seeds(), {
+    redisOptions: { password: redis.password },
+    dnsLookup: (address, callback) => callback(null, address),
+  });
+  try {
+    const orders = new Map<string, Map<number, number>>();
+    for (const room of rooms) {
+      const entries = await cluster.xrangeBuffer(logKeyOf('/', room), '-', '+');
+      const order = new Map<number, number>();
+      entries.forEach(([, fields], i) => {
+        const m = notepack.decode<{
+          data: { packet: { data: [string, { data: { seq: number } }] } };
+        }>(fields[1]!);
+        order.set(m.data.packet.data[1].data.seq, i);
+      });
+      orders.set(room, order);
+    }
+    return orders;
+  } finally {
+    cluster.disconnect();
+  }
 }

@@ -275,6 +275,34 @@ export class RedisClusterFixture {
     return sum;
   }
 
+  /** CPU seconds (user + system) every running node has used (INFO cpu). */
+  async cpuSeconds(): Promise<number> {
+    let sum = 0;
+    for (const [port, node] of this.nodes) {
+      if (!node.running()) continue;
+      const c = this.probe(port);
+      try {
+        const info = await c.info('cpu');
+        sum +=
+          Number(/used_cpu_sys:([\d.]+)/.exec(info)![1]) +
+          Number(/used_cpu_user:([\d.]+)/.exec(info)![1]);
+      } finally {
+        c.disconnect();
+      }
+    }
+    return sum;
+  }
+
+  /** One command on the node on `port`. */
+  async call(port: number, ...args: (string | number)[]): Promise<unknown> {
+    const c = this.probe(port);
+    try {
+      return await c.call(String(args[0]), ...args.slice(1).map(String));
+    } finally {
+      c.disconnect();
+    }
+  }
+
   /** Subscribers of a shard channel on the node on `port` (PUBSUB SHARDNUMSUB). */
   async shardNumSub(port: number, channel: string): Promise<number> {
     const c = this.probe(port);
