@@ -26,7 +26,7 @@ import {
   type Verdict,
 } from './support/recovery-traffic.js';
 
-const WINDOW_SECONDS = 8;
+const WINDOW_SECONDS = 30;
 const CLIENTS = 36;
 const ROOMS = 12;
 const PUBLISH_EVERY_MS = 50;
@@ -228,56 +228,77 @@ describe.each(['msgpack', 'json'] as const)('connection state recovery (%s parse
     expect(v.binaryBad).toBe(0);
   }, 120_000);
 
-  it('a reshard while clients are away still recovers them; past the window they get a fresh session', async () => {
-    await freshClients();
-    await restartTraffic();
-    // Half the clients go away (their transport drops; the server keeps their sessions).
-    const away = clients.slice(0, CLIENTS / 2);
-    const late = away.slice(0, 3);
-    const soon = away.slice(3);
-    for (const c of away) {
-      c.socket.io.opts.reconnection = false;
-      c.socket.io.engine.close();
-    }
-    const ownersBefore = await redis.slotOwners();
-    const added = await redis.addMaster();
-    await redis.rebalance();
-    const ownersAfter = await redis.slotOwners();
-    const movedRooms = rooms.filter((r) => {
-      const s = calculateSlot(`socket.io#/#${r}#`);
-      return ownersBefore[s] !== ownersAfter[s];
-    });
-    log(`${parser} reshard: ${movedRooms.length}/${rooms.length} rooms moved to ${added.port}`);
-    for (const c of soon) {
-      c.socket.io.opts.reconnection = true;
-      c.socket.connect();
-    }
-    await sleep(1500);
-    publisher.stop();
-    await settle(
-      clients.filter((c) => !late.includes(c)),
-      publisher,
-    );
-    const v = verify(
-      clients.filter((c) => !late.includes(c)),
-      publisher,
-      await logOrders(redis, rooms),
-    );
-    log(`${parser} reshard: ${JSON.stringify(v)}`);
-    expect(movedRooms.length).toBeGreaterThan(0);
-    expect(v.recovered).toBe(soon.length);
-    expect(v.notRecovered).toBe(0);
-    expect(v.lost).toBe(0);
-    expect(v.duplicates).toBe(0);
-    // While slots move, the publisher's retried publishes can land in its room's log out of
-    // their numbering (as they would reach pub/sub without recovery); every server delivers in
-    // log order, so clients do too.
-    expect(v.outOfLogOrder).toBe(0);
+  // The parser plays no part in a reshard: run it once.
+  it.skipIf(parser === 'json')(
+    'a reshard while clients are away still recovers them; past the window they get a fresh session',
+    async () => {
+      await freshClients();
+      await restartTraffic();
+      // Half the clients go away (their transport drops; the server keeps their sessions).
+      const awayAt = Date.now();
+      const away = clients.slice(0, CLIENTS / 2);
+      const late = away.slice(0, 3);
+      const soon = away.slice(3);
+      for (const c of away) {
+        c.socket.io.reconnection(false);
+        c.socket.io.engine.close();
+      }
+      await until('the away clients to be disconnected', () =>
+        away.every((c) => !c.socket.connected),
+      );
+      const ownersBefore = await redis.slotOwners();
+      const reshardStarted = Date.now();
+      const added = await redis.addMaster();
+      await redis.rebalance();
+      const reshardMs = Date.now() - reshardStarted;
+      const ownersAfter = await redis.slotOwners();
+      const movedRooms = rooms.filter((r) => {
+        const s = calculateSlot(`socket.io#/#${r}#`);
+        return ownersBefore[s] !== ownersAfter[s];
+      });
+      log(`${parser} reshard: ${movedRooms.length}/${rooms.length} rooms moved to ${added.port}`);
+      // Away through the whole reshard, back within the window.
+      expect(away.every((c) => !c.socket.connected)).toBe(true);
+      for (const c of soon) {
+        c.socket.io.reconnection(true);
+        c.socket.connect();
+      }
+      await sleep(1500);
+      publisher.stop();
+      await settle(
+        clients.filter((c) => !late.includes(c)),
+        publisher,
+      );
+      const v = verify(
+        clients.filter((c) => !late.includes(c)),
+        publisher,
+        await logOrders(redis, rooms),
+      );
+      const results: Record<string, number> = {};
+      for (const m of members)
+        for (const r of ['recovered', 'expired', 'unknown-offset', 'gap', 'too-long', 'error'])
+          results[r] =
+            (results[r] ?? 0) +
+            (await m.server.metric('socketfleet_recovery_restores_total', { result: r }));
+      log(
+        `${parser} reshard: away ${reshardMs} ms of reshard, restores ${JSON.stringify(results)}, ${JSON.stringify(v)}`,
+      );
+      expect(movedRooms.length).toBeGreaterThan(0);
+      expect(v.recovered).toBe(soon.length);
+      expect(v.notRecovered).toBe(0);
+      expect(v.lost).toBe(0);
+      expect(v.duplicates).toBe(0);
+      // While slots move, the publisher's retried publishes can land in its room's log out of
+      // their numbering (as they would reach pub/sub without recovery); every server delivers in
+      // log order, so clients do too.
+      expect(v.outOfLogOrder).toBe(0);
 
-    // Past the window: a fresh session, and told so.
-    await sleep((WINDOW_SECONDS + 1) * 1000);
-    for (const c of late) c.socket.connect();
-    await until('the late clients to reconnect', () => late.every((c) => c.socket.connected));
-    expect(late.map((c) => c.socket.recovered)).toEqual([false, false, false]);
-  }, 120_000);
+      // Past the window: a fresh session, and told so.
+      await sleep(Math.max(0, awayAt + (WINDOW_SECONDS + 1) * 1000 - Date.now()));
+      for (const c of late) c.socket.connect();
+      await until('the late clients to reconnect', () => late.every((c) => c.socket.connected));
+      expect(late.map((c) => c.socket.recovered)).toEqual([false, false, false]);
+    },
+    120_000,
+  );
 });
