@@ -415,14 +415,19 @@ export function createRoomShardedAdapter(
       }
       const space = rawMessage.indexOf(0x20);
       const second = space < 0 ? -1 : rawMessage.indexOf(0x20, space + 1);
-      if (second < 0 || !this.recovery) return;
+      if (second < 0) return;
       const message = decodeBusMessage(rawMessage.subarray(second + 1));
-      if (message)
-        this.onLogged(
-          message,
-          rawMessage.subarray(1, space).toString(),
-          rawMessage.subarray(space + 1, second).toString(),
-        );
+      if (!message) return;
+      // A server without recovery (the rollout that switches it) still delivers the broadcast.
+      if (!this.recovery) {
+        this.onMessage(message);
+        return;
+      }
+      this.onLogged(
+        message,
+        rawMessage.subarray(1, space).toString(),
+        rawMessage.subarray(space + 1, second).toString(),
+      );
     }
 
     override close(): Promise<void> | void {
