@@ -48,7 +48,35 @@ redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return 1
 `;
 
+/**
+ * Saves a session unless another server owns it: a client can reconnect elsewhere (and be
+ * restored there) before its old server notices the dead connection, whose later save must not
+ * overwrite the new one. The restoring server takes the session over (force).
+ * ARGV: owner, value, ttlMs, force ('1' or '0').
+ */
+const SAVE_SESSION = `
+local owner = redis.call('HGET', KEYS[1], 'o')
+if owner and owner ~= ARGV[1] and ARGV[4] ~= '1' then return 0 end
+redis.call('HSET', KEYS[1], 'o', ARGV[1], 'v', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+`;
+
+/** Deletes a session only if this server still owns it. ARGV: owner. */
+const DELETE_SESSION = `
+if redis.call('HGET', KEYS[1], 'o') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
 interface ScriptClient {
+  sfSaveSession(
+    key: string,
+    owner: string,
+    value: Buffer,
+    ttlMs: number,
+    force: string,
+  ): Promise<number>;
+  sfDeleteSession(key: string, owner: string): Promise<number>;
   sfPublishLogged(
     key: string,
     payload: string | Buffer,
@@ -105,6 +133,8 @@ export class RecoveryStore {
       cluster.defineCommand('sfPublishLogged', { numberOfKeys: 1, lua: PUBLISH_LOGGED });
       cluster.defineCommand('sfReadAfter', { numberOfKeys: 1, lua: READ_AFTER });
       cluster.defineCommand('sfJournalAppend', { numberOfKeys: 1, lua: JOURNAL_APPEND });
+      cluster.defineCommand('sfSaveSession', { numberOfKeys: 1, lua: SAVE_SESSION });
+      cluster.defineCommand('sfDeleteSession', { numberOfKeys: 1, lua: DELETE_SESSION });
     }
     this.cluster = cluster as Cluster & ScriptClient;
   }
@@ -158,15 +188,25 @@ export class RecoveryStore {
     );
   }
 
-  saveSession(nsp: string, pid: string, value: Buffer, ttlMs: number): Promise<unknown> {
-    return this.cluster.set(sessionKeyOf(nsp, pid), value, 'PX', ttlMs);
+  /** Resolves false when another server owns the session (see SAVE_SESSION). */
+  saveSession(
+    nsp: string,
+    pid: string,
+    owner: string,
+    value: Buffer,
+    ttlMs: number,
+    force: boolean,
+  ): Promise<boolean> {
+    return this.cluster
+      .sfSaveSession(sessionKeyOf(nsp, pid), owner, value, ttlMs, force ? '1' : '0')
+      .then((n) => Number(n) === 1);
   }
 
   loadSession(nsp: string, pid: string): Promise<Buffer | null> {
-    return this.cluster.getBuffer(sessionKeyOf(nsp, pid));
+    return this.cluster.hgetBuffer(sessionKeyOf(nsp, pid), 'v');
   }
 
-  deleteSession(nsp: string, pid: string): Promise<unknown> {
-    return this.cluster.del(sessionKeyOf(nsp, pid));
+  deleteSession(nsp: string, pid: string, owner: string): Promise<unknown> {
+    return this.cluster.sfDeleteSession(sessionKeyOf(nsp, pid), owner);
   }
 }

@@ -107,6 +107,8 @@ interface Track {
   /** Ids the socket was given beyond `pos` when it was restored here (its replay). */
   floor: Map<string, string>;
   pending?: { base: string; pos: Map<string, string> };
+  /** Restored here: the first save takes the session over from the server it came from. */
+  takeOver?: boolean;
 }
 
 interface SavedSession {
@@ -379,7 +381,8 @@ export class Recovery {
     socket.on('disconnect', (reason: string) => {
       this.tracks.delete(socket.id);
       this.dirty.delete(socket.id);
-      if (!RECOVERABLE.has(reason)) this.track(this.store.deleteSession(this.host.nsp, t.pid));
+      if (!RECOVERABLE.has(reason))
+        this.track(this.store.deleteSession(this.host.nsp, t.pid, this.host.uid));
     });
     this.markDirty(socket.id);
   }
@@ -428,7 +431,9 @@ export class Recovery {
     }
     // While connected the session must outlive a crash of this server by the whole window.
     const ttl = this.settings.maxDisconnectionMs + (live ? this.settings.heartbeatMs : 0);
-    this.track(this.store.saveSession(this.host.nsp, track.pid, value, ttl));
+    const force = track.takeOver === true;
+    track.takeOver = false;
+    this.track(this.store.saveSession(this.host.nsp, track.pid, this.host.uid, value, ttl, force));
   }
 
   private track(p: Promise<unknown>): void {
@@ -571,7 +576,7 @@ export class Recovery {
       packets.forEach((data, item) =>
         data.push(formatOffset({ server: this.host.uid, entry, item })),
       );
-      this.restoredTracks.set(saved.sid, { pid, base, pos, floor });
+      this.restoredTracks.set(saved.sid, { pid, base, pos, floor, takeOver: true });
       setTimeout(() => this.restoredTracks.delete(saved.sid), 30_000).unref();
       // Entries the replay read from a log before their live copy reached this server: that
       // copy must skip this socket when it comes.
