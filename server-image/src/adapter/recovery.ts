@@ -491,6 +491,9 @@ export class Recovery {
       this.hooks.onRestore?.('unknown-offset');
       return null;
     }
+    // The client reconnected here before this server noticed its old connection was dead (its
+    // ping timeout): that socket has the same id and must be gone before the restored one joins.
+    this.host.socket(saved.sid)?.conn.close();
     const pos = new Map(saved.pos);
     if (offset.server === saved.srv && compareIds(offset.entry, saved.base) > 0) {
       if (!(await this.advance(saved, offset, pos))) {
