@@ -180,6 +180,26 @@ export const SocketIOSpecSchema = z
       .describe(
         'On shutdown, the window over which a server spreads the disconnection of its clients so they reconnect elsewhere without a thundering herd. Must be shorter than terminationGracePeriodSeconds.',
       ),
+    connectionStateRecovery: z
+      .object({
+        enabled: z
+          .boolean()
+          .default(false)
+          .describe(
+            "Socket.IO's connection state recovery across pods: a client that reconnects to any pod within maxDisconnectionSeconds gets back its id, rooms, socket.data and every broadcast to its rooms it missed, in order, without duplicates. Stored on the Redis Cluster: a bounded log per room on the room's shard, sessions, one delivery journal per pod. Off by default: it adds Redis writes per broadcast and per delivery batch and one Redis round trip of latency (README: measured cost). Acknowledged and volatile emits are not replayed.",
+          ),
+        maxDisconnectionSeconds: z
+          .int()
+          .min(1)
+          .max(3600)
+          .default(120)
+          .describe(
+            'How long after a disconnect a session can still be recovered; room logs keep this window plus two heartbeats of history, so Redis memory grows with it.',
+          ),
+      })
+      .strict()
+      .prefault({})
+      .describe('Connection state recovery (off by default).'),
   })
   .strict()
   .superRefine((v, ctx) => {

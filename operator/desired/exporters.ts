@@ -66,35 +66,52 @@ export function gatewayExporterContainers(cluster: RealtimeCluster): Record<stri
   ];
 }
 
+/** The address redis_exporter scrapes: its own pod's node, over loopback. */
+export const EXPORTER_REDIS_ADDRESS = `redis://127.0.0.1:${REDIS_PORT}`;
+const EXPORTER_AUTH_DIR = '/etc/redis-exporter';
+
+function redisExporterOn(cluster: RealtimeCluster): boolean {
+  return cluster.spec.redis.exporter.enabled && cluster.spec.redis.external === undefined;
+}
+
+/** The exporter's password, as the file redis_exporter reads (a map from address to password). */
+export function redisExporterVolumes(cluster: RealtimeCluster): Record<string, unknown>[] {
+  if (!redisExporterOn(cluster) || !cluster.spec.redis.auth.enabled) return [];
+  return [
+    {
+      name: 'exporter-auth',
+      secret: {
+        secretName: resourceNames(cluster.metadata.name).redisAuthSecret,
+        defaultMode: 0o440,
+        items: [{ key: REDIS_SECRET_KEYS.exporterPasswordMap, path: 'password-map.json' }],
+      },
+    },
+  ];
+}
+
 export function redisExporterContainers(cluster: RealtimeCluster): Record<string, unknown>[] {
   const r = cluster.spec.redis;
   const e = r.exporter;
-  if (!e.enabled || r.external !== undefined) return [];
+  if (!redisExporterOn(cluster)) return [];
+  // redis_exporter logs in as its own read-only ACL user (redis-acl.ts); its password comes from
+  // a Secret file, never an argument or an environment variable that /proc would show.
+  const auth = r.auth.enabled;
   return [
     {
       name: 'exporter',
       image: e.image,
       ...pullPolicy(cluster.spec.imagePullPolicy),
       args: [
-        `--redis.addr=redis://127.0.0.1:${REDIS_PORT}`,
+        `--redis.addr=${EXPORTER_REDIS_ADDRESS}`,
         `--web.listen-address=:${REDIS_EXPORTER_PORT}`,
+        ...(auth ? [`--redis.password-file=${EXPORTER_AUTH_DIR}/password-map.json`] : []),
       ],
-      // redis_exporter logs in as its own read-only ACL user (redis-acl.ts), with the password
-      // from a Secret reference, never a command-line argument that /proc would show.
-      env: r.auth.enabled
-        ? [
-            { name: 'REDIS_USER', value: REDIS_USERS.exporter },
-            {
-              name: 'REDIS_PASSWORD',
-              valueFrom: {
-                secretKeyRef: {
-                  name: resourceNames(cluster.metadata.name).redisAuthSecret,
-                  key: REDIS_SECRET_KEYS.exporterPassword,
-                },
-              },
-            },
-          ]
-        : [],
+      env: auth ? [{ name: 'REDIS_USER', value: REDIS_USERS.exporter }] : [],
+      ...(auth
+        ? {
+            volumeMounts: [{ name: 'exporter-auth', mountPath: EXPORTER_AUTH_DIR, readOnly: true }],
+          }
+        : {}),
       ports: [
         { name: REDIS_EXPORTER_PORT_NAME, containerPort: REDIS_EXPORTER_PORT, protocol: 'TCP' },
       ],

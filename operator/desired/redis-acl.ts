@@ -109,8 +109,8 @@ export const REDIS_SECRET_KEYS = {
   serverPassword: 'server-password',
   /** Plain text: the replicas' masterauth. */
   replicationPassword: 'replication-password',
-  /** Plain text: the redis_exporter sidecar's login. */
-  exporterPassword: 'exporter-password',
+  /** JSON {"redis://127.0.0.1:6379": password}: redis_exporter's --redis.password-file. */
+  exporterPasswordMap: 'exporter-password-map.json',
   /** SHA-256 (hex) of each user's password: all a Redis node needs to check a login. */
   hash: (role: RedisUserRole): string => `${role}-password.sha256`,
 } as const;

@@ -1,5 +1,5 @@
 import type { RealtimeCluster } from '../api/realtimecluster.js';
-import { redisExporterContainers } from './exporters.js';
+import { redisExporterContainers, redisExporterVolumes } from './exporters.js';
 import { contentHash } from './hash.js';
 import { componentLabels, objectMeta, selectorLabels } from './labels.js';
 import { resourceNames } from './names.js';
@@ -187,6 +187,7 @@ export function buildRedisStatefulSet(
     );
   }
   if (!r.persistence.enabled) volumes.push({ name: 'data', emptyDir: {} });
+  volumes.push(...redisExporterVolumes(cluster));
 
   const spec: Record<string, unknown> = {
     replicas: Math.max(redisNodesPerShard(cluster), retainedNodes),

@@ -2,6 +2,7 @@ import type { RealtimeCluster } from '../api/realtimecluster.js';
 import { componentLabels, objectMeta } from './labels.js';
 import { resourceNames } from './names.js';
 import { REDIS_SECRET_KEYS, REDIS_USERS, sha256Hex, type RedisPasswords } from './redis-acl.js';
+import { EXPORTER_REDIS_ADDRESS } from './exporters.js';
 import type { KubeObject } from './types.js';
 
 /**
@@ -17,7 +18,9 @@ export function buildRedisAuthSecret(
   const data: Record<string, string> = {
     [REDIS_SECRET_KEYS.serverPassword]: passwords.server,
     [REDIS_SECRET_KEYS.replicationPassword]: passwords.replication,
-    [REDIS_SECRET_KEYS.exporterPassword]: passwords.exporter,
+    [REDIS_SECRET_KEYS.exporterPasswordMap]: JSON.stringify({
+      [EXPORTER_REDIS_ADDRESS]: passwords.exporter,
+    }),
   };
   for (const role of Object.keys(REDIS_USERS) as (keyof typeof REDIS_USERS)[]) {
     data[REDIS_SECRET_KEYS.hash(role)] = sha256Hex(passwords[role]);

@@ -100,6 +100,26 @@ export const ServerConfigSchema = z
       .describe(
         'Every this many seconds, one info line "traffic" with what this server carried since the last one (new sessions, client events, deliveries to its clients, bus messages in and out, publishes lost); nothing when nothing moved; 0 turns it off.',
       ),
+    connectionStateRecovery: z
+      .object({
+        enabled: z
+          .boolean()
+          .default(false)
+          .describe(
+            'Give a reconnecting client its id, rooms, data and the broadcasts it missed, on any server.',
+          ),
+        maxDisconnectionSeconds: z
+          .int()
+          .min(1)
+          .max(3600)
+          .default(120)
+          .describe('How long after a disconnect a session can still be recovered.'),
+      })
+      .strict()
+      .prefault({})
+      .describe(
+        "Socket.IO's connection state recovery, stored on the Redis Cluster (per-room logs on each room's shard, sessions, per-server delivery journals).",
+      ),
     fastPaths: z
       .object({
         localFirst: z

@@ -23,6 +23,9 @@ export interface ServerMetrics {
   publishesSkipped: Counter;
   roomHandshakes: Counter<'result'>;
   redisErrors: Counter<'source'>;
+  recoveryRestores: Counter<'result'>;
+  recoveryReplayed: Counter;
+  recoveryErrors: Counter<'kind'>;
   redisReady: Gauge;
   draining: Gauge;
 }
@@ -137,6 +140,23 @@ export function createMetrics(): ServerMetrics {
       name: 'socketfleet_redis_errors_total',
       help: "Errors reported by the Redis Cluster client, by source (node: one node's connection; cluster: the client).",
       labelNames: ['source'],
+      registers,
+    }),
+    recoveryRestores: new Counter({
+      name: 'socketfleet_recovery_restores_total',
+      help: 'Reconnects that asked for connection-state recovery, by result (recovered, expired, unknown-offset, gap, too-long, error).',
+      labelNames: ['result'],
+      registers,
+    }),
+    recoveryReplayed: new Counter({
+      name: 'socketfleet_recovery_replayed_packets_total',
+      help: "Packets replayed to recovered sockets from the rooms' logs.",
+      registers,
+    }),
+    recoveryErrors: new Counter({
+      name: 'socketfleet_recovery_errors_total',
+      help: 'Recovery writes that failed, by kind (journal: a delivery batch went out unjournaled; session: a session was not saved).',
+      labelNames: ['kind'],
       registers,
     }),
     redisReady: new Gauge({

@@ -164,6 +164,13 @@ export function serverOptions(config: ServerConfig): Partial<ServerOptions> {
   };
   if (config.corsOrigins.length > 0) opts.cors = { origin: config.corsOrigins, credentials: true };
   if (config.parser === 'msgpack') opts.parser = msgpackParser;
+  // Connection state recovery: the adapter sees this option and keeps sessions and logs in Redis.
+  // Middlewares (client auth) run on every reconnect, recovered or not.
+  if (config.connectionStateRecovery.enabled)
+    opts.connectionStateRecovery = {
+      maxDisconnectionDuration: config.connectionStateRecovery.maxDisconnectionSeconds * 1000,
+      skipMiddlewares: false,
+    };
   return opts;
 }
 
@@ -252,6 +259,33 @@ export async function attach(io: Server, options: SocketfleetOptions = {}): Prom
   });
   metrics.redisReady.set(0);
 
+  io.path(config.path);
+  io.serveClient(false);
+  // engine.io reads these from the Server's options when attached below; they are in place
+  // before the adapter is created, which reads connectionStateRecovery from them.
+  const engineOptions: Partial<ServerOptions> = {
+    ...serverOptions(config),
+    // engine.io asks only for new sessions (requests without a sid).
+    allowRequest: (req, callback) => {
+      if (draining) {
+        refuseWhileDraining(req);
+        callback('server is draining; reconnect to another server', false);
+      } else {
+        newSessions.noteHandshake();
+        metrics.sessions.inc();
+        traffic.add('sessions');
+        callback(null, true);
+      }
+    },
+  };
+  delete engineOptions.parser;
+  const serverOpts = (io as unknown as { opts: Partial<ServerOptions> }).opts;
+  for (const key of Object.keys(engineOptions) as (keyof ServerOptions)[]) {
+    // createServer's own serverOptions (a test's short heartbeats) win over the config.
+    if (key !== 'allowRequest' && options.serverOptions?.[key] !== undefined) continue;
+    (serverOpts as Record<string, unknown>)[key] = engineOptions[key];
+  }
+
   // Every namespace, dynamic ones included, gets this adapter (socket.io re-initialises the ones
   // that exist already), so presence, fast paths and cluster requests hold in all of them.
   io.adapter(
@@ -284,34 +318,20 @@ export async function attach(io: Server, options: SocketfleetOptions = {}): Prom
         onDuplicateDropped: () => metrics.busDuplicatesDropped.inc(),
         onSequenceGap: (n) => metrics.busSequenceGaps.inc(n),
         onSequenceGapFilled: (n) => metrics.busSequenceGapsFilled.inc(n),
+        onRestore: (result) => metrics.recoveryRestores.inc({ result }),
+        onReplayed: (n) => metrics.recoveryReplayed.inc(n),
+        onJournalFailed: (err) => {
+          metrics.recoveryErrors.inc({ kind: 'journal' });
+          if (!rateLimited('journal'))
+            logger.warn({ err: err.message }, 'delivery journal write failed');
+        },
+        onSessionSaveFailed: (err) => {
+          metrics.recoveryErrors.inc({ kind: 'session' });
+          if (!rateLimited('session')) logger.warn({ err: err.message }, 'session save failed');
+        },
       },
     }) as unknown as Parameters<Server['adapter']>[0],
   );
-  io.path(config.path);
-  io.serveClient(false);
-  // engine.io reads these from the Server's options when attached below.
-  const engineOptions: Partial<ServerOptions> = {
-    ...serverOptions(config),
-    // engine.io asks only for new sessions (requests without a sid).
-    allowRequest: (req, callback) => {
-      if (draining) {
-        refuseWhileDraining(req);
-        callback('server is draining; reconnect to another server', false);
-      } else {
-        newSessions.noteHandshake();
-        metrics.sessions.inc();
-        traffic.add('sessions');
-        callback(null, true);
-      }
-    },
-  };
-  delete engineOptions.parser;
-  const serverOpts = (io as unknown as { opts: Partial<ServerOptions> }).opts;
-  for (const key of Object.keys(engineOptions) as (keyof ServerOptions)[]) {
-    // createServer's own serverOptions (a test's short heartbeats) win over the config.
-    if (key !== 'allowRequest' && options.serverOptions?.[key] !== undefined) continue;
-    (serverOpts as Record<string, unknown>)[key] = engineOptions[key];
-  }
 
   careForEveryNamespace(io, {
     metrics,
@@ -400,6 +420,11 @@ export async function attach(io: Server, options: SocketfleetOptions = {}): Prom
       metrics.draining.set(1);
       const windowMs = config.drainSeconds * 1000;
       logger.info({ clients: io.engine.clientsCount, windowMs }, 'draining: disconnecting clients');
+      // Hand-off: sessions are in Redis before any client is sent away to another server.
+      let saved = 0;
+      for (const nsp of (io as unknown as { _nsps: Map<string, Namespace> })._nsps.values())
+        saved += await (nsp.adapter as unknown as ShardedAdapter).saveSessions();
+      if (saved > 0) logger.info({ sessions: saved }, 'draining: sessions saved');
       await spreadDisconnects(io, windowMs);
       logger.info('drain complete');
     })();

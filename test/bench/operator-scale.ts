@@ -13,7 +13,9 @@
  * Run: npm run bench:operator -- --clusters 500
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -115,6 +117,9 @@ async function metricSum(port: number, pattern: RegExp): Promise<number> {
 
 async function startOperator(cluster: Cluster): Promise<Operator> {
   const metricsPort = await freePort();
+  // What the chart's key Secret mount provides (Redis passwords are derived from it).
+  const keyDir = mkdtempSync(join(tmpdir(), 'socketfleet-scale-key-'));
+  writeFileSync(join(keyDir, 'key'), randomBytes(48), { mode: 0o600 });
   const child = spawn(
     process.execPath,
     [
@@ -124,6 +129,7 @@ async function startOperator(cluster: Cluster): Promise<Operator> {
       cluster.kubeconfigPath,
       '--metrics-port',
       String(metricsPort),
+      `--operator-key-file=${join(keyDir, 'key')}`,
       '--leader-election=false',
       // kwok's pods run no Redis to form.
       '--redis-admin=false',
@@ -143,7 +149,10 @@ async function startOperator(cluster: Cluster): Promise<Operator> {
       // exited
     }
   }, 250);
-  child.once('exit', () => clearInterval(sampler));
+  child.once('exit', () => {
+    clearInterval(sampler);
+    rmSync(keyDir, { recursive: true, force: true });
+  });
   for (let i = 0; ; i++) {
     if (child.exitCode !== null) throw new Error('The operator exited during start-up.');
     const ok = await fetch(`http://127.0.0.1:${metricsPort}/readyz`)

@@ -137,6 +137,10 @@ describe('Redis Cluster planner + executor on real redis-server', () => {
     const client = new Cluster(seeds(), { redisOptions: WRITER });
     const keys = Array.from({ length: 200 }, (_, i) => `k${i}`);
     for (const k of keys) await client.set(k, k);
+    // Connection-state recovery's room logs are streams, its sessions carry a TTL: both move too.
+    const logs = Array.from({ length: 50 }, (_, i) => `{socket.io#/#room-${i}#}:sf-log`);
+    for (const k of logs) for (let n = 0; n < 3; n++) await client.xadd(k, '*', 'm', `${k}-${n}`);
+    for (const k of keys.slice(0, 50)) await client.pexpire(k, 600_000);
     const before = await admin.observe(pods());
     const pinnedOwnerBefore = ownerOf(before, PINNED_SLOT);
     await Promise.all([start(2, 0), start(2, 1)]);
@@ -152,6 +156,10 @@ describe('Redis Cluster planner + executor on real redis-server', () => {
     // Every key is still there, wherever its slot went.
     const values = await Promise.all(keys.map((k) => client.get(k)));
     expect(values).toEqual(keys);
+    const lengths = await Promise.all(logs.map((k) => client.xlen(k)));
+    expect(lengths).toEqual(logs.map(() => 3));
+    const ttls = await Promise.all(keys.slice(0, 50).map((k) => client.pttl(k)));
+    expect(ttls.every((t) => t > 0 && t <= 600_000)).toBe(true);
     client.disconnect();
   });
 

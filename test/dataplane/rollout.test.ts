@@ -250,9 +250,11 @@ describe(`gateway under scale, rollout and failure (${CLIENTS} clients)`, () => 
         .filter((_, i) => i % 2 === 0)
         .join('\n  ')}`,
     );
-    // Clients on a WebSocket see only orderly closes; a session still on long-polling moves with
-    // the hash when its server's place on the ring is taken (counted, not asserted).
-    expect(r.errorsBy.websocket ?? 0).toBe(0);
+    // Clients on a WebSocket, and those that start on long-polling and upgrade, see only the
+    // drain's orderly closes. Long-polling-only clients are counted apart (printed): a poll or
+    // post that reaches its server after the drain closed the session gets a 400, or a 502 once
+    // the process is gone, instead of the close packet.
+    expect(r.errors).toBe(0);
     expect(r.peakReconnectsPerSecond).toBeLessThanOrEqual((1.5 * CLIENTS) / DRAIN_SECONDS);
     expect(r.lostUnmoved - r.lostUnmovedPolling).toBe(0);
   }, 240_000);

@@ -29,6 +29,7 @@ describe('parseRealtimeCluster defaults', () => {
         corsOrigins: [],
         eventsPerSecond: 100,
         drainSeconds: 20,
+        connectionStateRecovery: { enabled: false, maxDisconnectionSeconds: 120 },
       },
       redis: {
         shards: 1,

@@ -118,6 +118,7 @@ describe('buildDesired', () => {
     const auth = (redis.volumes as Volume[]).find((v) => v.name === 'auth')!;
     expect(auth.secret.secretName).toBe('demo-redis-acl');
     expect(auth.secret.items.map((i) => i.key).sort()).toEqual([
+      'exporter-password.sha256',
       'operator-password.sha256',
       'replication-password',
       'replication-password.sha256',

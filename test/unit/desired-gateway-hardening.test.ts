@@ -166,7 +166,7 @@ describe('exporter sidecars', () => {
     expect(sts.spec.template.spec.containers.map((c) => c.name)).toEqual(['redis']);
   });
 
-  it('read their neighbour over loopback, the Redis password from the Secret only', () => {
+  it('read their neighbour over loopback, the Redis login from a Secret file only', () => {
     const gw = pod({ gateway: { exporter: { enabled: true, image: 'mirror/nginx-exporter:1' } } });
     const exporter = gw.containers.find((c) => c.name === 'exporter')!;
     expect(exporter.args).toContain('--nginx.scrape-uri=http://127.0.0.1:8082/stub_status');
@@ -180,16 +180,21 @@ describe('exporter sidecars', () => {
       clusterFrom(manifest({ redis: { exporter: { enabled: true } } })),
       0,
     ) as unknown as { spec: { template: { spec: Pod } } };
-    const redis = sts.spec.template.spec.containers.find((x) => x.name === 'exporter')!;
+    const podSpec = sts.spec.template.spec as Pod & {
+      volumes: { name: string; secret?: { secretName: string; items: unknown[] } }[];
+    };
+    const redis = podSpec.containers.find((x) => x.name === 'exporter')!;
     expect(redis.args).toEqual([
       '--redis.addr=redis://127.0.0.1:6379',
       '--web.listen-address=:9121',
+      '--redis.password-file=/etc/redis-exporter/password-map.json',
     ]);
-    expect(redis.env).toEqual([
-      {
-        name: 'REDIS_PASSWORD',
-        valueFrom: { secretKeyRef: { name: 'demo-redis-auth', key: 'password' } },
-      },
-    ]);
+    // Its own read-only ACL user; no password in the environment.
+    expect(redis.env).toEqual([{ name: 'REDIS_USER', value: 'socketfleet-exporter' }]);
+    expect(podSpec.volumes.find((v) => v.name === 'exporter-auth')?.secret).toEqual({
+      secretName: 'demo-redis-acl',
+      defaultMode: 0o440,
+      items: [{ key: 'exporter-password-map.json', path: 'password-map.json' }],
+    });
   });
 });

@@ -39,10 +39,10 @@ describe('operator key and derived Redis passwords', () => {
     const key = Buffer.alloc(32, 1);
     const a = deriveRedisPasswords(key, 'uid-a');
     expect(deriveRedisPasswords(Buffer.alloc(32, 1), 'uid-a')).toEqual(a);
-    expect(new Set(Object.values(a)).size).toBe(3);
+    expect(new Set(Object.values(a)).size).toBe(4);
     const b = deriveRedisPasswords(key, 'uid-b');
     const other = deriveRedisPasswords(Buffer.alloc(32, 2), 'uid-a');
-    for (const role of ['server', 'operator', 'replication'] as const) {
+    for (const role of ['server', 'operator', 'replication', 'exporter'] as const) {
       expect(b[role]).not.toBe(a[role]);
       expect(other[role]).not.toBe(a[role]);
       // 256 bits, in characters that need no quoting in redis.conf or a shell.

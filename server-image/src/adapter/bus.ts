@@ -316,6 +316,15 @@ export class ClusterBus extends EventEmitter {
 
   /** Resolves with the number of subscribers reached; rejects (counted) once the hold is over. */
   spublish(channel: string, payload: string | Buffer): Promise<number> {
+    return this.hold(channel, () => this.cluster.spublish(channel, payload)).then(Number);
+  }
+
+  /**
+   * Runs a publishing command for `channel`'s slot (a plain SPUBLISH, or a script that also
+   * appends to a log in that slot) with the publish's hold: redirections and failovers are
+   * outlasted for holdMs, the hold queue is bounded, failures are counted.
+   */
+  hold<T>(channel: string, send: () => Promise<T>): Promise<T> {
     if (this.held >= this.timings.maxHeld) {
       const err = new Error(
         `${this.held} publishes already wait for Redis; this one was dropped (hold queue full).`,
@@ -325,7 +334,7 @@ export class ClusterBus extends EventEmitter {
     }
     this.hooks.onPublish?.();
     this.setHeld(this.held + 1);
-    return this.withDeadline(this.publishHeld(channel, payload, Date.now())).then(
+    return this.withDeadline(this.publishHeld(send, Date.now())).then(
       (n) => {
         this.setHeld(this.held - 1);
         // The slot's master answered, whatever an earlier error said about it.
@@ -348,8 +357,8 @@ export class ClusterBus extends EventEmitter {
    * second case). Past the hold plus a margin the publish is given up and counted; should
    * ioredis still send it later, it arrives late rather than never, so the count errs high.
    */
-  private withDeadline(publish: Promise<number>): Promise<number> {
-    return new Promise<number>((resolve, reject) => {
+  private withDeadline<T>(publish: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
       const entry = { started: Date.now(), expire: reject };
       this.pending.add(entry);
       publish.then(
@@ -387,14 +396,10 @@ export class ClusterBus extends EventEmitter {
    * on slot moves under traffic, test/dataplane/cluster-reshard.test.ts).
    * Such a publish is sent again, after a slot refresh, until the hold time is over.
    */
-  private async publishHeld(
-    channel: string,
-    payload: string | Buffer,
-    since: number,
-  ): Promise<number> {
+  private async publishHeld<T>(send: () => Promise<T>, since: number): Promise<T> {
     for (;;) {
       try {
-        return Number(await this.cluster.spublish(channel, payload));
+        return await send();
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
         if (!REDIRECTION.test(message) || Date.now() - since > this.timings.holdMs) throw err;

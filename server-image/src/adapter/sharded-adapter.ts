@@ -10,6 +10,9 @@ import { DeliveredIds, publishWithRepair } from './repair.js';
 import { RoomSequenceGaps, RoomSequencer } from './room-gaps.js';
 import { writeFrameDirect, type EngineConnection } from './direct-write.js';
 import { canPreEncodeFrames, preEncodeFrame } from './ws-frame.js';
+import { Recovery, type RecoveryHooks, type WireBroadcast } from './recovery.js';
+import { RecoveryStore } from './recovery-store.js';
+import { channelOf } from './recovery-keys.js';
 
 /** MessageType.BROADCAST of socket.io-adapter's cluster protocol. */
 const BROADCAST = 3;
@@ -83,8 +86,25 @@ export interface AdapterHooks {
 export interface RoomShardedAdapterOptions {
   bus: ClusterBus;
   fastPaths?: Partial<FastPaths>;
-  hooks?: AdapterHooks;
+  hooks?: AdapterHooks & RecoveryHooks;
+  /** Bounds of connection-state recovery's logs (used when the Server has it on). */
+  recoveryLimits?: Partial<RecoveryLimitOptions>;
 }
+
+export interface RecoveryLimitOptions {
+  /** Entries a room's log keeps at most, whatever their age. */
+  maxLogLength: number;
+  /** Packets one reconnect may replay; more and the client gets a fresh session. */
+  maxReplay: number;
+}
+
+export const DEFAULT_RECOVERY_LIMITS: RecoveryLimitOptions = {
+  maxLogLength: 10_000,
+  maxReplay: 10_000,
+};
+
+/** socket.io-parser's EVENT packet type. */
+const EVENT = 2;
 
 interface PacketOptions {
   preEncoded: boolean;
@@ -111,6 +131,10 @@ interface LibraryAdapter {
   sids: Map<string, Set<string>>;
   broadcast(packet: Packet, opts: BroadcastOptions): Promise<void> | void;
   onMessage(message: ClusterMessage, offset?: string): void;
+  onRawMessage(rawMessage: Buffer, channel: Buffer | string): void;
+  addAll(id: string, rooms: Set<string>): void;
+  del(id: string, room: string): void;
+  delAll(id: string): void;
   _encode(packet: Packet, packetOpts: PacketOptions): (string | Buffer)[];
   apply(opts: BroadcastOptions, callback: (socket: Socket) => void): void;
   computeExceptSids(exceptRooms?: Set<string>): Set<string>;
@@ -132,6 +156,11 @@ export interface ShardedAdapter extends LibraryAdapter {
    * other member server knows it, so a publish caused after that can not miss this server.
    */
   roomReady(room: string): Promise<boolean>;
+  /**
+   * With connection-state recovery on: saves every connected socket's session and resolves once
+   * Redis has them (a draining server calls it before closing its connections). Resolves 0 when off.
+   */
+  saveSessions(): Promise<number>;
 }
 
 /** What the local delivery touches on a socket; notifyOutgoingListeners is private in the typings. */
@@ -168,6 +197,26 @@ function resolveShardedAdapterClass(): ShardedAdapterClass {
   ) => object;
   shardedAdapterClass = factory(inertNamespace).constructor as ShardedAdapterClass;
   return shardedAdapterClass;
+}
+
+/** A bus message as every version of the adapter encodes it: JSON starts with '{', else msgpack. */
+function decodeBusMessage(raw: Buffer): ClusterMessage | undefined {
+  try {
+    return (raw[0] === 0x7b ? JSON.parse(raw.toString()) : notepack.decode(raw)) as ClusterMessage;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A logged broadcast as published (the script frames it the same way): its log id and the one
+ * before it first, so receivers need no other round trip to place it.
+ */
+function frame(id: string, prev: string, payload: string | Buffer): Buffer {
+  return Buffer.concat([
+    Buffer.from(`~${id} ${prev} `),
+    typeof payload === 'string' ? Buffer.from(payload) : payload,
+  ]);
 }
 
 function isBinary(value: unknown): value is Buffer {
@@ -273,9 +322,50 @@ export function createRoomShardedAdapter(
     private readonly delivered = new DeliveredIds();
     private readonly roomSeq = new RoomSequencer();
     private readonly gaps = new RoomSequenceGaps();
+    /** Present when the Server has connectionStateRecovery on (see recovery.ts). */
+    private readonly recovery: Recovery | undefined;
+    private readonly recoveryStore: RecoveryStore | undefined;
 
     constructor(nsp: Namespace) {
       super(nsp, bus, bus, { subscriptionMode: 'dynamic' });
+      const serverOpts = (
+        nsp.server as unknown as {
+          opts: {
+            connectionStateRecovery?: { maxDisconnectionDuration?: number };
+            pingInterval?: number;
+            pingTimeout?: number;
+          };
+        }
+      ).opts;
+      const csr = serverOpts.connectionStateRecovery;
+      if (csr) {
+        const limits = { ...DEFAULT_RECOVERY_LIMITS, ...options.recoveryLimits };
+        const maxDisconnectionMs = csr.maxDisconnectionDuration ?? 120_000;
+        const heartbeatMs =
+          (serverOpts.pingInterval ?? 25_000) + (serverOpts.pingTimeout ?? 20_000);
+        const recovery: Recovery = new Recovery(
+          {
+            uid: this.uid,
+            nsp: nsp.name,
+            decode: (raw) => decodeBusMessage(raw) as WireBroadcast | undefined,
+            deliver: (message, offset, skip) => this.deliverLogged(message, offset, skip),
+            pin: (holder, rooms) => this.addAll(holder, new Set(rooms)),
+            unpin: (holder) => this.delAll(holder),
+            roomReady: (room) => this.presence.whenReady(room),
+            socket: (sid) => nsp.sockets.get(sid),
+            hasRoom: (room) => this.rooms.has(room),
+          },
+          (this.recoveryStore = new RecoveryStore(bus, {
+            maxLogLength: limits.maxLogLength,
+            retentionMs: maxDisconnectionMs + heartbeatMs + 10_000,
+            sessionTtlMs: maxDisconnectionMs,
+          })),
+          { maxDisconnectionMs, heartbeatMs, maxReplay: limits.maxReplay },
+          hooks,
+        );
+        this.recovery = recovery;
+        nsp.on('connection', (socket: Socket) => recovery.connected(socket));
+      }
       const channel = (room: string): string => `socket.io#${nsp.name}#${room}#`;
       this.roomChannel = channel;
       // Every server runs the membership handshake, whatever its own skipLonelyRooms setting, so
@@ -310,6 +400,7 @@ export function createRoomShardedAdapter(
       });
       this.on('delete-room', (room: string) => {
         this.gaps.forgetRoom(room);
+        this.recovery?.forgetRoom(room);
         this.owners.delete(room);
         this.suspended.delete(room);
         presence.deleted(room);
@@ -357,7 +448,53 @@ export function createRoomShardedAdapter(
       return this.presence.whenReady(room);
     }
 
+    saveSessions(): Promise<number> {
+      return this.recovery ? this.recovery.saveAll() : Promise.resolve(0);
+    }
+
+    override addAll(id: string, rooms: Set<string>): void {
+      super.addAll(id, rooms);
+      this.recovery?.roomsChanged(id);
+    }
+
+    override del(id: string, room: string): void {
+      super.del(id, room);
+      this.recovery?.roomsChanged(id);
+    }
+
+    persistSession(session: { sid: string; pid: string; rooms: string[]; data: unknown }): void {
+      this.recovery?.persist(session);
+    }
+
+    restoreSession(pid: string, offset: string): Promise<unknown> {
+      return this.recovery ? this.recovery.restore(pid, offset) : Promise.resolve(null);
+    }
+
+    /** A broadcast framed with its log id (`~<id> <message>`, see recovery-store.ts). */
+    override onRawMessage(rawMessage: Buffer, channel: Buffer | string): void {
+      if (rawMessage[0] !== 0x7e) {
+        super.onRawMessage(rawMessage, channel);
+        return;
+      }
+      const space = rawMessage.indexOf(0x20);
+      const second = space < 0 ? -1 : rawMessage.indexOf(0x20, space + 1);
+      if (second < 0) return;
+      const message = decodeBusMessage(rawMessage.subarray(second + 1));
+      if (!message) return;
+      // A server without recovery (the rollout that switches it) still delivers the broadcast.
+      if (!this.recovery) {
+        this.onMessage(message);
+        return;
+      }
+      this.onLogged(
+        message,
+        rawMessage.subarray(1, space).toString(),
+        rawMessage.subarray(space + 1, second).toString(),
+      );
+    }
+
     override close(): Promise<void> | void {
+      this.recovery?.close();
       namespaces.delete(this);
       return super.close();
     }
@@ -418,7 +555,8 @@ export function createRoomShardedAdapter(
     }
 
     override broadcast(packet: Packet, opts: BroadcastOptions): Promise<void> | void {
-      if (!fast.localFirst || this.recoveryEnabled) {
+      if (this.recovery) return this.broadcastRecoverable(packet, opts);
+      if (!fast.localFirst) {
         return super.broadcast(packet, opts);
       }
       this.deliverLocally(packet, opts);
@@ -458,6 +596,88 @@ export function createRoomShardedAdapter(
       const { missing, filled } = this.gaps.seen(m.uid, rooms[0]!, seq);
       if (missing > 0) hooks.onSequenceGap?.(missing);
       if (filled > 0) hooks.onSequenceGapFilled?.(filled);
+    }
+
+    /**
+     * With recovery on, what Socket.IO would replay goes to its room's log and out on the room's
+     * channel in one script; this server's own members get it back through its subscription like
+     * every other server's, so each server delivers a room in log order (which the offsets rely
+     * on). A direct emit to a local socket is logged (on its id's shard) and delivered here.
+     */
+    private broadcastRecoverable(packet: Packet, opts: BroadcastOptions): Promise<void> | void {
+      const flags = opts.flags ?? {};
+      const [only] = opts.rooms.size === 1 ? opts.rooms : [undefined];
+      const privateRoom = only !== undefined && SOCKET_ID_LIKE.test(only);
+      const loggable = packet.type === EVENT && packet.id === undefined && !flags.volatile;
+      if (flags.local || (!loggable && privateRoom && this.nsp.sockets.has(only))) {
+        this.deliverLocally(packet, opts);
+        return;
+      }
+      if (!loggable) return super.broadcast(packet, opts);
+      const recovery = this.recovery!;
+      const store = this.recoveryStore!;
+      const { nsp: _stamped, ...wirePacket } = packet;
+      const rooms = [...opts.rooms];
+      const message = {
+        type: BROADCAST,
+        uid: this.uid,
+        nsp: this.nsp.name,
+        bid: this.nextBroadcastId++,
+        data: { packet: wirePacket, opts: { rooms, except: [...(opts.except ?? [])], flags } },
+      };
+      const payload = this.encode(message);
+      const log = recovery.logOf(rooms);
+      const failed = (err: unknown): void =>
+        hooks.onPublishFailed?.(err instanceof Error ? err : new Error(String(err)));
+      if (privateRoom) {
+        return store.publishLogged(log, '', payload).then(({ id, prev }) => {
+          if (this.nsp.sockets.has(only)) {
+            recovery.received(message as unknown as WireBroadcast, id, prev);
+            return;
+          }
+          return bus
+            .spublish(channelOf(this.nsp.name), frame(id, prev, payload))
+            .then(() => undefined);
+        }, failed);
+      }
+      const channel = channelOf(this.nsp.name, only);
+      let framed: Buffer | undefined;
+      return publishWithRepair({
+        send: () =>
+          framed === undefined
+            ? store.publishLogged(log, channel, payload).then(({ id, receivers, prev }) => {
+                framed = frame(id, prev, payload);
+                return receivers;
+              })
+            : bus.spublish(channel, framed),
+        expected: () => (only !== undefined ? this.presence.expectedSubscribers(only) : undefined),
+        topologyChanging: () => bus.topologyChanging(),
+        holdMs: bus.timings.holdMs,
+        retryDelayMs: bus.timings.retryDelayMs * 2,
+        onRepaired: () => hooks.onPublishRepaired?.(),
+        onShort: (missing) => hooks.onPublishShort?.(missing),
+      }).catch(failed);
+    }
+
+    private deliverLogged(message: WireBroadcast, offset: string, skip?: string[]): void {
+      const packet = message.data.packet;
+      (packet.data ??= []).push(offset);
+      const except = new Set(message.data.opts.except);
+      if (skip) for (const sid of skip) except.add(sid);
+      this.deliverLocally(packet, {
+        rooms: new Set(message.data.opts.rooms),
+        except,
+        flags: message.data.opts.flags ?? {},
+      });
+    }
+
+    /** A logged broadcast: its log id and the id before it in its room's log came with it. */
+    private onLogged(message: ClusterMessage, id: string, prev: string): void {
+      const w = message as unknown as WireBroadcast & { data: { requestId?: string } };
+      if (w.type !== BROADCAST || w.data?.requestId !== undefined || w.nsp !== this.nsp.name)
+        return;
+      if (w.uid !== this.uid) hooks.onBusMessage?.();
+      this.recovery!.received(w, id, prev);
     }
 
     /** Broadcasts from other servers take the same single-encoding local path. */

@@ -322,6 +322,34 @@ export class RedisClusterFixture {
     return sum;
   }
 
+  /** CPU seconds (user + system) every running node has used (INFO cpu). */
+  async cpuSeconds(): Promise<number> {
+    let sum = 0;
+    for (const [port, node] of this.nodes) {
+      if (!node.running()) continue;
+      const c = this.probe(port);
+      try {
+        const info = await c.info('cpu');
+        sum +=
+          Number(/used_cpu_sys:([\d.]+)/.exec(info)![1]) +
+          Number(/used_cpu_user:([\d.]+)/.exec(info)![1]);
+      } finally {
+        c.disconnect();
+      }
+    }
+    return sum;
+  }
+
+  /** One command on the node on `port`. */
+  async call(port: number, ...args: (string | number)[]): Promise<unknown> {
+    const c = this.probe(port);
+    try {
+      return await c.call(String(args[0]), ...args.slice(1).map(String));
+    } finally {
+      c.disconnect();
+    }
+  }
+
   /** Subscribers of a shard channel on the node on `port` (PUBSUB SHARDNUMSUB). */
   async shardNumSub(port: number, channel: string): Promise<number> {
     const c = this.probe(port);
@@ -486,6 +514,16 @@ export class RedisClusterFixture {
       `127.0.0.1:${this.livePort()}`,
     ]);
     await this.waitKnown(node.port);
+    // Until the new node has learned every slot's owner it answers CLUSTERDOWN, and a MIGRATE
+    // into it fails mid-slot (seen as a rebalance that left a slot open).
+    await until(`node ${node.port} to see the cluster ok`, async () => {
+      const probe = this.probe(node.port);
+      try {
+        return /cluster_state:ok/.test(String(await probe.call('CLUSTER', 'INFO')));
+      } finally {
+        probe.disconnect();
+      }
+    });
     return node;
   }
 
@@ -529,6 +567,7 @@ export class RedisClusterFixture {
         return;
       } catch (err) {
         if (attempt >= 5) throw err;
+        console.warn(`rebalance attempt ${attempt} failed: ${String(err)}`);
         await sleep(1000);
       }
     }
