@@ -274,6 +274,7 @@ describe('socketfleet-operator chart', () => {
       'SocketfleetServerCannotReachShard',
       'SocketfleetOperatorWithoutLeader',
       'SocketfleetReconcileErrors',
+      'SocketfleetRedisNodeUnresponsive',
     ]);
     const cm = one(docs, 'ConfigMap', `${fullname}-dashboard`) as unknown as {
       metadata: { labels: Record<string, string> };
