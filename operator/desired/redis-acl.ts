@@ -26,13 +26,35 @@ export type RedisUserRole = keyof typeof REDIS_USERS;
  */
 export const REDIS_ACL_RULES: Record<RedisUserRole, string> = {
   // Channels: every name the adapter uses starts with `socket.io#` (room, namespace, and
-  // request/response channels). No keys at all. CLUSTER SLOTS is how ioredis learns the slot
+  // request/response channels). CLUSTER SLOTS is how ioredis learns the slot
   // map; INFO is its ready check on every node connection; PUBSUB SHARDNUMSUB counts servers.
+  // Keys: only connection state recovery's (recovery-keys.ts): room logs in each room channel's
+  // slot, sessions and delivery journals, written by its scripts (EVAL/EVALSHA run them with
+  // this user's rights). Granted whether or not a cluster turns recovery on, so turning it on
+  // never restarts Redis; with it off the servers touch no key.
   server: [
     'resetkeys',
     'resetchannels',
     '&socket.io#*',
+    '~socket.io#*',
+    '~{socket.io#*',
+    '~{s*}:sf-log:*',
+    '~sf-session:*',
+    '~sf-journal:*',
     '-@all',
+    '+eval',
+    '+evalsha',
+    '+time',
+    '+exists',
+    '+xadd',
+    '+xtrim',
+    '+xrange',
+    '+xrevrange',
+    '+xinfo|stream',
+    '+hget',
+    '+hset',
+    '+del',
+    '+pexpire',
     '+ssubscribe',
     '+sunsubscribe',
     '+spublish',
