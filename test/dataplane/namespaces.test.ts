@@ -221,12 +221,12 @@ describe('every namespace gets the same care', () => {
       logLevel: 'warn',
       redis: { nodes: servers.redis().seeds() },
     });
-    const redisPassword = servers.redis().password;
-    await expect(attach(new Server(), { config, redisPassword })).rejects.toThrow(
+    const login = servers.redis().serverLogin();
+    await expect(attach(new Server(), { config, ...login })).rejects.toThrow(
       'attach(): the config says parser msgpack but the Server was created with the default JSON parser; create it with new Server(serverOptions(config)).',
     );
     const bound = new Server(createHttpServer(), { parser: msgpackParser });
-    await expect(attach(bound, { config, redisPassword })).rejects.toThrow(
+    await expect(attach(bound, { config, ...login })).rejects.toThrow(
       'attach(): the Server is already bound to an HTTP server; create it with new Server(options) and let attach() listen on the configured port.',
     );
     await bound.close().catch(() => undefined);
@@ -238,7 +238,7 @@ describe('every namespace gets the same care', () => {
         ack(true);
       });
     });
-    const ops = await attach(mine, { config, redisPassword });
+    const ops = await attach(mine, { config, ...login });
     try {
       await until('the attached server to be ready', () => ops.isReady());
       const other = await servers.start({}, app);

@@ -6,7 +6,7 @@ import { logKeyOf } from '../../../server-image/src/adapter/recovery-keys.js';
 import * as msgpackParser from 'socket.io-msgpack-parser';
 import type { Socketfleet } from '../../../server-image/src/index.js';
 import { sleep, until } from './fleet.js';
-import type { RedisClusterFixture } from './redis-cluster.js';
+import { FIXTURE_USER, type RedisClusterFixture } from './redis-cluster.js';
 
 /**
  * Traffic for connection-state recovery tests: one publisher (a library server, never
@@ -190,7 +190,7 @@ export async function logOrders(
   rooms: string[],
 ): Promise<Map<string, Map<number, number>>> {
   const cluster = new Cluster(redis.seeds(), {
-    redisOptions: { password: redis.password },
+    redisOptions: { username: FIXTURE_USER, password: redis.password },
     dnsLookup: (address, callback) => callback(null, address),
   });
   try {
