@@ -55,6 +55,8 @@ export const REDIS_ACL_RULES: Record<RedisUserRole, string> = {
     '+hset',
     '+del',
     '+pexpire',
+    // A key of a slot being migrated answers ASK: ioredis then sends ASKING to the target.
+    '+asking',
     '+ssubscribe',
     '+sunsubscribe',
     '+spublish',
