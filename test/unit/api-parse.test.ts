@@ -44,6 +44,28 @@ describe('parseRealtimeCluster defaults', () => {
         },
         auth: { enabled: true },
       },
+      autoscaling: {
+        enabled: false,
+        minReplicas: 2,
+        maxReplicas: 10,
+        targetConnectionsPerPod: 1000,
+        tolerancePercent: 10,
+        intervalSeconds: 15,
+        behavior: {
+          scaleUp: {
+            stabilizationWindowSeconds: 0,
+            maxPodsPerPeriod: 4,
+            maxPercentPerPeriod: 100,
+            periodSeconds: 15,
+          },
+          scaleDown: {
+            stabilizationWindowSeconds: 300,
+            maxPodsPerPeriod: 1,
+            maxPercentPerPeriod: 100,
+            periodSeconds: 15,
+          },
+        },
+      },
       gateway: {
         mode: 'managed',
         balance: 'consistent-hash',
