@@ -250,6 +250,10 @@ describe('socketfleet-operator chart', () => {
       'SocketfleetServerCannotReachShard',
       'SocketfleetOperatorWithoutLeader',
       'SocketfleetReconcileErrors',
+      'SocketfleetEventLoopLag',
+      'SocketfleetPersistentPublishLoss',
+      'SocketfleetRedisShardWithoutReplica',
+      'SocketfleetConnectionsPileUp',
     ]);
     const cm = one(docs, 'ConfigMap', `${fullname}-dashboard`) as unknown as {
       metadata: { labels: Record<string, string> };
