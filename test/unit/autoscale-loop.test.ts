@@ -243,9 +243,18 @@ describe('replica clamp and network policy', () => {
     const server = buildNetworkPolicies(cluster()).find((p) =>
       (p.metadata.name ?? '').endsWith('-server'),
     ) as { spec: { ingress: { from?: unknown[]; ports: { port: number }[] }[] } } | undefined;
-    const rule = server?.spec.ingress.find((r) => r.ports.some((p) => p.port === OPS_PORT));
-    // No `from`: any peer, the operator's pods included, may scrape the metrics port.
-    expect(rule).toBeDefined();
-    expect(rule?.from).toBeUndefined();
+    const rules = server?.spec.ingress.filter((r) => r.ports.some((p) => p.port === OPS_PORT));
+    // The operator's pods by the chart's labels, in any namespace.
+    expect(rules?.[0]?.from).toEqual([
+      {
+        namespaceSelector: {},
+        podSelector: {
+          matchLabels: {
+            'app.kubernetes.io/name': 'socketfleet-operator',
+            'app.kubernetes.io/component': 'operator',
+          },
+        },
+      },
+    ]);
   });
 });
