@@ -728,6 +728,24 @@ export const RealtimeClusterSpecSchema = z
       .strict()
       .prefault({})
       .describe('How the Socket.IO servers authenticate clients.'),
+    rebalance: z
+      .object({
+        enabled: z
+          .boolean()
+          .default(true)
+          .describe(
+            'After the set of ready servers changes, ask each server to close (spread over spreadSeconds) the connections of clients whose consistent hash now points at another server, so new servers take their share and nobody moves twice. Only with gateway mode managed and balance consistent-hash; the operator does it when the server set has been stable for two autoscaling intervals.',
+          ),
+        spreadSeconds: z
+          .int()
+          .min(0)
+          .max(600)
+          .default(60)
+          .describe('Window over which each server spreads the closes.'),
+      })
+      .strict()
+      .prefault({})
+      .describe('Rebalancing of existing connections after servers join.'),
     networkPolicy: z
       .object({
         enabled: z

@@ -7,7 +7,8 @@ import {
   type RealtimeCluster,
 } from '../api/realtimecluster.js';
 import { LABEL_COMPONENT, LABEL_INSTANCE } from '../desired/labels.js';
-import { OPS_PORT } from '../desired/ports.js';
+import { serverReplicas } from '../desired/autoscaling.js';
+import { OPS_PORT, SOCKETIO_PORT } from '../desired/ports.js';
 import type { EventRecorder } from '../reconcile/events.js';
 import type { KindCache } from '../reconcile/informers.js';
 import type { AnyObject, KubeClient } from '../reconcile/kube-client.js';
@@ -22,7 +23,8 @@ import {
 } from './abnormal.js';
 import { decide, EMPTY_STATE, type DeciderState, type PodSample } from './decider.js';
 import type { ServerReading } from './prom-text.js';
-import { scrapeServer, type Scraper } from './scrape.js';
+import { INITIAL_REBALANCE_STATE, rebalanceDue, type RebalanceState } from './rebalance-trigger.js';
+import { SCRAPE_TIMEOUT_MS, scrapeServer, type Scraper } from './scrape.js';
 
 /** What the reconciler merges into a cluster's status: one writer of status, one field manager. */
 export interface AutopilotObservation {
@@ -39,6 +41,8 @@ export interface AutopilotDeps {
   /** Asks the reconciler to write the new observation into status. */
   enqueue: (key: string) => void;
   scrape?: Scraper;
+  /** POSTs a rebalance request to one server's ops port; answers how many clients it sheds. */
+  rebalance?: (url: string, body: unknown) => Promise<{ misplaced: number; shedding: number }>;
   now?: () => number;
   /** How often due clusters are looked for; each cluster runs every spec.autoscaling.intervalSeconds. */
   tickMs?: number;
@@ -53,6 +57,7 @@ interface ClusterMemory {
   observation: AutopilotObservation | undefined;
   /** Abnormalities already reported True in an Event, so each start is said once. */
   reported: Set<string>;
+  rebalance: RebalanceState;
 }
 
 interface RawPod extends AnyObject {
@@ -134,6 +139,7 @@ export class Autopilot {
       loss: new Map(),
       observation: undefined,
       reported: new Set(),
+      rebalance: INITIAL_REBALANCE_STATE,
     };
     mem.lastRun = now;
     this.memory.set(key, mem);
@@ -142,7 +148,7 @@ export class Autopilot {
     const readings = await Promise.all(
       pods.map(async (p) => {
         try {
-          return await this.scrape(`http://${hostPort(p.ip)}/metrics`);
+          return await this.scrape(`http://${hostPort(p.ip, OPS_PORT)}/metrics`);
         } catch {
           return undefined;
         }
@@ -173,6 +179,8 @@ export class Autopilot {
       : // Nothing answered (pods not running yet, or a network policy in the way): no claim.
         (mem.observation?.abnormalities ?? []);
     await this.report(cluster, namespace, mem, abnormalities);
+
+    await this.maybeRebalance(cluster, namespace, mem, pods, live);
 
     let autoscaling: AutoscalingStatus | undefined;
     const spec = cluster.spec.autoscaling;
@@ -212,6 +220,46 @@ export class Autopilot {
     const changed = JSON.stringify(next) !== JSON.stringify(mem.observation);
     mem.observation = next;
     if (changed) this.deps.enqueue(key);
+  }
+
+  /**
+   * Once the ready server set has settled after a change, each server closes, spread over
+   * spec.rebalance.spreadSeconds, the clients the gateway's hash now sends elsewhere.
+   */
+  private async maybeRebalance(
+    cluster: RealtimeCluster,
+    namespace: string,
+    mem: ClusterMemory,
+    pods: { name: string; ip: string }[],
+    live: { pod: string; reading: ServerReading | undefined }[],
+  ): Promise<void> {
+    const inRing = pods.filter((p) => live.some((l) => l.pod === p.name));
+    const servers = inRing.map((p) => hostPort(p.ip, SOCKETIO_PORT));
+    const d = rebalanceDue(cluster, servers, serverReplicas(cluster.spec), mem.rebalance);
+    mem.rebalance = d.state;
+    if (!d.due) return;
+    const post = this.deps.rebalance ?? postJson;
+    const spreadMs = cluster.spec.rebalance.spreadSeconds * 1000;
+    const answers = await Promise.all(
+      inRing.map((p, i) =>
+        post(`http://${hostPort(p.ip, OPS_PORT)}/rebalance`, {
+          self: servers[i],
+          servers,
+          max: 1_000_000,
+          spreadMs,
+        }).catch(() => undefined),
+      ),
+    );
+    const shedding = answers.reduce((a, r) => a + (r?.shedding ?? 0), 0);
+    const failed = answers.filter((r) => r === undefined).length;
+    const note = `${servers.length} servers: ${shedding} clients whose hash moved are being moved over ${cluster.spec.rebalance.spreadSeconds} s${failed > 0 ? `; ${failed} server(s) did not answer` : ''}.`;
+    this.deps.log.info(
+      { cluster: `${namespace}/${cluster.metadata.name}`, shedding, failed },
+      'rebalancing',
+    );
+    if (shedding > 0 || failed > 0) {
+      await this.deps.events.normal(target(cluster, namespace), 'Rebalancing', 'Rebalance', note);
+    }
   }
 
   private lossDeltas(
@@ -323,7 +371,21 @@ function target(
   };
 }
 
-/** An IPv6 pod address needs brackets in a URL. */
-function hostPort(ip: string): string {
-  return ip.includes(':') ? `[${ip}]:${OPS_PORT}` : `${ip}:${OPS_PORT}`;
+/** An IPv6 pod address needs brackets, in a URL and in nginx's server line alike. */
+function hostPort(ip: string, port: number): string {
+  return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
+}
+
+/** POST a JSON body over plain HTTP (the ops port) and parse the JSON answer. */
+async function postJson(
+  url: string,
+  body: unknown,
+): Promise<{ misplaced: number; shedding: number }> {
+  const res = await fetch(url, {
+    method: 'POST',
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(SCRAPE_TIMEOUT_MS),
+  });
+  if (!res.ok) throw new Error(`POST ${url} answered ${res.status}.`);
+  return (await res.json()) as { misplaced: number; shedding: number };
 }

@@ -21,6 +21,7 @@ import { NewSessionClock, refuseWhileDraining, spreadDisconnects } from './drain
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { TokenBucket } from './rate-limit.js';
+import { createRebalancer } from './rebalance.js';
 
 export type AckReply = ({ ok: true } & Record<string, unknown>) | { ok: false; error: string };
 
@@ -319,6 +320,7 @@ export async function createServer(
   // must not take this server's clients away from it.
   const isReady = (): boolean => !draining && !closed && bus.hasBeenReady;
 
+  const rebalancer = createRebalancer(io, logger);
   const opsServer = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/';
     if (url === '/healthz') {
@@ -335,6 +337,8 @@ export async function createServer(
       res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(`${reason}\n`);
     } else if (url === '/prestop' || url.startsWith('/prestop?')) {
       newSessions.handle(req, res);
+    } else if (url === '/rebalance') {
+      rebalancer.handle(req, res);
     } else if (url === '/metrics') {
       metrics.connectedClients.set(io.engine.clientsCount);
       metrics.busPublishesHeld.set(bus.heldPublishes);

@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sourceAddress } from '../../operator/bench/addresses.js';
-import { crc32, KetamaRing } from '../../operator/desired/ketama.js';
+import { crc32, KetamaRing } from '../../server-image/src/ketama.js';
 import { renderUpstreamBlock } from '../../operator/desired/nginx.js';
 import { endpointsFromSlices, type EndpointSliceLike } from '../../operator/desired/upstreams.js';
 import { Fleet, type NginxProcess, type NginxRuntimeLike } from './support/fleet.js';

@@ -66,6 +66,7 @@ describe('parseRealtimeCluster defaults', () => {
           },
         },
       },
+      rebalance: { enabled: true, spreadSeconds: 60 },
       gateway: {
         mode: 'managed',
         balance: 'consistent-hash',

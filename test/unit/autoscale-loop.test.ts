@@ -5,6 +5,10 @@ import type { RealtimeCluster } from '../../operator/api/realtimecluster.js';
 import { detectAbnormalities } from '../../operator/autoscale/abnormal.js';
 import { Autopilot } from '../../operator/autoscale/loop.js';
 import { readServerMetrics, type ServerReading } from '../../operator/autoscale/prom-text.js';
+import {
+  INITIAL_REBALANCE_STATE,
+  rebalanceDue,
+} from '../../operator/autoscale/rebalance-trigger.js';
 import { replicasClampWarning, serverReplicas } from '../../operator/desired/autoscaling.js';
 import { buildNetworkPolicies } from '../../operator/desired/network-policy.js';
 import { OPS_PORT } from '../../operator/desired/ports.js';
@@ -256,5 +260,44 @@ describe('replica clamp and network policy', () => {
         },
       },
     ]);
+  });
+});
+
+describe('rebalanceDue', () => {
+  const c = cluster({ enabled: false }, 3);
+  it('takes the first set as the baseline, then fires once per settled change', () => {
+    let s = INITIAL_REBALANCE_STATE;
+    const step = (servers: string[], wanted = servers.length): boolean => {
+      const d = rebalanceDue(c, servers, wanted, s);
+      s = d.state;
+      return d.due;
+    };
+    expect(step(['a', 'b'])).toBe(false);
+    expect(step(['a', 'b'])).toBe(false);
+    // A third server joins: not on the first sight (the gateway may not have reloaded yet).
+    expect(step(['a', 'b', 'c'])).toBe(false);
+    expect(step(['c', 'b', 'a'])).toBe(true);
+    expect(step(['a', 'b', 'c'])).toBe(false);
+    // A scale in progress (4 wanted, 3 ready) waits.
+    expect(step(['a', 'b', 'c', 'd'], 5)).toBe(false);
+    expect(step(['a', 'b', 'c', 'd'], 5)).toBe(false);
+  });
+
+  it('never fires when turned off or with another balance mode', () => {
+    for (const spec of [{ rebalance: { enabled: false } }, { gateway: { balance: 'ip-hash' } }]) {
+      const r = parseRealtimeCluster({
+        apiVersion: 'socketfleet.dev/v1alpha1',
+        kind: 'RealtimeCluster',
+        metadata: { name: 'x' },
+        spec,
+      });
+      if (!r.ok) throw new Error(r.problems.join('; '));
+      let s = rebalanceDue(r.cluster, ['a'], 1, INITIAL_REBALANCE_STATE).state;
+      for (let i = 0; i < 3; i++) {
+        const d = rebalanceDue(r.cluster, ['a', 'b'], 2, s);
+        expect(d.due).toBe(false);
+        s = d.state;
+      }
+    }
   });
 });

@@ -1,4 +1,5 @@
 /**
+ * Shared with the operator (which imports it like the config contract).
  * The ring nginx builds for `hash KEY consistent` (ngx_http_upstream_hash_module, ketama as in
  * Cache::Memcached::Fast), reproduced so the operator can tell, for any client key, which server
  * the gateway sends it to now: after a scale-up, exactly the clients whose owner changed are the
