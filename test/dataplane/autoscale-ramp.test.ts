@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRealtimeCluster } from '../../operator/api/parse.js';
+import { detectAbnormalities } from '../../operator/autoscale/abnormal.js';
 import { decide, EMPTY_STATE, type DeciderState } from '../../operator/autoscale/decider.js';
 import { scrapeServer } from '../../operator/autoscale/scrape.js';
 import {
@@ -13,6 +14,8 @@ import {
 import { endpointsFromSlices, type EndpointSliceLike } from '../../operator/desired/upstreams.js';
 import { NginxReloader, pidFromFile } from '../../operator/gateway/reloader.js';
 import { GatewaySync } from '../../operator/gateway/sync.js';
+import { sourceAddress } from '../../operator/bench/addresses.js';
+import { KetamaRing } from '../../server-image/src/ketama.js';
 import { Crowd } from './support/crowd.js';
 import { Fleet, sleep, until, type NginxProcess, type ServerProcess } from './support/fleet.js';
 import type { RedisClusterFixture } from './support/redis-cluster.js';
@@ -83,6 +86,8 @@ describe(`autoscaling on connections, ${STAGE_CLIENTS} -> ${STAGE_CLIENTS * STAG
   const curve: [number, number, number[]][] = [];
   const started = Date.now();
   let state: DeciderState = EMPTY_STATE;
+  /** The operator's pile-up check on the last scrape. */
+  let skewed: { status: string; message: string } | undefined;
   let stopLoop = false;
   let loop: Promise<void> | undefined;
 
@@ -133,6 +138,12 @@ describe(`autoscaling on connections, ${STAGE_CLIENTS} -> ${STAGE_CLIENTS * STAG
       connections: readings[i]?.connections,
       lagMs: readings[i]?.lagMs,
     }));
+    skewed = detectAbnormalities({
+      pods: ready.map((m, i) => ({ pod: m.server.name, reading: readings[i], lossDeltas: [] })),
+      lagThresholdMs: 200,
+      replicasPerShard: 0,
+      redis: undefined,
+    }).find((a) => a.type === 'ConnectionsSkewed');
     const current = members.length;
     const d = decide({
       now: Date.now(),
@@ -241,7 +252,80 @@ describe(`autoscaling on connections, ${STAGE_CLIENTS} -> ${STAGE_CLIENTS * STAG
     log(`steady: ${connected}/${total.length} connected, ${errors} connect errors`);
     expect(connected).toBe(STAGES * STAGE_CLIENTS);
     expect(errors).toBe(0);
+    // Without rebalancing the first server keeps every client it got before the others existed;
+    // the operator's pile-up check must see it (it turns False once rebalancing exists).
+    log(`pile-up check: ${skewed?.status ?? 'none'}: ${skewed?.message ?? ''}`);
+    expect(skewed?.status).toBe('True');
   }, 360_000);
+
+  it('rebalancing moves exactly the clients whose hash moved, once each, without errors', async () => {
+    const ready = members.filter((m) => m.ready);
+    const servers = ready.map((m) => `127.0.0.1:${m.server.port}`);
+    const ring = new KetamaRing(servers.map((server) => ({ server })));
+    // Where the hash puts every client now: the balance consistent hashing allows at best.
+    const ideal = servers.map(() => 0);
+    // The crowd's client i connects from sourceAddress(1000 + i) (crowd.ts addressBase).
+    for (let i = 0; i < STAGES * STAGE_CLIENTS; i++) {
+      ideal[servers.indexOf(ring.owner(sourceAddress(1000 + i)) ?? '')]! += 1;
+    }
+    const counts = async (): Promise<number[]> =>
+      Promise.all(ready.map((m) => m.server.metric('socketfleet_connected_clients')));
+    const cv = (xs: number[]): number => {
+      const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+      return Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / xs.length) / mean;
+    };
+    const before = await counts();
+    const recordsBefore = (await Promise.all(crowds.map((c) => c.report()))).flat();
+    const errorsBefore = recordsBefore.reduce((a, c) => a + c.connectErrors.length, 0);
+    const connectsBefore = new Map(recordsBefore.map((r) => [r.index, r.connects.length]));
+    const answers = await Promise.all(
+      ready.map(async (m, i) => {
+        const res = await fetch(`http://127.0.0.1:${m.server.opsPort}/rebalance`, {
+          method: 'POST',
+          body: JSON.stringify({ self: servers[i], servers, max: 100_000, spreadMs: 5000 }),
+        });
+        return (await res.json()) as { misplaced: number; shedding: number };
+      }),
+    );
+    const misplaced = answers.reduce((a, r) => a + r.misplaced, 0);
+    const t0 = Date.now();
+    const after = await until(
+      'every server at its ring share',
+      async () => {
+        const c = await counts();
+        return c.every((n, i) => n === ideal[i]) ? c : undefined;
+      },
+      60_000,
+    );
+    const settledMs = Date.now() - t0;
+    // A server counts a client at its handshake, the client its reconnect a moment later: wait
+    // until the clients have seen every reconnect the servers counted.
+    const reconnected = async (): Promise<number> =>
+      (await Promise.all(crowds.map((c) => c.report())))
+        .flat()
+        .filter((r) => r.connects.length > (connectsBefore.get(r.index) ?? 0)).length;
+    await until(
+      `${misplaced} clients reconnected`,
+      async () => (await reconnected()) >= misplaced,
+      15_000,
+    ).catch(() => undefined);
+    const records = (await Promise.all(crowds.map((c) => c.report()))).flat();
+    const errors = records.reduce((a, c) => a + c.connectErrors.length, 0) - errorsBefore;
+    const reconnects = records.map((r) => r.connects.length - (connectsBefore.get(r.index) ?? 0));
+    const moved = reconnects.filter((n) => n > 0).length;
+    const movedTwice = reconnects.filter((n) => n > 1).length;
+    log(
+      `rebalance: before ${JSON.stringify(before)} (CV ${cv(before).toFixed(2)}), misplaced ${misplaced}, ` +
+        `after ${JSON.stringify(after)} (CV ${cv(after).toFixed(2)}; the ring's own CV ${cv(ideal).toFixed(2)}) ` +
+        `${settledMs} ms after the request (spread 5 s), clients moved ${moved} (twice ${movedTwice}), connect errors ${errors}`,
+    );
+    // Every server ends exactly at the ring's share: only misplaced clients moved, once each.
+    expect(after).toEqual(ideal);
+    expect(moved).toBe(misplaced);
+    expect(movedTwice).toBe(0);
+    expect(errors).toBe(0);
+    expect(cv(after)).toBeLessThan(cv(before));
+  }, 120_000);
 
   it('replicas follow the load down after the window, retired servers drain onto the rest', async () => {
     const before = events.length;
