@@ -16,4 +16,6 @@ if ! ulimit -Sn "$want" 2>/dev/null; then
   echo "entrypoint: cannot raise the open-file limit to $want (hard limit $hard); continuing with $(ulimit -Sn)" >&2
 fi
 
-exec node ${SOCKETFLEET_NODE_OPTIONS:-} "$here/bin/socketfleet-server.js" "$@"
+# An image built FROM this one runs its own app through the same entrypoint: SOCKETFLEET_APP names
+# its main file (default: the relay).
+exec node ${SOCKETFLEET_NODE_OPTIONS:-} "${SOCKETFLEET_APP:-$here/bin/socketfleet-server.js}" "$@"

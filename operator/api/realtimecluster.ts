@@ -8,6 +8,14 @@ import {
   NET_SYSCTL_PATTERN,
   SAFE_SYSCTLS,
 } from './sysctls.js';
+import {
+  DEFAULT_NGINX_EXPORTER_IMAGE,
+  DEFAULT_REDIS_EXPORTER_IMAGE,
+  GATEWAY_EXPORTER_DOC,
+  GatewayLimitsSchema,
+  GatewayTlsSchema,
+  REDIS_EXPORTER_DOC,
+} from './gateway-options.js';
 
 /**
  * The RealtimeCluster API: the single source of truth for its types, defaults and field docs.
@@ -61,6 +69,20 @@ const resourcesDefault = (cpu: string, memory: string, memoryLimit: string) =>
     requests: { cpu, memory },
     limits: { memory: memoryLimit },
   });
+
+/** An optional Prometheus exporter sidecar (spec.gateway.exporter, spec.redis.exporter). */
+const exporterSchema = (what: string, image: string, doc: string) =>
+  z
+    .object({
+      enabled: z
+        .boolean()
+        .default(false)
+        .describe(`Run a Prometheus exporter sidecar in every ${what} pod.`),
+      image: z.string().min(1).default(image).describe('Image of the exporter sidecar.'),
+      resources: resourcesDefault('10m', '16Mi', '64Mi'),
+    })
+    .strict()
+    .describe(doc);
 
 export const PARSERS = ['msgpack', 'json'] as const;
 export const TRANSPORTS = ['polling', 'websocket'] as const;
@@ -158,6 +180,26 @@ export const SocketIOSpecSchema = z
       .describe(
         'On shutdown, the window over which a server spreads the disconnection of its clients so they reconnect elsewhere without a thundering herd. Must be shorter than terminationGracePeriodSeconds.',
       ),
+    connectionStateRecovery: z
+      .object({
+        enabled: z
+          .boolean()
+          .default(false)
+          .describe(
+            "Socket.IO's connection state recovery across pods: a client that reconnects to any pod within maxDisconnectionSeconds gets back its id, rooms, socket.data and every broadcast to its rooms it missed, in order, without duplicates. Stored on the Redis Cluster: a bounded log per room on the room's shard, sessions, one delivery journal per pod. Off by default: it adds Redis writes per broadcast and per delivery batch and one Redis round trip of latency (README: measured cost). Acknowledged and volatile emits are not replayed.",
+          ),
+        maxDisconnectionSeconds: z
+          .int()
+          .min(1)
+          .max(3600)
+          .default(120)
+          .describe(
+            'How long after a disconnect a session can still be recovered; room logs keep this window plus two heartbeats of history, so Redis memory grows with it.',
+          ),
+      })
+      .strict()
+      .prefault({})
+      .describe('Connection state recovery (off by default).'),
   })
   .strict()
   .superRefine((v, ctx) => {
@@ -223,9 +265,19 @@ export const ExternalRedisSchema = z
       .describe(
         'Seed nodes of an existing Redis Cluster (7.0 or newer, cluster mode enabled); the servers discover the rest from them.',
       ),
+    username: z
+      .string()
+      .regex(/^[!-~]+$/, 'must be a Redis ACL user name (printable, no spaces)')
+      .max(128)
+      .optional()
+      .describe(
+        'ACL user the servers log in as (AUTH username password); the default user when unset. It needs SSUBSCRIBE, SUNSUBSCRIBE, SPUBLISH and PUBSUB SHARDNUMSUB on channels socket.io#*, plus CLUSTER SLOTS, INFO and PING.',
+      ),
     passwordSecret: secretKeyRef('password', 'the password')
       .optional()
-      .describe('Secret with the password of the default user; none when the cluster has no auth.'),
+      .describe(
+        'Secret with the password of the user (username, or the default user); none when the cluster has no auth. Mounted into the server pods as a file, never an environment variable.',
+      ),
     tls: z
       .object({
         caSecret: secretKeyRef('ca.crt', 'the PEM CA bundle')
@@ -364,13 +416,16 @@ export const RedisSpecSchema = z
           .boolean()
           .default(true)
           .describe(
-            'Require a password on every Redis node. The operator generates it into a Secret; it never appears in the spec.',
+            'Turn on Redis ACLs on every node: the default user is off, the servers log in as socketfleet-server (sharded pub/sub on socket.io# channels only), the operator as socketfleet-operator (cluster administration), replicas as socketfleet-replication. The passwords are derived from the operator key into the Secret <name>-redis-acl; they never appear in the spec, a command line or an environment variable.',
           ),
       })
       .strict()
       .prefault({})
       .describe('Redis authentication.'),
     external: ExternalRedisSchema.optional(),
+    exporter: exporterSchema('Redis', DEFAULT_REDIS_EXPORTER_IMAGE, REDIS_EXPORTER_DOC).prefault(
+      {},
+    ),
   })
   .strict()
   .describe(
@@ -461,6 +516,13 @@ export const GatewaySpecSchema = z
       .strict()
       .prefault({})
       .describe('The Service in front of the gateway.'),
+    limits: GatewayLimitsSchema.prefault({}),
+    tls: GatewayTlsSchema.optional(),
+    exporter: exporterSchema(
+      'gateway',
+      DEFAULT_NGINX_EXPORTER_IMAGE,
+      GATEWAY_EXPORTER_DOC,
+    ).prefault({}),
   })
   .strict()
   .describe('The sticky-session gateway in front of the Socket.IO pods.');

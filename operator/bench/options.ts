@@ -31,6 +31,8 @@ export interface BenchOptions {
   metrics: string[];
   redis: RedisTarget[];
   redisPassword: string | undefined;
+  /** ACL user of the Redis sampler (BENCH_REDIS_USERNAME); the default user when unset. */
+  redisUsername?: string | undefined;
   out: string | undefined;
   maxLoss: number;
   maxErrors: number;
@@ -247,6 +249,7 @@ export function parseBenchArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       metrics: values.metrics ?? [],
       redis,
       redisPassword: env.BENCH_REDIS_PASSWORD,
+      redisUsername: env.BENCH_REDIS_USERNAME === '' ? undefined : env.BENCH_REDIS_USERNAME,
       out: values.out,
       maxLoss,
       maxErrors: nums['max-errors']!,

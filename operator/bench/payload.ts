@@ -1,7 +1,7 @@
 /**
  * The message every publisher sends: a chat-like JSON object of about `bytes` bytes when
- * serialised. `ts` is the send time in epoch milliseconds with sub-millisecond precision, read
- * from the same clock in every process on the machine.
+ * serialised. `ts` is the time the publish was due (see schedule.ts) in epoch milliseconds with
+ * sub-millisecond precision, read from the same clock in every process on the machine.
  */
 export interface BenchPayload {
   ts: number;
@@ -24,9 +24,15 @@ export function roomName(index: number): string {
 const WORDS =
   'the quick brown fox jumps over a lazy dog while socket fleets relay every message'.split(' ');
 
-export function makePayload(bytes: number, pub: number, seq: number, room: string): BenchPayload {
+export function makePayload(
+  bytes: number,
+  pub: number,
+  seq: number,
+  room: string,
+  ts: number,
+): BenchPayload {
   const base: BenchPayload = {
-    ts: nowMs(),
+    ts,
     pub,
     seq,
     room,

@@ -42,8 +42,10 @@ export interface Tick {
   sent: number;
   errors: number;
   disconnects: number;
-  /** Latency histogram of this interval (microseconds), compressed base64. */
+  /** Latency histogram of this interval (microseconds, from each publish's due time), compressed base64. */
   hist: string;
+  /** How late the generator sent this interval's publishes after their due time (microseconds). */
+  lateness: string;
 }
 
 export type FromWorker =

@@ -114,13 +114,14 @@ export interface RedisSample {
 export class RedisSampler {
   private readonly clients: Redis[];
 
-  constructor(targets: RedisTarget[], password: string | undefined) {
+  constructor(targets: RedisTarget[], password: string | undefined, username?: string) {
     this.clients = targets.map(
       (t) =>
         new Redis({
           host: t.host,
           port: t.port,
           ...(password ? { password } : {}),
+          ...(username ? { username } : {}),
           lazyConnect: true,
           maxRetriesPerRequest: 1,
           enableOfflineQueue: true,
@@ -141,7 +142,7 @@ export class RedisSampler {
         const where = `${c.options.host ?? ''}:${c.options.port ?? ''}`;
         if (/NOAUTH|WRONGPASS/.test((err as Error).message)) {
           throw new Error(
-            `Redis at ${where} needs a password; set BENCH_REDIS_PASSWORD (socketfleet up writes it to <state-dir>/redis.password).`,
+            `Redis at ${where} needs a password; set BENCH_REDIS_PASSWORD (and BENCH_REDIS_USERNAME for an ACL user; socketfleet up's servers log in as socketfleet-server with the password in <state-dir>/redis.password).`,
           );
         }
         throw new Error(`Cannot read INFO from Redis at ${where}: ${(err as Error).message}`);

@@ -48,7 +48,10 @@ export interface BenchResult {
     /** Deliveries beyond expected: duplicates, or members that were never counted. */
     extra: number;
   };
+  /** End-to-end latency from each publish's due time (open loop: generator stalls count). */
   latency: LatencySummary;
+  /** How late the generator sent publishes after their due time; the part of latency that is ours. */
+  generatorLateness: LatencySummary;
   latencyBuckets: { upToMs: number; count: number }[];
   wire: { bytesReceived: number; bytesPerDelivered: number };
   /** CPU of the bench's own worker processes during the publish phase and drain. */
@@ -107,7 +110,8 @@ export function formatSummary(r: BenchResult): string {
     `workload    ${r.workload.clients} clients, ${r.workload.rooms} rooms, ${r.workload.rate} publishes/s for ${r.workload.durationS}s from ${r.workload.publishers} publishers, ${r.workload.payloadBytes}-byte payload`,
     `connect     ${r.connections.connected} connected, ${r.connections.failed} failed, ${r.connections.joinFailed} joins refused, ${r.connections.connectRatePerS.toFixed(0)}/s over ${r.connections.connectSeconds.toFixed(1)}s`,
     `delivery    ${r.delivery.delivered}/${r.delivery.expected} delivered, ${r.delivery.lost} lost (${(r.delivery.lossRatio * 100).toFixed(3)}%), ${r.delivery.published} published, ${r.delivery.refused} refused`,
-    `latency     p50 ${r.latency.p50Ms}ms  p99 ${r.latency.p99Ms}ms  p999 ${r.latency.p999Ms}ms  max ${r.latency.maxMs}ms`,
+    `latency     p50 ${r.latency.p50Ms}ms  p99 ${r.latency.p99Ms}ms  p999 ${r.latency.p999Ms}ms  max ${r.latency.maxMs}ms (from due time)`,
+    `generator   sent p50 ${r.generatorLateness.p50Ms}ms  p99 ${r.generatorLateness.p99Ms}ms  max ${r.generatorLateness.maxMs}ms after due time`,
     `wire        ${r.wire.bytesPerDelivered.toFixed(1)} bytes received per delivered message`,
     `bench cpu   ${((r.clients.cpuSecondsRun / Math.max(r.clients.runSeconds, 0.001)) * 100).toFixed(0)}% of one core over ${r.clients.processes} worker(s)`,
   ];

@@ -88,6 +88,7 @@ export async function runBench(
   const workers: WorkerState[] = [];
   const timeline = new Map<number, { sent: number; delivered: number; hist: Histogram }>();
   const total = newHistogram();
+  const generatorLateness = newHistogram();
   let waiters: (() => void)[] = [];
   let workerFailure: string | undefined;
   const wake = (): void => {
@@ -113,7 +114,9 @@ export async function runBench(
   };
 
   const redis =
-    options.redis.length > 0 ? new RedisSampler(options.redis, options.redisPassword) : undefined;
+    options.redis.length > 0
+      ? new RedisSampler(options.redis, options.redisPassword, options.redisUsername)
+      : undefined;
   const startedAt = new Date().toISOString();
   try {
     // Fail on a wrong Redis address or password before opening thousands of sockets.
@@ -141,6 +144,7 @@ export async function runBench(
           state.lastTick = msg;
           const h = decodeHistogram(msg.hist);
           total.add(h);
+          generatorLateness.add(decodeHistogram(msg.lateness));
           if (msg.t >= 0) {
             const slot = timeline.get(msg.t) ?? { sent: 0, delivered: 0, hist: newHistogram() };
             slot.sent += msg.sent - (prev === msg ? 0 : prev.sent);
@@ -290,6 +294,7 @@ export async function runBench(
         extra: Math.max(0, finalDelivered - expected),
       },
       latency: summarize(total),
+      generatorLateness: summarize(generatorLateness),
       latencyBuckets: latencyBuckets(total),
       wire: {
         bytesReceived: bytes,

@@ -7,6 +7,7 @@ import WebSocket from 'ws';
 import { roomOf, sourceAddress } from './addresses.js';
 import { newHistogram, encodeHistogram } from './histogram.js';
 import { extractTimestamp, makePayload, nowMs, roomName } from './payload.js';
+import { dueCount, duePublishes, toMicros } from './schedule.js';
 import type { FromWorker, ToWorker, WorkerConfig } from './protocol.js';
 
 /**
@@ -20,6 +21,8 @@ const MAX_ERROR_SAMPLES = 5;
 
 let config: WorkerConfig;
 let hist: Histogram = newHistogram();
+/** How late the generator sent each publish after its due time (microseconds). */
+let lateness: Histogram = newHistogram();
 let delivered = 0;
 let sent = 0;
 let errors = 0;
@@ -73,7 +76,7 @@ function onMessage(msg: unknown): void {
   if (stopping) return;
   delivered++;
   const ts = extractTimestamp(msg);
-  if (ts !== undefined) hist.recordValue(Math.max(1, Math.round((nowMs() - ts) * 1000)));
+  if (ts !== undefined) hist.recordValue(toMicros(nowMs() - ts));
 }
 
 interface Client {
@@ -241,8 +244,10 @@ function tick(): void {
     errors,
     disconnects,
     hist: encodeHistogram(hist),
+    lateness: encodeHistogram(lateness),
   };
   hist = newHistogram();
+  lateness = newHistogram();
   send(msg);
 }
 
@@ -251,22 +256,19 @@ function publishAll(durationMs: number): void {
   let refused = 0;
   const counts = new Map<number, number>();
   const pending = new Set<Promise<void>>();
-  // The same rounding as `due` below, so the last tick reaches it exactly.
-  const total = Math.floor((config.publisherRate * durationMs) / 1000);
+  const total = dueCount(durationMs, durationMs, config.publisherRate);
   const timer = setInterval(() => {
-    const elapsed = nowMs() - runStart;
-    const due = Math.min(
-      total,
-      Math.floor((Math.min(elapsed, durationMs) * config.publisherRate) / 1000),
-    );
+    const now = nowMs();
+    const elapsed = now - runStart;
     for (const [p, client] of publisherClients) {
       let n = counts.get(p) ?? 0;
-      for (; n < due; n++) {
+      for (const dueTime of duePublishes(n, runStart, now, durationMs, config.publisherRate)) {
         const roomIndex = (p + n * config.totalPublishers) % config.rooms;
         const room = roomName(roomIndex);
         sent++;
+        lateness.recordValue(toMicros(now - dueTime));
         const done = client
-          .publish(room, makePayload(config.payloadBytes, p, n, room))
+          .publish(room, makePayload(config.payloadBytes, p, n, room, dueTime))
           .then((err) => {
             if (err === undefined) sentPerRoom[roomIndex]!++;
             else {
@@ -277,10 +279,14 @@ function publishAll(durationMs: number): void {
           });
         pending.add(done);
         void done.finally(() => pending.delete(done));
+        n++;
       }
       counts.set(p, n);
     }
-    if (due >= total || elapsed >= durationMs + 1000) {
+    if (
+      dueCount(elapsed, durationMs, config.publisherRate) >= total ||
+      elapsed >= durationMs + 1000
+    ) {
       clearInterval(timer);
       void Promise.all([...pending]).then(() =>
         send({

@@ -6,6 +6,7 @@ import { BALANCE_MODES } from '../api/realtimecluster.js';
 import type { Balance } from '../desired/nginx.js';
 import type { EndpointSliceLike } from '../desired/upstreams.js';
 import { NginxReloader, pidFromFile } from '../gateway/reloader.js';
+import { FileWatch } from '../gateway/file-watch.js';
 import { GatewaySync } from '../gateway/sync.js';
 import { KindInformer } from '../reconcile/informers.js';
 import { KubeClient } from '../reconcile/kube-client.js';
@@ -23,10 +24,13 @@ gracefully (SIGHUP to its master, found through the pid file in the shared proce
   --upstreams-file FILE       the file nginx.conf includes
   --pid-file FILE             nginx's pid file
   --leaving-grace-seconds N   ip-hash: how long a departed server stays listed as down (default 40)
+  --reload-on-change FILE     reload nginx when this file changes (the TLS certificate, renewed
+                              in its Secret volume); checked every 10 s
   --kubeconfig PATH           default: in-cluster, else $KUBECONFIG
   --log-level LEVEL           default: info
 `;
 
+const FILE_WATCH_MS = 10_000;
 const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
 export interface GatewaySyncFlags {
@@ -36,6 +40,7 @@ export interface GatewaySyncFlags {
   upstreamsFile: string;
   pidFile: string;
   leavingGraceSeconds: number;
+  reloadOnChange: string | undefined;
   kubeconfig: string | undefined;
   logLevel: string;
 }
@@ -56,6 +61,7 @@ export function parseGatewaySyncFlags(argv: string[]): GatewaySyncFlags | 'help'
       'upstreams-file': { type: 'string' },
       'pid-file': { type: 'string' },
       'leaving-grace-seconds': { type: 'string', default: '40' },
+      'reload-on-change': { type: 'string' },
       kubeconfig: { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
       help: { type: 'boolean', short: 'h' },
@@ -84,6 +90,7 @@ export function parseGatewaySyncFlags(argv: string[]): GatewaySyncFlags | 'help'
     upstreamsFile: required(values, 'upstreams-file'),
     pidFile: required(values, 'pid-file'),
     leavingGraceSeconds: grace,
+    reloadOnChange: values['reload-on-change'],
     kubeconfig: values.kubeconfig,
     logLevel: values['log-level'],
   };
@@ -125,6 +132,22 @@ export async function syncGateway(flags: GatewaySyncFlags, log: Logger): Promise
   await informer.synced;
   // The first render happens at once: nginx waits for this file before it starts.
   await sync.syncNow();
+  const watch =
+    flags.reloadOnChange === undefined
+      ? undefined
+      : new FileWatch(
+          flags.reloadOnChange,
+          FILE_WATCH_MS,
+          async () => {
+            const result = await reloader.reload();
+            log.info({ file: flags.reloadOnChange, result }, 'file changed; nginx reloaded');
+          },
+          (err) =>
+            log.error(
+              { file: flags.reloadOnChange, err: err instanceof Error ? err.message : String(err) },
+              'reloading nginx after a file change failed; trying again at the next check',
+            ),
+        );
   log.info(
     { namespace: flags.namespace, service: flags.service, balance: flags.balance },
     'following the server EndpointSlices',
@@ -134,6 +157,7 @@ export async function syncGateway(flags: GatewaySyncFlags, log: Logger): Promise
     process.once('SIGINT', () => resolve());
   });
   sync.stop();
+  watch?.stop();
   await informer.stop();
   return 0;
 }

@@ -9,6 +9,7 @@ import { createEventRecorder } from '../reconcile/events.js';
 import { startHealthServer, type HealthServer } from '../reconcile/health.js';
 import { KubeClient } from '../reconcile/kube-client.js';
 import { LeaderElector } from '../reconcile/leader.js';
+import { DEFAULT_OPERATOR_KEY_FILE, loadOperatorKeys } from '../reconcile/operator-key.js';
 import {
   kubeconfigTokenFile,
   RotatingKubeConfig,
@@ -35,6 +36,9 @@ Flags:
   --log-level LEVEL                  trace|debug|info|warn|error (default info)
   --redis-admin true|false           form, heal and reshard Redis Cluster over the network (default true;
                                      false only where pods do not run, e.g. kwok control-plane tests)
+  --operator-key-file PATH           key the per-cluster Redis passwords are derived from, at least 32 bytes
+                                     (default /etc/socketfleet/operator-key/key, mounted by the chart); a file
+                                     "previous" next to it is tried too, for clusters made before a rotation
 `;
 
 export interface OperatorFlags {
@@ -50,6 +54,7 @@ export interface OperatorFlags {
   concurrency: number;
   logLevel: string;
   redisAdmin: boolean;
+  operatorKeyFile: string;
 }
 
 const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
@@ -91,6 +96,7 @@ export function parseOperatorFlags(argv: string[]): OperatorFlags | 'help' {
       concurrency: { type: 'string', default: '4' },
       'log-level': { type: 'string', default: 'info' },
       'redis-admin': { type: 'string', default: 'true' },
+      'operator-key-file': { type: 'string', default: DEFAULT_OPERATOR_KEY_FILE },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -143,6 +149,7 @@ export function parseOperatorFlags(argv: string[]): OperatorFlags | 'help' {
     concurrency: int('concurrency', values.concurrency, 1, 64),
     logLevel: values['log-level'],
     redisAdmin: ra === 'true',
+    operatorKeyFile: values['operator-key-file'],
   };
 }
 
@@ -182,12 +189,19 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(OPERATOR_USAGE);
     return 0;
   }
+  let operatorKeys: Buffer[];
+  try {
+    operatorKeys = loadOperatorKeys(flags.operatorKeyFile);
+  } catch (err) {
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    return 2;
+  }
   const log = pino({
     level: flags.logLevel,
     base: { component: 'socketfleet-operator', pid: process.pid },
   });
   try {
-    return await operate(flags, log);
+    return await operate(flags, operatorKeys, log);
   } catch (err) {
     log.fatal(
       { err: 'Internal', detail: err instanceof Error ? err.message : String(err) },
@@ -197,7 +211,7 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
-async function operate(flags: OperatorFlags, log: Logger): Promise<number> {
+async function operate(flags: OperatorFlags, operatorKeys: Buffer[], log: Logger): Promise<number> {
   const identity =
     process.env.POD_NAME ?? `${hostname()}_${process.pid}_${randomBytes(3).toString('hex')}`;
   const kc = loadKubeConfig(flags.kubeconfig);
@@ -215,6 +229,7 @@ async function operate(flags: OperatorFlags, log: Logger): Promise<number> {
     events,
     log,
     redisAdmin: flags.redisAdmin,
+    operatorKeys,
   });
   const elector = flags.leaderElection
     ? new LeaderElector({

@@ -83,7 +83,7 @@ export function renderText(text: string, namespace?: string): RenderOutput {
     const head = [`# RealtimeCluster ${id}: ${desired.objects.length} objects`];
     if (cluster.spec.redis.auth.enabled) {
       head.push(
-        `# Secret ${resourceNames(cluster.metadata.name).redisAuthSecret} (key: password) is not rendered: the operator creates it once with a random password.`,
+        `# Secret ${resourceNames(cluster.metadata.name).redisAuthSecret} (Redis ACL passwords and their hashes) is not rendered: the operator creates it once with passwords derived from its key.`,
       );
     }
     if (cluster.spec.auth.mode === 'jwt' && cluster.spec.auth.secretName === undefined) {

@@ -165,6 +165,16 @@ export async function run(argv: string[]): Promise<number> {
       "spec.tuning (sysctls, nofile) applies to Kubernetes pods; up leaves this machine's kernel settings alone",
     );
   }
+  if (current.spec.gateway.tls !== undefined) {
+    stamp(
+      'spec.gateway.tls applies to Kubernetes pods (the certificate is a Secret there); up serves plain HTTP',
+    );
+  }
+  if (current.spec.gateway.exporter.enabled || current.spec.redis.exporter.enabled) {
+    stamp(
+      'spec.gateway.exporter and spec.redis.exporter add sidecars to Kubernetes pods; up runs none',
+    );
+  }
   stamp(`watching ${values.file} for changes; Ctrl-C stops everything`);
 
   // Serialise applies and coalesce edits that arrive while one runs: only the newest spec matters.

@@ -6,6 +6,7 @@ import {
   kubernetesNginxRuntime,
   NGINX_CONF_DIR,
   NGINX_CONF_FILE,
+  NGINX_TLS_DIR,
   NGINX_TMP_DIR,
   NGINX_UPSTREAMS_FILE,
   renderNginxConf,
@@ -15,7 +16,10 @@ import {
   GATEWAY_LIVENESS_PATH,
   GATEWAY_PORT,
   GATEWAY_READINESS_PATH,
+  GATEWAY_TLS_PORT,
+  SOCKETIO_PORT,
 } from './ports.js';
+import { gatewayExporterContainers } from './exporters.js';
 import { NGINX_UID, podSecurity, pullPolicy, restrictedContainerSecurity } from './security.js';
 import type { KubeObject } from './types.js';
 
@@ -24,6 +28,8 @@ const CONF_PATH = `${NGINX_CONF_DIR}/${NGINX_CONF_FILE}`;
 /** Where the sync sidecar, and only it, sees its service account token. */
 const TOKEN_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 const TOKEN_SECONDS = 3600;
+/** The sidecar sees the certificate (never the key) to reload nginx when it is renewed. */
+const TLS_WATCH_DIR = '/etc/socketfleet/tls-watch';
 
 /**
  * With ip-hash, how long a server that left stays listed as `down`: its whole termination
@@ -31,6 +37,22 @@ const TOKEN_SECONDS = 3600;
  */
 export function leavingGraceSeconds(cluster: RealtimeCluster): number {
   return cluster.spec.terminationGracePeriodSeconds + 10;
+}
+
+/**
+ * Where clients connect (status.endpoint): the load balancer's address when it has one, else
+ * the gateway Service's name; `https://` and the TLS port when the gateway terminates TLS.
+ */
+export function clusterEndpoint(
+  cluster: RealtimeCluster,
+  namespace: string,
+  loadBalancerHost: string | undefined,
+): string {
+  const names = resourceNames(cluster.metadata.name);
+  const g = cluster.spec.gateway;
+  if (g.mode !== 'managed') return `${names.serverService}.${namespace}.svc:${SOCKETIO_PORT}`;
+  const host = loadBalancerHost ?? `${names.gatewayService}.${namespace}.svc`;
+  return g.tls ? `https://${host}:${g.tls.port}` : `${host}:${g.service.port}`;
 }
 
 /** The static nginx.conf; the upstream block it includes is the sidecar's. */
@@ -99,10 +121,19 @@ export function buildGatewaySyncRoleBinding(cluster: RealtimeCluster): KubeObjec
 
 export function buildGatewayService(cluster: RealtimeCluster): KubeObject {
   const svc = cluster.spec.gateway.service;
+  const tls = cluster.spec.gateway.tls;
+  const ports: Record<string, unknown>[] = [];
+  // With TLS and no redirect, clear text has no port at all.
+  if (tls === undefined || tls.redirectHttp) {
+    ports.push({ name: 'http', port: svc.port, targetPort: 'http', protocol: 'TCP' });
+  }
+  if (tls !== undefined) {
+    ports.push({ name: 'https', port: tls.port, targetPort: 'https', protocol: 'TCP' });
+  }
   const spec: Record<string, unknown> = {
     type: svc.type,
     selector: selectorLabels(cluster, 'gateway'),
-    ports: [{ name: 'http', port: svc.port, targetPort: 'http', protocol: 'TCP' }],
+    ports,
   };
   if (svc.type !== 'ClusterIP') spec.externalTrafficPolicy = svc.externalTrafficPolicy;
   return {
@@ -125,6 +156,39 @@ export function buildGatewayDeployment(cluster: RealtimeCluster): KubeObject {
   const staticHash = contentHash(renderNginxConf(cluster, [], kubernetesNginxRuntime(cluster)));
   const security = restrictedContainerSecurity(NGINX_UID);
   const run = { name: 'run', mountPath: NGINX_TMP_DIR };
+  const tls = g.tls;
+  const nginxPorts: Record<string, unknown>[] = [];
+  // With TLS and no redirect, nginx opens no clear-text port for clients at all.
+  if (tls === undefined || tls.redirectHttp) {
+    nginxPorts.push({ name: 'http', containerPort: GATEWAY_PORT, protocol: 'TCP' });
+  }
+  if (tls !== undefined) {
+    nginxPorts.push({ name: 'https', containerPort: GATEWAY_TLS_PORT, protocol: 'TCP' });
+  }
+  nginxPorts.push({ name: 'health', containerPort: GATEWAY_HEALTH_PORT, protocol: 'TCP' });
+  const nginxMounts: Record<string, unknown>[] = [
+    { name: 'conf', mountPath: NGINX_CONF_DIR, readOnly: true },
+    run,
+  ];
+  const syncMounts: Record<string, unknown>[] = [
+    run,
+    { name: 'token', mountPath: TOKEN_DIR, readOnly: true },
+  ];
+  const syncArgs: string[] = [];
+  const tlsVolumes: Record<string, unknown>[] = [];
+  if (tls !== undefined) {
+    nginxMounts.push({ name: 'tls', mountPath: NGINX_TLS_DIR, readOnly: true });
+    syncMounts.push({ name: 'tls-cert', mountPath: TLS_WATCH_DIR, readOnly: true });
+    syncArgs.push(`--reload-on-change=${TLS_WATCH_DIR}/tls.crt`);
+    tlsVolumes.push(
+      // No subPath: the kubelet then swaps the files in place when cert-manager renews them.
+      { name: 'tls', secret: { secretName: tls.secretName, defaultMode: 0o440 } },
+      {
+        name: 'tls-cert',
+        secret: { secretName: tls.secretName, items: [{ key: 'tls.crt', path: 'tls.crt' }] },
+      },
+    );
+  }
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -170,10 +234,7 @@ export function buildGatewayDeployment(cluster: RealtimeCluster): KubeObject {
                 '-c',
                 `until [ -s ${NGINX_UPSTREAMS_FILE} ]; do sleep 0.2; done; exec nginx -e stderr -c ${CONF_PATH} -g 'daemon off;'`,
               ],
-              ports: [
-                { name: 'http', containerPort: GATEWAY_PORT, protocol: 'TCP' },
-                { name: 'health', containerPort: GATEWAY_HEALTH_PORT, protocol: 'TCP' },
-              ],
+              ports: nginxPorts,
               // Both paths ask the same workers; the thresholds differ. A busy nginx leaves the
               // Service within seconds, but is restarted (dropping every WebSocket it holds)
               // only after a minute without a single answer.
@@ -194,7 +255,7 @@ export function buildGatewayDeployment(cluster: RealtimeCluster): KubeObject {
               lifecycle: { preStop: { exec: { command: ['sleep', '5'] } } },
               resources: g.resources,
               securityContext: security,
-              volumeMounts: [{ name: 'conf', mountPath: NGINX_CONF_DIR, readOnly: true }, run],
+              volumeMounts: nginxMounts,
             },
             {
               name: 'sync',
@@ -207,16 +268,19 @@ export function buildGatewayDeployment(cluster: RealtimeCluster): KubeObject {
                 `--upstreams-file=${NGINX_UPSTREAMS_FILE}`,
                 `--pid-file=${kubernetesNginxRuntime(cluster).pidFile}`,
                 `--leaving-grace-seconds=${leavingGraceSeconds(cluster)}`,
+                ...syncArgs,
               ],
               resources: { requests: { cpu: '10m', memory: '48Mi' }, limits: { memory: '128Mi' } },
               // nginx's uid: signalling the master needs the same user.
               securityContext: security,
-              volumeMounts: [run, { name: 'token', mountPath: TOKEN_DIR, readOnly: true }],
+              volumeMounts: syncMounts,
             },
+            ...gatewayExporterContainers(cluster),
           ],
           volumes: [
             { name: 'conf', configMap: { name: names.gatewayConfig } },
             { name: 'run', emptyDir: {} },
+            ...tlsVolumes,
             {
               // What automounting would give, but mounted into the sidecar alone: nginx, which
               // faces the clients, holds no credential.

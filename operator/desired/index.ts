@@ -32,7 +32,17 @@ export {
   serverSelector,
   type Component,
 } from './labels.js';
-export { buildRedisAuthSecret, REDIS_PASSWORD_KEY } from './secret.js';
+export { buildRedisAuthSecret } from './secret.js';
+export {
+  deriveRedisPassword,
+  deriveRedisPasswords,
+  REDIS_ACL_RULES,
+  REDIS_SECRET_KEYS,
+  REDIS_USERS,
+  renderRedisAclConf,
+  type RedisPasswords,
+  type RedisUserRole,
+} from './redis-acl.js';
 export {
   buildClientAuthSecret,
   CLIENT_AUTH_KEY,
@@ -82,7 +92,11 @@ export function buildDesired(cluster: RealtimeCluster, observed: ObservedFacts =
     for (const i of redisShardsToRun(cluster, observed)) {
       objects.push(
         buildRedisService(cluster, i),
-        buildRedisStatefulSet(cluster, i),
+        buildRedisStatefulSet(
+          cluster,
+          i,
+          observed.retainedNodes?.find((r) => r.shard === i)?.nodes,
+        ),
         buildRedisShardPdb(cluster, i),
       );
     }

@@ -29,7 +29,7 @@ export function resourceNames(clusterName: string): ResourceNames {
     gatewayService: `${n}-gateway`,
     gatewayConfig: `${n}-gateway-nginx`,
     gatewaySync: `${n}-gateway-sync`,
-    redisAuthSecret: `${n}-redis-auth`,
+    redisAuthSecret: `${n}-redis-acl`,
     clientAuthSecret: `${n}-client-auth`,
     redisConfig: `${n}-redis-config`,
     serviceAccount: `${n}-socketfleet`,

@@ -1,7 +1,15 @@
 import type { RealtimeCluster } from '../api/realtimecluster.js';
 import { clusterLabels, objectMeta, selectorLabels } from './labels.js';
 import { resourceNames } from './names.js';
-import { GATEWAY_PORT, OPS_PORT, REDIS_PORT, SOCKETIO_PORT } from './ports.js';
+import {
+  GATEWAY_PORT,
+  GATEWAY_TLS_PORT,
+  NGINX_EXPORTER_PORT,
+  OPS_PORT,
+  REDIS_EXPORTER_PORT,
+  REDIS_PORT,
+  SOCKETIO_PORT,
+} from './ports.js';
 import { REDIS_BUS_PORT } from './redis.js';
 import type { KubeObject } from './types.js';
 
@@ -32,6 +40,16 @@ const OPERATOR_PEER = {
 
 const tcp = (port: number): { protocol: string; port: number } => ({ protocol: 'TCP', port });
 
+/** Clients on the gateway's ports (plain, and HTTPS with spec.gateway.tls), scrapers on the exporter's. */
+function gatewayIngress(cluster: RealtimeCluster): Record<string, unknown>[] {
+  const g = cluster.spec.gateway;
+  const ports = g.tls === undefined || g.tls.redirectHttp ? [tcp(GATEWAY_PORT)] : [];
+  if (g.tls !== undefined) ports.push(tcp(GATEWAY_TLS_PORT));
+  const ingress: Record<string, unknown>[] = [{ ports }];
+  if (g.exporter.enabled) ingress.push({ ports: [tcp(NGINX_EXPORTER_PORT)] });
+  return ingress;
+}
+
 export function buildNetworkPolicies(cluster: RealtimeCluster): KubeObject[] {
   const names = resourceNames(cluster.metadata.name).networkPolicy;
   const managed = cluster.spec.gateway.mode === 'managed';
@@ -58,15 +76,15 @@ export function buildNetworkPolicies(cluster: RealtimeCluster): KubeObject[] {
         { from: [fromPods('redis')], ports: [tcp(REDIS_PORT), tcp(REDIS_BUS_PORT)] },
         // The operator forms, heals and reshards the cluster; it runs in its own namespace.
         { from: [OPERATOR_PEER], ports: [tcp(REDIS_PORT)] },
+        // Scrapers of the optional exporter live in other namespaces with unknown labels.
+        ...(cluster.spec.redis.exporter.enabled ? [{ ports: [tcp(REDIS_EXPORTER_PORT)] }] : []),
       ]),
     );
   }
   policies.push(policy(cluster, names.server, selectorLabels(cluster, 'server'), serverIngress));
   if (managed) {
     policies.push(
-      policy(cluster, names.gateway, selectorLabels(cluster, 'gateway'), [
-        { ports: [tcp(GATEWAY_PORT)] },
-      ]),
+      policy(cluster, names.gateway, selectorLabels(cluster, 'gateway'), gatewayIngress(cluster)),
     );
   }
   return policies;

@@ -5,6 +5,17 @@ import {
   GATEWAY_PORT,
   GATEWAY_READINESS_PATH,
 } from './ports.js';
+import {
+  connectionLimitLines,
+  handshakeLimitLines,
+  LIMITED_LOCATION,
+  limitedLocation,
+  limitHttpLines,
+  limitsActive,
+} from './nginx-limits.js';
+import { redirectServer, tlsServerLines, type NginxTls } from './nginx-tls.js';
+import { GATEWAY_STATUS_PATH, GATEWAY_STATUS_PORT, GATEWAY_TLS_PORT } from './ports.js';
+import { sessionTag } from '../../server-image/src/session-tag.js';
 import type { Endpoint } from './types.js';
 
 export type Balance = RealtimeCluster['spec']['gateway']['balance'];
@@ -39,6 +50,16 @@ export interface NginxRuntime {
    * gateway pod's sync sidecar, or `up`): nginx.conf then only includes it. Omitted = inline.
    */
   upstreamsFile?: string;
+  /**
+   * Serve the gateway over HTTPS (spec.gateway.tls): the Socket.IO server block listens on
+   * `tls.listenPort`, and `listenPort` only redirects (or is not opened at all).
+   */
+  tls?: NginxTls;
+  /**
+   * A stub_status listener bound to 127.0.0.1 for the exporter sidecar in the same pod; omitted
+   * = none. Loopback only, so neither the Service nor other pods can reach it.
+   */
+  statusPort?: number;
 }
 
 /** Mount directory of the rendered conf in the gateway pod (a ConfigMap volume, no subPath). */
@@ -47,9 +68,12 @@ export const NGINX_CONF_FILE = 'nginx.conf';
 export const NGINX_TMP_DIR = '/tmp/nginx';
 /** Written by the sync sidecar into the pod's shared emptyDir; nginx.conf includes it. */
 export const NGINX_UPSTREAMS_FILE = `${NGINX_TMP_DIR}/upstreams.conf`;
+/** Mount directory of the spec.gateway.tls Secret, in the nginx container only. */
+export const NGINX_TLS_DIR = '/etc/socketfleet/tls';
 
-export function kubernetesNginxRuntime(_cluster: RealtimeCluster): NginxRuntime {
-  return {
+export function kubernetesNginxRuntime(cluster: RealtimeCluster): NginxRuntime {
+  const g = cluster.spec.gateway;
+  const runtime: NginxRuntime = {
     listenPort: GATEWAY_PORT,
     pidFile: `${NGINX_TMP_DIR}/nginx.pid`,
     errorLog: 'stderr',
@@ -62,6 +86,16 @@ export function kubernetesNginxRuntime(_cluster: RealtimeCluster): NginxRuntime 
     reusePort: true,
     upstreamsFile: NGINX_UPSTREAMS_FILE,
   };
+  if (g.tls !== undefined) {
+    runtime.tls = {
+      listenPort: GATEWAY_TLS_PORT,
+      certFile: `${NGINX_TLS_DIR}/tls.crt`,
+      keyFile: `${NGINX_TLS_DIR}/tls.key`,
+      ...(g.tls.redirectHttp ? { redirectToPort: g.tls.port } : {}),
+    };
+  }
+  if (g.exporter.enabled) runtime.statusPort = GATEWAY_STATUS_PORT;
+  return runtime;
 }
 
 /**
@@ -153,7 +187,42 @@ export function renderUpstreamBlock(balance: Balance, upstreams: readonly Endpoi
   // Idle upstream connections close before Node's 5 s keepAliveTimeout can close them under a
   // request nginx is just sending, which would fail that request (a session's is never retried).
   lines.push('    keepalive 64;', '    keepalive_timeout 4s;', '}', '');
+  lines.push(...sessionRoutes(upstreams));
   return lines.join('\n');
+}
+
+/** Resolves to the upstream of the server a request's session lives on (see sessionRoutes). */
+export const SESSION_UPSTREAM_VAR = '$socketfleet_session_upstream';
+
+/**
+ * A request of an existing session goes to the server whose tag starts its session id
+ * (server-image/src/session-tag.ts), one upstream per server that still exists, leaving ones
+ * included: the hash ring above changes whenever a server joins or leaves, and a long-polling
+ * session whose next request is hashed elsewhere ends with "Session ID unknown" while its own
+ * server is still up (draining, or no longer first on the ring). An id without a known tag
+ * (a server started without its address) falls back to the hash.
+ */
+function sessionRoutes(upstreams: readonly Endpoint[]): string[] {
+  const byTag = new Map<string, Endpoint>();
+  for (const e of sortEndpoints(upstreams)) {
+    const tag = sessionTag(e.ip, e.port);
+    if (!byTag.has(tag)) byTag.set(tag, e);
+  }
+  const lines = [`map $arg_sid ${SESSION_UPSTREAM_VAR} {`, '    default socketfleet_servers;'];
+  for (const tag of byTag.keys()) lines.push(`    "~^${tag}" socketfleet_session_${tag};`);
+  lines.push('}', '');
+  for (const [tag, e] of byTag) {
+    lines.push(
+      `upstream socketfleet_session_${tag} {`,
+      // No failure accounting: no other server could take the session anyway.
+      `    server ${hostPort(e)} max_fails=0;`,
+      '    keepalive 16;',
+      '    keepalive_timeout 4s;',
+      '}',
+      '',
+    );
+  }
+  return lines;
 }
 
 function realIpLines(cluster: RealtimeCluster): string[] {
@@ -198,6 +267,23 @@ function healthServer(port: number): string[] {
   ];
 }
 
+/** nginx's own counters for the exporter sidecar: loopback only, nothing else answered. */
+function statusServer(port: number): string[] {
+  return [
+    'server {',
+    `    listen 127.0.0.1:${port};`,
+    '    server_name _;',
+    '    access_log off;',
+    `    location = ${GATEWAY_STATUS_PATH} {`,
+    '        stub_status;',
+    '    }',
+    '    location / {',
+    '        return 404;',
+    '    }',
+    '}',
+  ];
+}
+
 function indent(lines: string[], depth: number): string[] {
   const pad = '    '.repeat(depth);
   return lines.map((l) => (l === '' ? '' : pad + l));
@@ -232,7 +318,11 @@ export function renderNginxConf(
   const bodyLimit = s.maxPayloadBytes + 65536;
   // nginx's default backlog is 511; ask for the most and let net.core.somaxconn decide, so a
   // reconnect storm after a deploy is queued instead of dropped.
-  const listen = `listen ${runtime.listenPort} backlog=${LISTEN_BACKLOG}${runtime.reusePort ? ' reuseport' : ''}${g.proxyProtocol ? ' proxy_protocol' : ''};`;
+  const listenOn = (port: number, ssl: boolean): string =>
+    `listen ${port}${ssl ? ' ssl' : ''} backlog=${LISTEN_BACKLOG}${runtime.reusePort ? ' reuseport' : ''}${g.proxyProtocol ? ' proxy_protocol' : ''};`;
+  const tls = runtime.tls;
+  const listen = tls ? listenOn(tls.listenPort, true) : listenOn(runtime.listenPort, false);
+  const limited = limitsActive(cluster);
 
   const top: string[] = [
     `# Rendered by socketfleet for RealtimeCluster ${cluster.metadata.name}; do not edit.`,
@@ -265,8 +355,15 @@ export function renderNginxConf(
     'server_tokens off;',
     'sendfile on;',
     'tcp_nodelay on;',
-    'keepalive_timeout 65s;',
+    // No keep-alive towards clients: a long-polling client sends its next request the moment a
+    // response ends, and when that lands on a connection an old worker is closing at a reload,
+    // Node's socket.io-client never saw an answer or an error and waited for its 45 s ping
+    // timeout (35-66 of 600 polling clients per reload burst at 3000 clients; 5 of 300 over 6
+    // reloads, 0 with this, in a reload experiment). WebSockets are unaffected (an upgraded
+    // connection is a tunnel); a poll costs one TCP handshake instead.
+    'keepalive_timeout 0;',
     `client_max_body_size ${bodyLimit};`,
+    ...limitHttpLines(cluster),
     '',
     'log_format socketfleet escape=json',
     `    '{"time":"$time_iso8601","client":"$remote_addr","request":"$request",'`,
@@ -308,7 +405,6 @@ export function renderNginxConf(
   }
 
   const proxy: string[] = [
-    'proxy_pass http://socketfleet_servers;',
     'proxy_http_version 1.1;',
     'proxy_set_header Upgrade $http_upgrade;',
     'proxy_set_header Connection $connection_upgrade;',
@@ -324,10 +420,19 @@ export function renderNginxConf(
     'proxy_request_buffering off;',
   ];
 
+  const serverTop = [`    ${listen}`, '    server_name _;'];
+  if (tls) serverTop.push(...indent(tlsServerLines(tls), 1));
+  if (limited) {
+    serverTop.push(
+      '',
+      '    # Per client address (spec.gateway.limits); refusals answer 429 with Retry-After.',
+      ...indent(connectionLimitLines(cluster), 1),
+      `    error_page 429 = ${LIMITED_LOCATION};`,
+    );
+  }
   http.push(
     'server {',
-    `    ${listen}`,
-    '    server_name _;',
+    ...serverTop,
     '',
     '    # A request of an existing session goes to its server and nowhere else.',
     '    error_page 418 = @session;',
@@ -344,6 +449,14 @@ export function renderNginxConf(
         `proxy_next_upstream_timeout ${HANDSHAKE_RETRY_SECONDS}s;`,
         '# No server left to try (or none is ready): tell the client to come back.',
         'error_page 502 504 = @unavailable;',
+        ...(limited
+          ? [
+              '# Only handshakes count here: a request with a sid went to @session above.',
+              ...handshakeLimitLines(cluster),
+              `error_page 429 = ${LIMITED_LOCATION};`,
+            ]
+          : []),
+        'proxy_pass http://socketfleet_servers;',
         ...proxy,
       ],
       2,
@@ -351,7 +464,10 @@ export function renderNginxConf(
     '    }',
     '',
     '    location @session {',
-    ...indent(['proxy_next_upstream off;', ...proxy], 2),
+    ...indent(
+      ['proxy_next_upstream off;', `proxy_pass http://${SESSION_UPSTREAM_VAR};`, ...proxy],
+      2,
+    ),
     '    }',
     '',
     '    location @unavailable {',
@@ -364,9 +480,14 @@ export function renderNginxConf(
       2,
     ),
     '    }',
+    ...(limited ? ['', ...indent(limitedLocation(cluster), 1)] : []),
     '}',
   );
+  if (tls?.redirectToPort !== undefined) {
+    http.push('', ...redirectServer(listenOn(runtime.listenPort, false), tls.redirectToPort));
+  }
   if (runtime.healthPort !== undefined) http.push('', ...healthServer(runtime.healthPort));
+  if (runtime.statusPort !== undefined) http.push('', ...statusServer(runtime.statusPort));
 
   return [...top, 'http {', ...indent(http, 1), '}', ''].join('\n');
 }

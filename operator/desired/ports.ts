@@ -9,3 +9,11 @@ export const SOCKETIO_PATH = '/socket.io';
 export const GATEWAY_HEALTH_PORT = 8081;
 export const GATEWAY_LIVENESS_PATH = '/healthz';
 export const GATEWAY_READINESS_PATH = '/readyz';
+/** nginx's HTTPS listener when spec.gateway.tls is set. */
+export const GATEWAY_TLS_PORT = 8443;
+/** nginx's stub_status, on 127.0.0.1 inside the gateway pod, for the exporter sidecar. */
+export const GATEWAY_STATUS_PORT = 8082;
+export const GATEWAY_STATUS_PATH = '/stub_status';
+/** Exporter sidecars' metrics ports (their upstream defaults). */
+export const NGINX_EXPORTER_PORT = 9113;
+export const REDIS_EXPORTER_PORT = 9121;

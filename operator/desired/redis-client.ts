@@ -1,20 +1,19 @@
-import { REDIS_PASSWORD_ENV } from '../../server-image/src/config.js';
+import {
+  REDIS_PASSWORD_FILE_ENV,
+  REDIS_TLS_ENV as SERVER_REDIS_TLS_ENV,
+  REDIS_USERNAME_ENV,
+} from '../../server-image/src/config.js';
 import type { RealtimeCluster } from '../api/realtimecluster.js';
-import { redisPasswordEnv } from './secret.js';
+import { resourceNames } from './names.js';
+import { REDIS_SECRET_KEYS, REDIS_USERS } from './redis-acl.js';
+
+/** Where a server pod finds its Redis password (one file from a Secret, readable by it only). */
+export const REDIS_AUTH_DIR = '/etc/socketfleet/redis-auth';
 
 /** Where a server pod finds the external cluster's TLS files (mounted from the user's Secrets). */
 export const REDIS_TLS_DIR = '/etc/socketfleet/redis-tls';
-/**
- * The TLS settings reach the server as environment variables: file paths and a server name,
- * never the key material itself (that stays in the mounted Secret files).
- */
-export const REDIS_TLS_ENV = {
-  enabled: 'REDIS_TLS',
-  caFile: 'REDIS_TLS_CA_FILE',
-  certFile: 'REDIS_TLS_CERT_FILE',
-  keyFile: 'REDIS_TLS_KEY_FILE',
-  serverName: 'REDIS_TLS_SERVER_NAME',
-} as const;
+/** The TLS settings reach the server as file paths and a server name, never key material. */
+export const REDIS_TLS_ENV = SERVER_REDIS_TLS_ENV;
 
 export interface RedisClientPodParts {
   env: Record<string, unknown>[];
@@ -30,16 +29,26 @@ export function redisClientPodParts(cluster: RealtimeCluster): RedisClientPodPar
   const r = cluster.spec.redis;
   const parts: RedisClientPodParts = { env: [], volumes: [], volumeMounts: [] };
   const ext = r.external;
+  const password = (secretName: string, key: string): void => {
+    parts.volumes.push({
+      name: 'redis-auth',
+      secret: { secretName, defaultMode: 0o440, items: [{ key, path: 'password' }] },
+    });
+    parts.volumeMounts.push({ name: 'redis-auth', mountPath: REDIS_AUTH_DIR, readOnly: true });
+    parts.env.push({ name: REDIS_PASSWORD_FILE_ENV, value: `${REDIS_AUTH_DIR}/password` });
+  };
   if (!ext) {
-    if (r.auth.enabled) parts.env.push(redisPasswordEnv(cluster, REDIS_PASSWORD_ENV));
+    if (r.auth.enabled) {
+      parts.env.push({ name: REDIS_USERNAME_ENV, value: REDIS_USERS.server });
+      password(
+        resourceNames(cluster.metadata.name).redisAuthSecret,
+        REDIS_SECRET_KEYS.serverPassword,
+      );
+    }
     return parts;
   }
-  if (ext.passwordSecret) {
-    parts.env.push({
-      name: REDIS_PASSWORD_ENV,
-      valueFrom: { secretKeyRef: { name: ext.passwordSecret.name, key: ext.passwordSecret.key } },
-    });
-  }
+  if (ext.username) parts.env.push({ name: REDIS_USERNAME_ENV, value: ext.username });
+  if (ext.passwordSecret) password(ext.passwordSecret.name, ext.passwordSecret.key);
   const tls = ext.tls;
   if (!tls) return parts;
   parts.env.push({ name: REDIS_TLS_ENV.enabled, value: 'true' });

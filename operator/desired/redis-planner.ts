@@ -77,6 +77,13 @@ export interface RedisPlan {
   slotsCovered: number;
   /** Removed shards that still hold slots (or cannot be seen): their StatefulSets stay. */
   retainedShards: number[];
+  /**
+   * Shards whose StatefulSet must keep more pods than replicasPerShard + 1 asks for, with the
+   * count to keep: a StatefulSet scales down from its highest ordinal, and a pod there may be
+   * the shard's current master after a failover. It stays until a replica that is kept has
+   * taken over (the planner fails over onto it first).
+   */
+  retainedNodes: { shard: number; nodes: number }[];
 }
 
 interface Live {
@@ -109,12 +116,21 @@ export function planRedisCluster(layout: RedisLayout, pods: RedisPodView[]): Red
     slotsCovered: 0,
   };
   if (live.length === 0) {
+    // Nothing answers, so nothing can be known to be safe to remove: keep every pod there is.
+    const retainedNodes = shardsSeen
+      .filter((s) => s < layout.shards)
+      .map((shard) => ({
+        shard,
+        nodes: Math.max(...pods.filter((p) => p.ref.shard === shard).map((p) => p.ref.ordinal + 1)),
+      }))
+      .filter((r) => r.nodes > layout.replicasPerShard + 1);
     return {
       ...base,
       phase: 'waiting',
       reason: 'No Redis pod answers yet.',
       steps: [],
       retainedShards: shardsSeen.filter((s) => s >= layout.shards),
+      retainedNodes,
     };
   }
 
@@ -194,6 +210,19 @@ export function planRedisCluster(layout: RedisLayout, pods: RedisPodView[]): Red
         unknownOwner ||
         live.some((l) => l.view.ref.shard === s && slotCount(l.self.slots) > 0)),
   );
+  // A pod beyond replicasPerShard that is a master with slots (as the nodes report it) is
+  // kept, with every lower ordinal, until the failover below moved its slots to a kept replica.
+  const want = layout.replicasPerShard + 1;
+  const keep = new Map<number, number>();
+  for (const m of masters) {
+    const pod = podOf(m);
+    if (!pod || pod.shard >= layout.shards || pod.ordinal < want || slotCount(m.slots) === 0)
+      continue;
+    keep.set(pod.shard, Math.max(keep.get(pod.shard) ?? want, pod.ordinal + 1));
+  }
+  const retainedNodes = [...keep]
+    .sort(([a], [b]) => a - b)
+    .map(([shard, nodes]) => ({ shard, nodes }));
   const out = (phase: RedisPhase, reason: string, steps: RedisStep[] = []): RedisPlan => ({
     phase,
     reason,
@@ -202,6 +231,7 @@ export function planRedisCluster(layout: RedisLayout, pods: RedisPodView[]): Red
     clusterState: anchor.view.clusterState,
     slotsCovered: covered,
     retainedShards,
+    retainedNodes,
   });
 
   // 1. Join every answering node that the anchor does not know yet.
@@ -353,6 +383,10 @@ export function planRedisCluster(layout: RedisLayout, pods: RedisPodView[]): Red
   }
 
   // 6. Every other node of a shard replicates that shard's master.
+  const heirOfLostMaster = (masterId: string | undefined): boolean =>
+    masters.some(
+      (x) => x.id === masterId && slotCount(x.slots) > 0 && (isFailing(x) || !liveById.has(x.id)),
+    );
   const replicate: RedisStep[] = [];
   for (const [s, m] of shardMaster) {
     if (isFailing(inView.get(m.self.id) ?? m.self)) continue;
@@ -360,6 +394,10 @@ export function planRedisCluster(layout: RedisLayout, pods: RedisPodView[]): Red
       if (l.view.ref.shard !== s || l === m) continue;
       if (isMaster(l.self) && slotCount(l.self.slots) > 0) continue;
       if (!isMaster(l.self) && l.self.masterId === m.self.id) continue;
+      // The replica of a master that is gone but still holds slots is its heir: Redis is about to
+      // elect it. Pointing it at the shard's pod that came back empty (faster than the node
+      // timeout, as a deleted pod does) would cancel that election and wipe the heir's data.
+      if (!isMaster(l.self) && heirOfLostMaster(l.self.masterId)) continue;
       // The replica must know its master first; gossip brings that within a heartbeat or two.
       if (!l.view.nodes!.some((n) => n.id === m.self.id && !hasFlag(n, 'handshake'))) continue;
       replicate.push({ kind: 'replicate', pod: l.view.ref.pod, masterId: m.self.id });
@@ -449,9 +487,34 @@ export function planRedisCluster(layout: RedisLayout, pods: RedisPodView[]): Red
     }
   }
 
-  // 8. Roll outdated pods one at a time, once every node of every desired shard is in place:
+  // 8. Before a shard shrinks (replicasPerShard lowered), its master must be a pod that stays:
+  // fail over onto an in-sync replica that is kept. The StatefulSet keeps the pods above the
+  // new size (retainedNodes) until then, so the master is never the pod that is removed.
+  for (const s of desired) {
+    const m = shardMaster.get(s)!;
+    if (m.view.ref.ordinal < want) continue;
+    const heir = live.find(
+      (l) =>
+        l.view.ref.shard === s &&
+        l.view.ref.ordinal < want &&
+        l.self.masterId === m.self.id &&
+        l.view.masterLinkUp,
+    );
+    if (!heir) {
+      return out(
+        'waiting',
+        `Shard ${s} shrinks to ${want} node(s) but its master ${m.view.ref.pod} is not among them; waiting for a kept replica in sync to fail over onto.`,
+      );
+    }
+    return out(
+      'healing',
+      `Failing shard ${s} over to ${heir.view.ref.pod}: its master ${m.view.ref.pod} is beyond the ${want} node(s) the shard keeps.`,
+      [{ kind: 'failover', pod: heir.view.ref.pod }],
+    );
+  }
+
+  // 9. Roll outdated pods one at a time, once every node of every desired shard is in place:
   // replicas first, then a failover onto an updated replica, then the old master.
-  const want = layout.replicasPerShard + 1;
   for (const s of desired) {
     const mine = live.filter((l) => l.view.ref.shard === s && l.view.ref.ordinal < want);
     const m = shardMaster.get(s)!;

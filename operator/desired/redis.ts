@@ -1,22 +1,30 @@
 import type { RealtimeCluster } from '../api/realtimecluster.js';
+import { redisExporterContainers, redisExporterVolumes } from './exporters.js';
 import { contentHash } from './hash.js';
 import { componentLabels, objectMeta, selectorLabels } from './labels.js';
 import { resourceNames } from './names.js';
 import { REDIS_PORT } from './ports.js';
-import { redisPasswordEnv } from './secret.js';
+import { REDIS_SECRET_KEYS, REDIS_USERS, redisAuthStartScript } from './redis-acl.js';
 import { podSecurity, pullPolicy, REDIS_UID, restrictedContainerSecurity } from './security.js';
 import { HOSTNAME_TOPOLOGY_KEY } from './spread.js';
 import type { KubeObject } from './types.js';
 
 export const REDIS_CONF_KEY = 'redis.conf';
+export const REDIS_START_KEY = 'start.sh';
 const CONF_DIR = '/etc/redis';
+/** The mounted Secret files: password hashes and the replication password, nothing else. */
+const AUTH_DIR = '/etc/redis-auth';
+/** Memory-backed emptyDir where start.sh writes the ACL users; only Redis's user can read it. */
+const RUN_DIR = '/run/redis';
+export const REDIS_AUTH_CONF = `${RUN_DIR}/auth.conf`;
 /** Redis Cluster's node-to-node bus: the client port + 10000, fixed by Redis. */
 export const REDIS_BUS_PORT = REDIS_PORT + 10000;
 
 /**
  * Shared by every node of every shard. Pub/sub keeps nothing on disk, so persistence is off
- * unless asked; the password and the announced host name are not here but passed on the
- * command line at start-up, so one file serves every pod.
+ * unless asked. The ACL users are not here but in a file each pod writes at start-up from the
+ * mounted Secret (start.sh), and the announced host name is passed on the command line, so one
+ * file serves every pod.
  */
 export function renderRedisConf(cluster: RealtimeCluster): string {
   const r = cluster.spec.redis;
@@ -55,6 +63,22 @@ export function renderRedisConf(cluster: RealtimeCluster): string {
   ];
   if (r.persistence.enabled) lines.push('appendonly yes', 'appendfsync everysec');
   else lines.push('appendonly no');
+  // The default user off, one user per party, and the replicas' masterauth (redis-acl.ts).
+  if (r.auth.enabled) lines.push(`include ${REDIS_AUTH_CONF}`);
+  return lines.join('\n') + '\n';
+}
+
+/**
+ * The container's entrypoint: write the ACL file (with auth), then exec redis-server announcing
+ * the pod's stable DNS name. REDIS_SERVICE is the shard's headless Service.
+ */
+export function renderRedisStartScript(cluster: RealtimeCluster): string {
+  const lines = ['#!/bin/sh', '# Rendered by socketfleet.', 'set -eu'];
+  if (cluster.spec.redis.auth.enabled)
+    lines.push(...redisAuthStartScript(AUTH_DIR, REDIS_AUTH_CONF));
+  lines.push(
+    `exec redis-server ${CONF_DIR}/${REDIS_CONF_KEY} --cluster-announce-hostname "$POD_NAME.$REDIS_SERVICE.$POD_NAMESPACE.svc"`,
+  );
   return lines.join('\n') + '\n';
 }
 
@@ -67,7 +91,10 @@ export function buildRedisConfigMap(cluster: RealtimeCluster): KubeObject {
       resourceNames(cluster.metadata.name).redisConfig,
       componentLabels(cluster, 'redis'),
     ),
-    data: { [REDIS_CONF_KEY]: renderRedisConf(cluster) },
+    data: {
+      [REDIS_CONF_KEY]: renderRedisConf(cluster),
+      [REDIS_START_KEY]: renderRedisStartScript(cluster),
+    },
   };
 }
 
@@ -107,33 +134,63 @@ export function redisNodesPerShard(cluster: RealtimeCluster): number {
  * failovers: the operator rolls a template change itself, replicas first, then fails over onto
  * an updated replica before the old master goes (see planner.ts), one pod of one shard at a time.
  */
-export function buildRedisStatefulSet(cluster: RealtimeCluster, shard: number): KubeObject {
+export function buildRedisStatefulSet(
+  cluster: RealtimeCluster,
+  shard: number,
+  /** Pods to keep while one beyond the spec's count is still the master (planner's retainedNodes). */
+  retainedNodes = 0,
+): KubeObject {
   const r = cluster.spec.redis;
   const names = resourceNames(cluster.metadata.name);
   const name = names.redisShard(shard);
   const auth = r.auth.enabled;
-  const announce = `--cluster-announce-hostname "$POD_NAME.${name}.$POD_NAMESPACE.svc"`;
-  const start = auth
-    ? `exec redis-server ${CONF_DIR}/${REDIS_CONF_KEY} ${announce} --requirepass "$REDIS_PASSWORD" --masterauth "$REDIS_PASSWORD"`
-    : `exec redis-server ${CONF_DIR}/${REDIS_CONF_KEY} ${announce}`;
   const env: Record<string, unknown>[] = [
     { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+    { name: 'REDIS_SERVICE', value: name },
   ];
-  if (auth) {
-    env.push(
-      redisPasswordEnv(cluster, 'REDIS_PASSWORD'),
-      redisPasswordEnv(cluster, 'REDISCLI_AUTH'),
-    );
-  }
   const volumes: Record<string, unknown>[] = [
     { name: 'config', configMap: { name: names.redisConfig } },
     { name: 'tmp', emptyDir: {} },
   ];
+  const volumeMounts: Record<string, unknown>[] = [
+    { name: 'config', mountPath: CONF_DIR, readOnly: true },
+    { name: 'data', mountPath: '/data' },
+    { name: 'tmp', mountPath: '/tmp' },
+  ];
+  if (auth) {
+    // Only what a node needs: the hashes to check logins and the replication password to log in
+    // to its master; group-readable through fsGroup, never world-readable.
+    volumes.push(
+      {
+        name: 'auth',
+        secret: {
+          secretName: names.redisAuthSecret,
+          defaultMode: 0o440,
+          items: [
+            ...(Object.keys(REDIS_USERS) as (keyof typeof REDIS_USERS)[]).map((role) => ({
+              key: REDIS_SECRET_KEYS.hash(role),
+              path: REDIS_SECRET_KEYS.hash(role),
+            })),
+            {
+              key: REDIS_SECRET_KEYS.replicationPassword,
+              path: REDIS_SECRET_KEYS.replicationPassword,
+            },
+          ],
+        },
+      },
+      { name: 'run', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } },
+    );
+    volumeMounts.push(
+      { name: 'auth', mountPath: AUTH_DIR, readOnly: true },
+      { name: 'run', mountPath: RUN_DIR },
+    );
+  }
   if (!r.persistence.enabled) volumes.push({ name: 'data', emptyDir: {} });
+  volumes.push(...redisExporterVolumes(cluster));
 
   const spec: Record<string, unknown> = {
-    replicas: redisNodesPerShard(cluster),
+    replicas: Math.max(redisNodesPerShard(cluster), retainedNodes),
     serviceName: name,
     podManagementPolicy: 'Parallel',
     updateStrategy: { type: 'OnDelete' },
@@ -141,7 +198,11 @@ export function buildRedisStatefulSet(cluster: RealtimeCluster, shard: number): 
     template: {
       metadata: {
         labels: componentLabels(cluster, 'redis', shard),
-        annotations: { 'socketfleet.dev/config-hash': contentHash(renderRedisConf(cluster)) },
+        annotations: {
+          'socketfleet.dev/config-hash': contentHash(
+            renderRedisConf(cluster) + renderRedisStartScript(cluster),
+          ),
+        },
       },
       spec: {
         serviceAccountName: names.serviceAccount,
@@ -171,7 +232,7 @@ export function buildRedisStatefulSet(cluster: RealtimeCluster, shard: number): 
             // Redis keeps its files in the working directory; the conf stays path-free so the
             // same file runs outside Kubernetes too.
             workingDir: '/data',
-            command: ['sh', '-c', start],
+            command: ['sh', `${CONF_DIR}/${REDIS_START_KEY}`],
             env,
             ports: [
               { name: 'redis', containerPort: REDIS_PORT, protocol: 'TCP' },
@@ -179,8 +240,11 @@ export function buildRedisStatefulSet(cluster: RealtimeCluster, shard: number): 
             ],
             // Ready means the process answers; joining the cluster is the operator's job and
             // needs the pod's DNS name, which the Service publishes before readiness anyway.
+            // With the default user off, NOAUTH is that answer: the probe needs no password.
             readinessProbe: {
-              exec: { command: ['sh', '-c', 'redis-cli -p 6379 ping | grep -q PONG'] },
+              exec: {
+                command: ['sh', '-c', 'redis-cli -p 6379 ping | grep -q -e PONG -e NOAUTH'],
+              },
               periodSeconds: 5,
               timeoutSeconds: 3,
             },
@@ -191,12 +255,9 @@ export function buildRedisStatefulSet(cluster: RealtimeCluster, shard: number): 
             },
             resources: r.resources,
             securityContext: restrictedContainerSecurity(REDIS_UID),
-            volumeMounts: [
-              { name: 'config', mountPath: CONF_DIR, readOnly: true },
-              { name: 'data', mountPath: '/data' },
-              { name: 'tmp', mountPath: '/tmp' },
-            ],
+            volumeMounts,
           },
+          ...redisExporterContainers(cluster),
         ],
         volumes,
       },

@@ -24,6 +24,15 @@ export function buildServerConfig(
     corsOrigins: [...s.corsOrigins],
     eventsPerSecond: s.eventsPerSecond,
     drainSeconds: s.drainSeconds,
+    // Written only when on, so that clusters without it keep their config hash (no rollout).
+    ...(s.connectionStateRecovery.enabled
+      ? {
+          connectionStateRecovery: {
+            enabled: true,
+            maxDisconnectionSeconds: s.connectionStateRecovery.maxDisconnectionSeconds,
+          },
+        }
+      : {}),
     redis: { nodes: nodes.map((a) => ({ host: a.host, port: a.port })) },
     logLevel: 'info',
     clientAuth: cluster.spec.auth.mode,

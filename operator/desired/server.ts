@@ -1,6 +1,7 @@
 import { clientAuthEnv } from './client-auth.js';
 import { serverReplicas } from './autoscaling.js';
 import { CONFIG_PATH_ENV, DEFAULT_CONFIG_PATH } from '../../server-image/src/config.js';
+import { SESSION_ADDRESS_ENV } from '../../server-image/src/session-tag.js';
 import type { RealtimeCluster } from '../api/realtimecluster.js';
 import { contentHash } from './hash.js';
 import { componentLabels, objectMeta, selectorLabels } from './labels.js';
@@ -24,6 +25,19 @@ const PRESTOP_QUIET_MS = 2000;
 
 export function renderServerConfigJson(cluster: RealtimeCluster): string {
   return JSON.stringify(buildServerConfig(cluster, redisClusterNodes(cluster)), null, 2) + '\n';
+}
+
+/**
+ * The hash that rolls the servers when server.json changes in a way a running server must see.
+ * The seeds of operator-run shards are left out: they are only where a starting server first
+ * asks for the slot map, and running servers learn shards joining and leaving from the cluster
+ * itself, so a change of spec.redis.shards moves slots online without restarting any server
+ * (the ConfigMap still lists every current pod, for servers that start later). An external
+ * cluster's seeds stay in: new seeds may name a different cluster, which needs new pods.
+ */
+export function serverConfigHash(cluster: RealtimeCluster): string {
+  const seeds = cluster.spec.redis.external ? redisClusterNodes(cluster) : [];
+  return contentHash(JSON.stringify(buildServerConfig(cluster, seeds)));
 }
 
 export function buildServerConfigMap(cluster: RealtimeCluster): KubeObject {
@@ -71,13 +85,16 @@ export function buildServerDeployment(cluster: RealtimeCluster, tuning: ServerTu
   const env: Record<string, unknown>[] = [
     { name: CONFIG_PATH_ENV, value: DEFAULT_CONFIG_PATH },
     { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+    // The address in the server's EndpointSlice: session ids carry its tag, so the gateway sends
+    // a session's requests to this pod whatever its hash ring does (session-tag.ts).
+    { name: SESSION_ADDRESS_ENV, valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
   ];
   const redisClient = redisClientPodParts(cluster);
   env.push(...redisClient.env, ...clientAuthEnv(cluster), ...tuning.env);
 
   // The pod template already rolls on its own changes; the ConfigMap content is the one input
   // that would otherwise change under running pods without replacing them.
-  const configHash = contentHash(renderServerConfigJson(cluster));
+  const configHash = serverConfigHash(cluster);
 
   const container: Record<string, unknown> = {
     name: 'server',

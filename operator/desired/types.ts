@@ -39,6 +39,11 @@ export interface Endpoint {
 export interface ObservedFacts {
   /** Shards beyond spec.redis.shards that still hold hash slots, so must keep running. */
   retainedShards?: number[];
+  /**
+   * Shards whose StatefulSet keeps more pods than replicasPerShard + 1, because a pod above that
+   * is still the shard's master (the operator fails over first, then lets it go).
+   */
+  retainedNodes?: { shard: number; nodes: number }[];
 }
 
 export interface DesiredState {

@@ -111,6 +111,15 @@ export class NginxReloader {
     );
   }
 
+  /**
+   * Reloads nginx with what it already has, so it reads files it only reads at a reload (a
+   * renewed TLS certificate). Before the first upstream block nginx is not running yet.
+   */
+  async reload(): Promise<ReloadResult> {
+    if (this.current === undefined) return 'unchanged';
+    return this.apply(this.current, true);
+  }
+
   private write(text: string): void {
     const next = `${this.opts.upstreamsFile}.next`;
     writeFileSync(next, text);

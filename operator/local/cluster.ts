@@ -9,6 +9,7 @@ import { Gateway } from './gateway.js';
 import { freePort } from './ports.js';
 import { localRedisConf, startRedisNode, type RedisNodeProcess } from './redis.js';
 import { RedisAdmin, type ObservedPod } from '../reconcile/redis-admin.js';
+import { deriveRedisPasswords, REDIS_USERS, type RedisPasswords } from '../desired/redis-acl.js';
 import { convergeRedisCluster } from '../reconcile/redis-converge.js';
 import type { RedisPlan } from '../desired/redis-planner.js';
 import { startServer, type ServerProcess } from './server.js';
@@ -70,7 +71,7 @@ export class LocalCluster {
   private redisPlan: RedisPlan | undefined;
   private servers: ServerProcess[] = [];
   private gateway: Gateway | undefined;
-  private password: string | undefined;
+  private passwords: RedisPasswords | undefined;
   private clientAuthKey: string | undefined;
   private nextServerId = 0;
   private stopped = false;
@@ -87,8 +88,9 @@ export class LocalCluster {
     return this.gateway ? `http://127.0.0.1:${this.gateway.port}` : undefined;
   }
 
+  /** The servers' Redis password (user socketfleet-server), as written to redis.password. */
   get redisPassword(): string | undefined {
-    return this.password;
+    return this.passwords?.server;
   }
 
   serverPids(): number[] {
@@ -123,8 +125,11 @@ export class LocalCluster {
     this.ownsStateDir = true;
     killLeftovers(join(this.opts.stateDir, STATUS_FILE), this.opts.stateDir);
     if (cluster.spec.redis.auth.enabled) {
-      this.password = randomBytes(24).toString('base64url');
-      writeFileSync(join(this.opts.stateDir, PASSWORD_FILE), this.password + '\n', { mode: 0o600 });
+      // The operator's ACL layout, with passwords from a key that lives only in this process.
+      this.passwords = deriveRedisPasswords(randomBytes(32), 'socketfleet-up');
+      writeFileSync(join(this.opts.stateDir, PASSWORD_FILE), this.passwords.server + '\n', {
+        mode: 0o600,
+      });
     }
     if (cluster.spec.auth.mode === 'jwt') {
       this.clientAuthKey = randomBytes(48).toString('base64url');
@@ -171,7 +176,7 @@ export class LocalCluster {
       config: buildServerConfig(cluster, this.seeds(cluster)),
       shardsKey: key,
       stateDir: this.opts.stateDir,
-      password: this.password,
+      passwordFile: this.passwords ? join(this.opts.stateDir, PASSWORD_FILE) : undefined,
       clientAuthKey: this.clientAuthKey,
     });
     this.opts.log(`server-${id} ready on 127.0.0.1:${s.port} (pid ${s.proc.pid})`);
@@ -275,11 +280,11 @@ export class LocalCluster {
       port,
       busPort,
       stateDir: this.opts.stateDir,
-      password: this.password,
+      passwords: this.passwords,
       redisServer: this.opts.binaries.redisServer,
       fresh,
     });
-    const conf = localRedisConf(cluster, port, busPort, n.dir, this.password);
+    const conf = localRedisConf(cluster, port, busPort, n.dir, this.passwords);
     this.nodes.set(pod, { ...n, conf });
     this.opts.log(`${pod} ${old ? 'restarted' : 'ready'} on 127.0.0.1:${port} (pid ${n.proc.pid})`);
   }
@@ -296,7 +301,12 @@ export class LocalCluster {
       throw new Error(
         'spec.redis.external is not supported by up; remove it to run Redis locally.',
       );
-    this.admin ??= new RedisAdmin({ password: this.password, timeoutMs: 2000 });
+    this.admin ??= new RedisAdmin({
+      ...(this.passwords
+        ? { username: REDIS_USERS.operator, password: this.passwords.operator }
+        : {}),
+      timeoutMs: 2000,
+    });
     const keep = new Set([...Array.from({ length: r.shards }, (_, i) => i), ...this.retained]);
     const starts: Promise<void>[] = [];
     for (const shard of keep) {
@@ -315,7 +325,8 @@ export class LocalCluster {
         .filter((n) => keep.has(n.ref.shard) && n.ref.ordinal <= r.replicasPerShard)
         .map((n) => ({
           ref: n.ref,
-          outdated: n.conf !== localRedisConf(cluster, n.ref.port, n.busPort, n.dir, this.password),
+          outdated:
+            n.conf !== localRedisConf(cluster, n.ref.port, n.busPort, n.dir, this.passwords),
         }));
     let lastReason = '';
     const plan = await convergeRedisCluster(

@@ -2,6 +2,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RealtimeCluster } from '../api/realtimecluster.js';
 import { renderRedisConf, type RedisPodRef } from '../desired/redis.js';
+import { renderRedisAclConf, type RedisPasswords } from '../desired/redis-acl.js';
 import { resourceNames } from '../desired/names.js';
 import { canConnect, waitFor } from './ports.js';
 import { Supervised } from './process.js';
@@ -16,16 +17,17 @@ export interface RedisNodeProcess {
 
 /**
  * The operator's redis.conf with the pod-specific directives replaced: loopback only, our ports
- * and data dir, the loopback address announced as the node's name, and the password, in a file
- * only we can read, so it never shows up in `ps`. Replaced rather than appended because redis
- * applies `dir` (a chdir) as soon as it reads it.
+ * and data dir, the loopback address announced as the node's name, and the operator's ACL users
+ * written in (instead of the pod's start-up include), in a file only we can read, so no password
+ * shows up in `ps`. Replaced rather than appended because redis applies `dir` (a chdir) as soon
+ * as it reads it.
  */
 export function localRedisConf(
   cluster: RealtimeCluster,
   port: number,
   busPort: number,
   dataDir: string,
-  password: string | undefined,
+  passwords: RedisPasswords | undefined,
 ): string {
   const overrides = [
     'bind 127.0.0.1',
@@ -37,14 +39,14 @@ export function localRedisConf(
     'daemonize no',
     'logfile ""',
   ];
-  if (password !== undefined) overrides.push(`requirepass ${password}`, `masterauth ${password}`);
-  const replaced = new Set(overrides.map((l) => l.split(' ')[0]));
+  const replaced = new Set([...overrides.map((l) => l.split(' ')[0]), 'include']);
   const base = renderRedisConf(cluster)
     .split('\n')
     .filter(
       (l) => l.trim() !== '' && !l.startsWith('#') && !replaced.has(l.trim().split(/\s+/)[0]),
     );
-  return [...base, '# socketfleet up: local settings', ...overrides].join('\n') + '\n';
+  const acl = passwords ? renderRedisAclConf(passwords).trimEnd().split('\n') : [];
+  return [...base, '# socketfleet up: local settings', ...overrides, ...acl].join('\n') + '\n';
 }
 
 export function localRedisRef(
@@ -73,9 +75,11 @@ export async function startRedisNode(opts: {
   port: number;
   busPort: number;
   stateDir: string;
-  password: string | undefined;
+  passwords: RedisPasswords | undefined;
   redisServer: string;
   fresh?: boolean;
+  /** Lines appended to the node's config (a test's own user). */
+  extraConf?: string[];
 }): Promise<RedisNodeProcess> {
   const ref = localRedisRef(opts.cluster, opts.shard, opts.ordinal, opts.port);
   const dir = join(opts.stateDir, `redis-${opts.shard}-${opts.ordinal}`);
@@ -83,9 +87,10 @@ export async function startRedisNode(opts: {
   mkdirSync(dir, { recursive: true });
   mkdirSync(join(opts.stateDir, 'logs'), { recursive: true });
   const conf = join(dir, 'redis.conf');
-  writeFileSync(conf, localRedisConf(opts.cluster, opts.port, opts.busPort, dir, opts.password), {
-    mode: 0o600,
-  });
+  const text =
+    localRedisConf(opts.cluster, opts.port, opts.busPort, dir, opts.passwords) +
+    (opts.extraConf ?? []).map((l) => l + '\n').join('');
+  writeFileSync(conf, text, { mode: 0o600 });
   const name = `redis-${opts.shard}-${opts.ordinal}`;
   const proc = new Supervised(name, opts.redisServer, [conf], {
     logFile: join(opts.stateDir, 'logs', `${name}.log`),

@@ -2,7 +2,14 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ServerConfigInput } from '../../server-image/src/config.js';
 import { CLIENT_AUTH_KEY_ENV } from '../../server-image/src/client-auth.js';
-import { CONFIG_PATH_ENV, REDIS_PASSWORD_ENV } from '../../server-image/src/config.js';
+import {
+  CONFIG_PATH_ENV,
+  REDIS_PASSWORD_ENV,
+  REDIS_PASSWORD_FILE_ENV,
+  REDIS_USERNAME_ENV,
+} from '../../server-image/src/config.js';
+import { REDIS_USERS } from '../desired/redis-acl.js';
+import { SESSION_ADDRESS_ENV } from '../../server-image/src/session-tag.js';
 import { waitFor } from './ports.js';
 import { Supervised } from './process.js';
 import { serverEntrypoint } from './paths.js';
@@ -35,7 +42,8 @@ export async function startServer(opts: {
   config: ServerConfigInput;
   shardsKey: string;
   stateDir: string;
-  password: string | undefined;
+  /** The file holding the servers' Redis password (user socketfleet-server); none without auth. */
+  passwordFile: string | undefined;
   /** The JWT key clients' tokens are checked with (spec.auth.mode jwt). */
   clientAuthKey?: string | undefined;
 }): Promise<ServerProcess> {
@@ -45,8 +53,16 @@ export async function startServer(opts: {
     JSON.stringify({ ...opts.config, port: opts.port, opsPort: opts.opsPort }, null, 2) + '\n',
   );
   const env: NodeJS.ProcessEnv = { ...process.env, [CONFIG_PATH_ENV]: configPath };
-  if (opts.password !== undefined) env[REDIS_PASSWORD_ENV] = opts.password;
-  else delete env[REDIS_PASSWORD_ENV];
+  // Local servers listen on loopback, which is what the gateway's upstreams name.
+  env[SESSION_ADDRESS_ENV] = '127.0.0.1';
+  delete env[REDIS_PASSWORD_ENV];
+  if (opts.passwordFile !== undefined) {
+    env[REDIS_PASSWORD_FILE_ENV] = opts.passwordFile;
+    env[REDIS_USERNAME_ENV] = REDIS_USERS.server;
+  } else {
+    delete env[REDIS_PASSWORD_FILE_ENV];
+    delete env[REDIS_USERNAME_ENV];
+  }
   if (opts.clientAuthKey !== undefined) env[CLIENT_AUTH_KEY_ENV] = opts.clientAuthKey;
   else delete env[CLIENT_AUTH_KEY_ENV];
   const proc = new Supervised(`server-${opts.id}`, 'sh', [serverEntrypoint()], {

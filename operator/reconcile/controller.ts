@@ -24,6 +24,8 @@ export interface ControllerOptions {
   redisAdmin?: boolean;
   /** Read server metrics to autoscale and detect trouble (default: as redisAdmin, pods must run). */
   autopilot?: boolean;
+  /** Roots of the per-cluster Redis passwords, current first (desired/redis-acl.ts). */
+  operatorKeys: Buffer[];
 }
 
 const OWNED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
@@ -99,6 +101,7 @@ export class Controller {
       failures: (key) => this.queue.failures(key),
       redisAdmin: opts.redisAdmin ?? true,
       ...(autopilot ? { autopilot: (key: string) => autopilot.observation(key) } : {}),
+      operatorKeys: opts.operatorKeys,
     });
 
     clusters.onEvent((obj) => {

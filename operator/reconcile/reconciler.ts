@@ -15,8 +15,9 @@ import {
 } from '../desired/index.js';
 import { serverReplicas } from '../desired/autoscaling.js';
 import { serverSelector } from '../desired/labels.js';
+import { deriveRedisPassword, deriveRedisPasswords, REDIS_USERS } from '../desired/redis-acl.js';
 import { resourceNames } from '../desired/names.js';
-import { SOCKETIO_PORT } from '../desired/ports.js';
+import { clusterEndpoint } from '../desired/gateway.js';
 import type { KubeObject } from '../desired/types.js';
 import {
   decideApply,
@@ -37,6 +38,7 @@ import type { EventRecorder, EventTarget } from './events.js';
 import type { KindCache } from './informers.js';
 import type { AnyObject, KubeClient } from './kube-client.js';
 import { kindInfo, OWNED_KINDS, requireKindInfo } from './kinds.js';
+import { mapLimit } from './map-limit.js';
 import type { OperatorMetrics } from './metrics.js';
 import type { Outcome } from './queue.js';
 import {
@@ -65,7 +67,11 @@ export interface ReconcilerDeps {
   /** Consecutive failures of this key so far (from the work queue). */
   failures(key: string): number;
   now?: () => Date;
-  randomPassword?: () => string;
+  /**
+   * Roots of the per-cluster Redis passwords, recomputed instead of read back from Secrets: the
+   * current key (new Secrets) first, then a previous one (clusters made before a rotation).
+   */
+  operatorKeys: Buffer[];
   /** Form, heal and reshard Redis over the network; false where pods never run (kwok). */
   redisAdmin?: boolean;
   /** What the autopilot last observed of a cluster (autoscaling, abnormalities), for status. */
@@ -74,6 +80,10 @@ export interface ReconcilerDeps {
 
 /** Retriable failures in a row before the cluster is reported Degraded (one blip is not news). */
 const DEGRADED_AFTER_FAILURES = 3;
+/** Applies in flight at once within one reconcile (times --concurrency across clusters). */
+const APPLY_PARALLELISM = 6;
+/** Kinds whose pods mount the other objects: applied after them. */
+const WORKLOAD_KINDS = new Set(['Deployment', 'StatefulSet']);
 /** Level-based safety net: look at every cluster again even if no event arrives. */
 const RESYNC_MS = 10 * 60_000;
 /** While Redis is forming, healing, resharding or rolling: look again soon for the next step. */
@@ -96,21 +106,22 @@ export class Reconciler {
   /** When this process last created (or found) each Redis password Secret, by namespace/name. */
   private readonly secretsEnsured = new Map<string, number>();
   private readonly now: () => Date;
-  private readonly randomPassword: () => string;
   private readonly redis: RedisClusterManager | undefined;
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.now = deps.now ?? (() => new Date());
-    this.randomPassword = deps.randomPassword ?? (() => randomBytes(24).toString('base64url'));
     this.redis =
       deps.redisAdmin === false
         ? undefined
         : new RedisClusterManager(
             { pods: deps.caches.pods, statefulSets: deps.caches.owned.get('StatefulSet') },
-            // A failed read leaves the password unknown; Redis then answers NOAUTH and the
-            // planner waits, so a missing permission shows as a waiting cluster, not a crash.
-            (ns, name) =>
-              deps.client.get(requireKindInfo('v1', 'Secret'), ns, name).catch(() => undefined),
+            // The operator's own login, derived again from the key and the cluster's UID: the
+            // operator never reads a Secret, not even the one it created.
+            (uid) =>
+              deps.operatorKeys.map((key) => ({
+                username: REDIS_USERS.operator,
+                password: deriveRedisPassword(key, uid, 'operator'),
+              })),
             deps.log,
           );
   }
@@ -176,10 +187,12 @@ export class Reconciler {
     const actions: string[] = [];
 
     if (cluster.spec.redis.auth.enabled && !cluster.spec.redis.external) {
+      // The UID keys the password derivation: never derive from an empty one.
+      if (uid === '') throw new Error(`RealtimeCluster ${namespace}/${name} has no uid yet.`);
       const created = await this.ensureSecret(namespace, names.redisAuthSecret, () =>
         buildRedisAuthSecret(
           { ...cluster, metadata: { ...cluster.metadata, namespace } },
-          this.randomPassword(),
+          deriveRedisPasswords(this.deps.operatorKeys[0]!, uid),
         ),
       );
       if (created) actions.push(`created Secret/${names.redisAuthSecret}`);
@@ -197,14 +210,15 @@ export class Reconciler {
     // Redis first: which removed shards still hold slots decides which StatefulSets stay.
     const redisObs =
       this.redis && !cluster.spec.redis.external
-        ? await this.redis.observe(cluster, namespace)
+        ? await this.redis.observe(cluster, namespace, uid)
         : undefined;
     // Without an observation (--redis-admin=false, kwok tests) removed shards go at once.
     const retainedShards = redisObs?.plan.retainedShards ?? [];
+    const retainedNodes = redisObs?.plan.retainedNodes ?? [];
 
     let desired: KubeObject[];
     try {
-      const built = buildDesired(cluster, { retainedShards });
+      const built = buildDesired(cluster, { retainedShards, retainedNodes });
       desired = built.objects;
       for (const w of built.warnings) log.warn({ cluster: `${namespace}/${name}` }, w);
     } catch (e) {
@@ -215,34 +229,24 @@ export class Reconciler {
 
     const applied = new Map<string, AnyObject>();
     const desiredKeys = new Set<string>();
-    for (const obj of desired) {
-      const prepared = prepareForApply(obj, namespace, name);
-      const k = objectKey(prepared);
-      desiredKeys.add(k);
-      const memoKey = `${namespace}/${k}`;
-      const hash = prepared.metadata.annotations?.[APPLIED_HASH_ANNOTATION] ?? '';
-      const live = await this.live(prepared, namespace);
-      const memo = this.appliedHashes.get(memoKey);
-      const decision = decideApply(prepared, live, memo);
-      if (decision === 'skip') {
-        const next = live ? memoAfterSkip(hash, live, memo) : memo;
-        if (next) this.appliedHashes.set(memoKey, next);
-        continue;
-      }
-      const result = await client.apply<AnyObject>(prepared);
-      this.appliedHashes.set(memoKey, {
-        hash,
-        uid: result.metadata.uid,
-        generation: result.metadata.generation,
-        resourceVersion: result.metadata.resourceVersion,
+    const prepared = desired.map((obj) => prepareForApply(obj, namespace, name));
+    for (const obj of prepared) desiredKeys.add(objectKey(obj));
+    // Workloads go last, so the ServiceAccounts, ConfigMaps and Secrets their pods mount exist
+    // when the pods are created. Within a wave the applies run in parallel: a reconcile then
+    // costs a few round trips instead of one per object, which is what bounds convergence when
+    // hundreds of clusters are applied at once.
+    const waves = [
+      prepared.filter((o) => !WORKLOAD_KINDS.has(o.kind)),
+      prepared.filter((o) => WORKLOAD_KINDS.has(o.kind)),
+    ];
+    for (const wave of waves) {
+      const verbs = await mapLimit(wave, APPLY_PARALLELISM, (obj) =>
+        this.applyOne(obj, namespace, applied),
+      );
+      wave.forEach((obj, i) => {
+        const verb = verbs[i];
+        if (verb) actions.push(`${verb} ${obj.kind}/${obj.metadata.name}`);
       });
-      applied.set(k, result);
-      const verb = {
-        create: 'created',
-        update: 'updated',
-        'correct-drift': 'reverted a manual change to',
-      }[decision];
-      actions.push(`${verb} ${prepared.kind}/${prepared.metadata.name}`);
     }
 
     for (const kind of OWNED_KINDS) {
@@ -324,6 +328,36 @@ export class Reconciler {
     }
     if (!redisObs || redisObs.plan.phase === 'stable') return RESYNC_MS;
     return redisObs.views.some((v) => v.nodes !== undefined) ? REDIS_BUSY_MS : REDIS_WAIT_MS;
+  }
+
+  /** Applies one object unless it is unchanged; returns what was done, for the Event. */
+  private async applyOne(
+    prepared: KubeObject,
+    namespace: string,
+    applied: Map<string, AnyObject>,
+  ): Promise<string | undefined> {
+    const k = objectKey(prepared);
+    const memoKey = `${namespace}/${k}`;
+    const hash = prepared.metadata.annotations?.[APPLIED_HASH_ANNOTATION] ?? '';
+    const live = await this.live(prepared, namespace);
+    const memo = this.appliedHashes.get(memoKey);
+    const decision = decideApply(prepared, live, memo);
+    if (decision === 'skip') {
+      const next = live ? memoAfterSkip(hash, live, memo) : memo;
+      if (next) this.appliedHashes.set(memoKey, next);
+      return undefined;
+    }
+    const result = await this.deps.client.apply<AnyObject>(prepared);
+    this.appliedHashes.set(memoKey, {
+      hash,
+      uid: result.metadata.uid,
+      generation: result.metadata.generation,
+      resourceVersion: result.metadata.resourceVersion,
+    });
+    applied.set(k, result);
+    return { create: 'created', update: 'updated', 'correct-drift': 'reverted a manual change to' }[
+      decision
+    ];
   }
 
   private async live(prepared: KubeObject, namespace: string): Promise<AnyObject | undefined> {
@@ -417,16 +451,11 @@ export class Reconciler {
   /** Where clients connect: the load balancer address once there is one, else the in-cluster name. */
   private endpoint(cluster: RealtimeCluster, namespace: string): string {
     const names = resourceNames(cluster.metadata.name);
-    if (cluster.spec.gateway.mode !== 'managed') {
-      return `${names.serverService}.${namespace}.svc:${SOCKETIO_PORT}`;
-    }
-    const port = cluster.spec.gateway.service.port;
     const svc = this.deps.caches.owned.get('Service')?.get(namespace, names.gatewayService) as
       | { status?: { loadBalancer?: { ingress?: { ip?: string; hostname?: string }[] } } }
       | undefined;
     const ingress = svc?.status?.loadBalancer?.ingress?.[0];
-    const host = ingress?.ip ?? ingress?.hostname;
-    return host ? `${host}:${port}` : `${names.gatewayService}.${namespace}.svc:${port}`;
+    return clusterEndpoint(cluster, namespace, ingress?.ip ?? ingress?.hostname);
   }
 
   private async writeStatus(

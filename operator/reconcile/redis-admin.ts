@@ -11,7 +11,14 @@ import type { RedisPodView, RedisStep } from '../desired/redis-planner.js';
  * planned again from what the nodes report next time.
  */
 
+/** An ACL login: the operator's own user, or (no username) the default user. */
+export interface RedisLogin {
+  username?: string | undefined;
+  password: string;
+}
+
 export interface RedisAdminOptions {
+  username?: string | undefined;
   password?: string | undefined;
   /** Per connection attempt and per command. */
   timeoutMs?: number;
@@ -39,9 +46,17 @@ const ALREADY = [
   /forget myself/i,
 ];
 
+/** Redis gives a manual failover 5 s (CLUSTER_MF_TIMEOUT); waiting a little longer sees its end. */
+const FAILOVER_WAIT_MS = 6000;
+
 export class RedisAdmin {
   private readonly clients = new Map<string, Redis>();
   private readonly timeoutMs: number;
+  /** Last observe(): nodes asked, and how many refused the login (WRONGPASS). */
+  private asked = 0;
+  private refused = 0;
+  /** The last connection error per node (host:port), e.g. WRONGPASS from the login. */
+  private readonly lastErrors = new Map<string, string>();
 
   constructor(private readonly opts: RedisAdminOptions = {}) {
     this.timeoutMs = opts.timeoutMs ?? 3000;
@@ -55,6 +70,7 @@ export class RedisAdmin {
         host: ref.host,
         port: ref.port,
         ...(this.opts.password !== undefined ? { password: this.opts.password } : {}),
+        ...(this.opts.username !== undefined ? { username: this.opts.username } : {}),
         lazyConnect: true,
         connectTimeout: this.timeoutMs,
         commandTimeout: this.timeoutMs,
@@ -63,8 +79,9 @@ export class RedisAdmin {
         // One attempt per use: a pod that is down is reported as such, not retried in the background.
         retryStrategy: () => null,
       });
-      // Failures surface on the command that hit them; the event only stops an unhandled crash.
-      c.on('error', () => undefined);
+      // Failures surface on the command that hit them ("Connection is closed" for a refused
+      // login); the event keeps the reason, and stops an unhandled crash.
+      c.on('error', (err: Error) => this.lastErrors.set(key, err.message));
       this.clients.set(key, c);
     }
     return c;
@@ -93,6 +110,9 @@ export class RedisAdmin {
 
   /** What each pod reports; a pod that does not answer is reported with no nodes. */
   async observe(pods: ObservedPod[]): Promise<RedisPodView[]> {
+    this.asked = pods.length;
+    this.refused = 0;
+    this.lastErrors.clear();
     return Promise.all(
       pods.map(async (p): Promise<RedisPodView> => {
         const view: RedisPodView = {
@@ -111,8 +131,11 @@ export class RedisAdmin {
           view.nodes = parseClusterNodes(nodes);
           view.clusterState = /cluster_state:(\w+)/.exec(info)?.[1];
           view.masterLinkUp = /master_link_status:up/.test(repl);
-        } catch {
+        } catch (err) {
           view.nodes = undefined;
+          const at = view.ip !== undefined ? addr(view) : p.ref;
+          const reason = `${err instanceof Error ? err.message : ''} ${this.lastErrors.get(`${at.host}:${at.port}`) ?? ''}`;
+          if (/WRONGPASS/.test(reason)) this.refused++;
         }
         return view;
       }),
@@ -167,10 +190,24 @@ export class RedisAdmin {
         // over. TAKEOVER (the master is gone and no quorum can vote) skips both.
         if (step.takeover) await this.call(addr(at(step.pod)), 'CLUSTER', 'FAILOVER', 'TAKEOVER');
         else await this.call(addr(at(step.pod)), 'CLUSTER', 'FAILOVER');
+        // CLUSTER FAILOVER answers before the replica has taken over, and a second one restarts
+        // a manual failover in progress: a caller that planned again at once (every 200 ms in
+        // `up`) kept a loaded shard from ever finishing it. Wait for the promotion, bounded.
+        await this.untilMaster(addr(at(step.pod)), FAILOVER_WAIT_MS);
         return;
       case 'deletePod':
         await deletePod(step.pod);
         return;
+    }
+  }
+
+  /** Polls ROLE until the node is a master or `timeoutMs` passed (then the next plan decides). */
+  private async untilMaster(ref: { host: string; port: number }, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const role = (await this.call(ref, 'ROLE').catch(() => undefined)) as unknown[] | undefined;
+      if (role?.[0] === 'master') return;
+      await new Promise((r) => setTimeout(r, 100));
     }
   }
 
@@ -260,7 +297,13 @@ export class RedisAdmin {
     for (;;) {
       const keys = (await this.call(addr(from), 'CLUSTER', 'GETKEYSINSLOT', slot, 100)) as string[];
       if (keys.length === 0) return;
-      const auth = this.opts.password !== undefined ? ['AUTH', this.opts.password] : [];
+      // The source node logs in to the target as the same user (AUTH2 names it).
+      const auth =
+        this.opts.password === undefined
+          ? []
+          : this.opts.username !== undefined
+            ? ['AUTH2', this.opts.username, this.opts.password]
+            : ['AUTH', this.opts.password];
       await this.call(
         addr(from),
         'MIGRATE',
@@ -275,6 +318,11 @@ export class RedisAdmin {
         ...keys,
       );
     }
+  }
+
+  /** True when the last observe() asked some node and every one refused the login. */
+  everyLoginRefused(): boolean {
+    return this.asked > 0 && this.refused === this.asked;
   }
 
   close(): void {

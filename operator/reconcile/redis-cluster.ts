@@ -4,10 +4,9 @@ import { LABEL_COMPONENT, LABEL_INSTANCE, LABEL_SHARD } from '../desired/labels.
 import { resourceNames } from '../desired/names.js';
 import { kubernetesRedisPods } from '../desired/redis.js';
 import { planRedisCluster, type RedisPlan, type RedisPodView } from '../desired/redis-planner.js';
-import { REDIS_PASSWORD_KEY } from '../desired/secret.js';
 import type { KindCache } from './informers.js';
 import type { AnyObject } from './kube-client.js';
-import { RedisAdmin, type ObservedPod } from './redis-admin.js';
+import { RedisAdmin, type ObservedPod, type RedisLogin } from './redis-admin.js';
 
 /** What the operator saw of one cluster's Redis this reconcile, and what it plans to do. */
 export interface RedisObservation {
@@ -26,46 +25,28 @@ interface PodLike extends AnyObject {
  * planner's input: which Redis pods exist, their IPs, and whether they run an older template.
  */
 export class RedisClusterManager {
-  private readonly admins = new Map<string, { password: string | undefined; admin: RedisAdmin }>();
-  private readonly passwords = new Map<string, string>();
+  private readonly admins = new Map<string, { login: string; admin: RedisAdmin }>();
+  /** Which of the logins to use per cluster: the next one after every node refused the last. */
+  private readonly loginIndex = new Map<string, number>();
 
   constructor(
     private readonly caches: { pods: KindCache; statefulSets: KindCache | undefined },
-    private readonly readSecret: (
-      namespace: string,
-      name: string,
-    ) => Promise<AnyObject | undefined>,
+    /**
+     * The operator's Redis logins for the cluster with this UID (computed, never read), one per
+     * operator key, current first.
+     */
+    private readonly logins: (clusterUid: string) => RedisLogin[],
     private readonly log: Logger,
   ) {}
 
-  private admin(key: string, password: string | undefined): RedisAdmin {
+  private admin(key: string, login: RedisLogin | undefined): RedisAdmin {
+    const id = login ? `${login.username}\0${login.password}` : '';
     const known = this.admins.get(key);
-    if (known && known.password === password) return known.admin;
+    if (known && known.login === id) return known.admin;
     known?.admin.close();
-    const admin = new RedisAdmin({ password, timeoutMs: 2000 });
-    this.admins.set(key, { password, admin });
+    const admin = new RedisAdmin({ ...login, timeoutMs: 2000 });
+    this.admins.set(key, { login: id, admin });
     return admin;
-  }
-
-  /**
-   * The password from the operator's Secret, read by name once per cluster and kept in memory
-   * (never logged); read again after an authentication failure.
-   */
-  private async password(cluster: RealtimeCluster, namespace: string): Promise<string | undefined> {
-    if (!cluster.spec.redis.auth.enabled) return undefined;
-    const key = `${namespace}/${cluster.metadata.name}`;
-    const known = this.passwords.get(key);
-    if (known !== undefined) return known;
-    const secret = await this.readSecret(
-      namespace,
-      resourceNames(cluster.metadata.name).redisAuthSecret,
-    );
-    const data = secret?.data as Record<string, string> | undefined;
-    const b64 = data?.[REDIS_PASSWORD_KEY];
-    if (b64 === undefined) return undefined;
-    const password = Buffer.from(b64, 'base64').toString('utf8');
-    this.passwords.set(key, password);
-    return password;
   }
 
   /** The Redis pods of every shard that has a StatefulSet, as the planner needs them. */
@@ -108,14 +89,22 @@ export class RedisClusterManager {
     return { pods: out, uids };
   }
 
-  async observe(cluster: RealtimeCluster, namespace: string): Promise<RedisObservation> {
+  async observe(
+    cluster: RealtimeCluster,
+    namespace: string,
+    clusterUid: string,
+  ): Promise<RedisObservation> {
     const key = `${namespace}/${cluster.metadata.name}`;
     const { pods, uids } = this.pods(cluster, namespace);
-    const admin = this.admin(key, await this.password(cluster, namespace));
+    const logins = cluster.spec.redis.auth.enabled ? this.logins(clusterUid) : [];
+    const index = (this.loginIndex.get(key) ?? 0) % Math.max(1, logins.length);
+    const admin = this.admin(key, logins[index]);
     // Pods without an IP are not up yet; the planner sees them as not answering.
     const views = await admin.observe(pods.filter((p) => p.ip !== undefined));
-    // No pod answered though some have IPs: perhaps a stale password; read it again next time.
-    if (views.length > 0 && views.every((v) => v.nodes === undefined)) this.passwords.delete(key);
+    // Every node refused this password: the cluster was made under the other operator key.
+    if (logins.length > 1 && admin.everyLoginRefused()) {
+      this.loginIndex.set(key, (index + 1) % logins.length);
+    }
     for (const p of pods) {
       if (p.ip === undefined) {
         views.push({
@@ -165,7 +154,7 @@ export class RedisClusterManager {
   }
 
   forget(key: string): void {
-    this.passwords.delete(key);
+    this.loginIndex.delete(key);
     this.admins.get(key)?.admin.close();
     this.admins.delete(key);
   }

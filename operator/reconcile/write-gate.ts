@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { OperatorError } from './errors.js';
 
@@ -13,7 +14,7 @@ import { OperatorError } from './errors.js';
  */
 export class WriteGate {
   private validUntil: number;
-  private abort = new AbortController();
+  private abort = listenable(new AbortController());
   private reason = 'this process does not hold the leader lease';
 
   /** open = true: no leader election, writes always allowed. */
@@ -40,7 +41,7 @@ export class WriteGate {
 
   /** Writes allowed until `until` (a value of the monotonic clock), e.g. renewal start + renew deadline. */
   openUntil(until: number): void {
-    if (this.abort.signal.aborted) this.abort = new AbortController();
+    if (this.abort.signal.aborted) this.abort = listenable(new AbortController());
     this.validUntil = until;
   }
 
@@ -59,4 +60,14 @@ export class WriteGate {
   error(): OperatorError {
     return new OperatorError('LeaderLost', `Write refused: ${this.reason}.`);
   }
+}
+
+/**
+ * Every in-flight request listens to the gate's signal, and with many clusters far more than
+ * Node's default of 10 are in flight at once; that is expected, not a leak (each request removes
+ * its listener when it closes).
+ */
+function listenable(c: AbortController): AbortController {
+  setMaxListeners(0, c.signal);
+  return c;
 }

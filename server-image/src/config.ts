@@ -3,8 +3,8 @@ import { z } from 'zod';
 /**
  * The contract between the operator and the server image: the operator's builders write a JSON
  * file of this shape (mounted from a ConfigMap) and the server parses it with this schema.
- * Secrets never travel in the file: the Redis password comes from the REDIS_PASSWORD variable,
- * which the operator fills from a Secret.
+ * Secrets never travel in the file: the Redis password comes from a file mounted from a Secret
+ * (REDIS_PASSWORD_FILE), the TLS material likewise (REDIS_TLS_*).
  */
 
 export const RedisNodeAddressSchema = z.object({
@@ -92,6 +92,34 @@ export const ServerConfigSchema = z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
       .default('info')
       .describe('pino log level.'),
+    trafficLogSeconds: z
+      .int()
+      .min(0)
+      .max(3600)
+      .default(30)
+      .describe(
+        'Every this many seconds, one info line "traffic" with what this server carried since the last one (new sessions, client events, deliveries to its clients, bus messages in and out, publishes lost); nothing when nothing moved; 0 turns it off.',
+      ),
+    connectionStateRecovery: z
+      .object({
+        enabled: z
+          .boolean()
+          .default(false)
+          .describe(
+            'Give a reconnecting client its id, rooms, data and the broadcasts it missed, on any server.',
+          ),
+        maxDisconnectionSeconds: z
+          .int()
+          .min(1)
+          .max(3600)
+          .default(120)
+          .describe('How long after a disconnect a session can still be recovered.'),
+      })
+      .strict()
+      .prefault({})
+      .describe(
+        "Socket.IO's connection state recovery, stored on the Redis Cluster (per-room logs on each room's shard, sessions, per-server delivery journals).",
+      ),
     fastPaths: z
       .object({
         localFirst: z
@@ -136,7 +164,22 @@ export type ServerConfigInput = z.input<typeof ServerConfigSchema>;
 
 /** Environment variable holding the path of the JSON config file. */
 export const CONFIG_PATH_ENV = 'SOCKETFLEET_CONFIG';
-/** Environment variable holding the Redis password (from a Secret); unset means no auth. */
+/** Environment variable holding the Redis password (a laptop run); unset means no auth. */
 export const REDIS_PASSWORD_ENV = 'REDIS_PASSWORD';
+/** Path of a file holding the Redis password (mounted from a Secret); wins over REDIS_PASSWORD. */
+export const REDIS_PASSWORD_FILE_ENV = 'REDIS_PASSWORD_FILE';
+/** Redis ACL user name; the default user when unset. */
+export const REDIS_USERNAME_ENV = 'REDIS_USERNAME';
+/**
+ * TLS to Redis: REDIS_TLS=true turns it on; the CA, client certificate and key are files
+ * (mounted from Secrets), and the server name overrides the node host for the certificate check.
+ */
+export const REDIS_TLS_ENV = {
+  enabled: 'REDIS_TLS',
+  caFile: 'REDIS_TLS_CA_FILE',
+  certFile: 'REDIS_TLS_CERT_FILE',
+  keyFile: 'REDIS_TLS_KEY_FILE',
+  serverName: 'REDIS_TLS_SERVER_NAME',
+} as const;
 /** Where the operator mounts the config file in the server container. */
 export const DEFAULT_CONFIG_PATH = '/etc/socketfleet/server.json';

@@ -11,38 +11,75 @@ export const PRESTOP_MAX_MS = 5000;
 /** Ceiling on the bounds a request may ask for, so a scraper cannot park requests for long. */
 const PRESTOP_LIMIT_MS = 60_000;
 
+/** Past the window, how long a long-polling connection may wait for a moment it can be closed cleanly. */
+const POLLING_CLOSE_WAIT_MS = 2000;
+
+interface EngineConnection {
+  close(): void;
+  transport?: { name?: string; writable?: boolean; dataReq?: unknown };
+}
+
+/**
+ * A long-polling connection is closed cleanly only while the client's poll is waiting (the close
+ * packet goes out in its answer) and no post of the client is being read: engine.io would abort
+ * that post, and a post or poll arriving after the close gets "Session ID unknown", both of which
+ * the client reports as a transport error instead of the orderly close (63 of 300 long-polling
+ * clients in a 3000-client rolling restart). A client polls again the moment an answer arrives,
+ * so such a moment comes within milliseconds.
+ */
+function closableNow(c: EngineConnection): boolean {
+  const t = c.transport;
+  return t?.name !== 'polling' || (t.writable === true && t.dataReq == null);
+}
+
 /**
  * Disconnects every engine.io connection of the server, spread evenly over `windowMs`. Working on
  * engine.io connections rather than on one namespace's sockets covers every namespace, dynamic
  * ones included, and clients that have not joined a namespace yet: closing the connection ends
  * all of its namespaces, and the client reconnects on its own (to another server, since this one
- * refuses new sessions while it drains).
+ * refuses new sessions while it drains). A long-polling connection due at a moment it cannot be
+ * closed cleanly waits for the next tick (see closableNow), at most POLLING_CLOSE_WAIT_MS past
+ * the window.
  */
 export async function spreadDisconnects(io: Server, windowMs: number): Promise<number> {
   // engine.io's map of open connections; its typings mark it protected, but it is the one list
   // that spans every namespace.
-  const engine = io.engine as unknown as { clients: Record<string, { close(): void }> };
+  const engine = io.engine as unknown as { clients: Record<string, EngineConnection> };
   const connections = Object.values(engine.clients);
-  if (windowMs <= 0 || connections.length === 0) {
-    for (const c of connections) c.close();
-    return connections.length;
-  }
-  const tickMs = Math.max(
-    MIN_TICK_MS,
-    Math.min(MAX_TICK_MS, Math.floor(windowMs / connections.length)),
-  );
-  const ticks = Math.max(1, Math.floor(windowMs / tickMs));
-  const perTick = Math.ceil(connections.length / ticks);
+  const tickMs =
+    windowMs <= 0 || connections.length === 0
+      ? MIN_TICK_MS
+      : Math.max(MIN_TICK_MS, Math.min(MAX_TICK_MS, Math.floor(windowMs / connections.length)));
+  const ticks = Math.max(1, Math.floor(Math.max(0, windowMs) / tickMs));
+  const perTick = windowMs <= 0 ? connections.length : Math.ceil(connections.length / ticks);
+  const deferred = new Set<EngineConnection>();
+  const closeOrDefer = (c: EngineConnection, force: boolean): void => {
+    if (force || closableNow(c)) {
+      deferred.delete(c);
+      c.close();
+    } else deferred.add(c);
+  };
   let next = 0;
+  let windowEnd: number | undefined;
   await new Promise<void>((resolve) => {
-    const timer = setInterval(() => {
+    const tick = (): boolean => {
+      const force = windowEnd !== undefined && Date.now() - windowEnd > POLLING_CLOSE_WAIT_MS;
+      for (const c of [...deferred]) closeOrDefer(c, force);
       for (const end = Math.min(connections.length, next + perTick); next < end; next++) {
-        connections[next]!.close();
+        closeOrDefer(connections[next]!, force);
       }
-      if (next >= connections.length) {
-        clearInterval(timer);
-        resolve();
-      }
+      if (next >= connections.length) windowEnd ??= Date.now();
+      return next >= connections.length && deferred.size === 0;
+    };
+    // Without a window everything is due at once; otherwise the first batch goes after one tick.
+    if ((windowMs <= 0 || connections.length === 0) && tick()) {
+      resolve();
+      return;
+    }
+    const timer = setInterval(() => {
+      if (!tick()) return;
+      clearInterval(timer);
+      resolve();
     }, tickMs);
   });
   return connections.length;

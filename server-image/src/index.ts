@@ -1,17 +1,32 @@
-// The library API of the server image: build your own image FROM ours with your own handlers.
+// The library API of the server image: a standard Socket.IO Server configured by the operator's
+// config, plus opt-in pieces (validated events, rate limit, client auth) and the relay app.
 export {
   createServer,
-  defineEvent,
+  attach,
+  serverOptions,
+  ConfigError,
   CENSUS_EVENT,
   type CensusReply,
-  type AckReply,
-  type CreateServerOptions,
-  type EventContext,
-  type EventHandler,
-  type ServerHandle,
-  type ServerHandlers,
+  type Ops,
+  type Socketfleet,
+  type SocketfleetOptions,
 } from './server.js';
-export { relayHandlers, RoomNameSchema, PublishSchema, RELAY_MESSAGE_EVENT } from './relay.js';
+export {
+  defineEvent,
+  validatedEvents,
+  type AckReply,
+  type EventHandler,
+  type ValidatedEventsOptions,
+} from './events.js';
+export { rateLimit, TokenBucket, type RateLimitOptions } from './rate-limit.js';
+export { clientAuthMiddleware as jwtAuth, signToken, verifyToken } from './client-auth.js';
+export {
+  relayApp,
+  relayEvents,
+  RoomNameSchema,
+  PublishSchema,
+  RELAY_MESSAGE_EVENT,
+} from './relay.js';
 export { loadConfig, EXIT_CONFIG, type LoadedConfig } from './load-config.js';
 export {
   ServerConfigSchema,
@@ -19,8 +34,12 @@ export {
   type ServerConfigInput,
   CONFIG_PATH_ENV,
   REDIS_PASSWORD_ENV,
+  REDIS_PASSWORD_FILE_ENV,
+  REDIS_USERNAME_ENV,
+  REDIS_TLS_ENV,
   DEFAULT_CONFIG_PATH,
 } from './config.js';
+export { loadRedisCredentials, type RedisCredentials } from './redis-auth.js';
 export { createLogger, type Logger } from './logger.js';
 export { createMetrics, type ServerMetrics } from './metrics.js';
 export {

@@ -4,16 +4,18 @@ import type { z } from 'zod';
 import {
   CONFIG_PATH_ENV,
   DEFAULT_CONFIG_PATH,
-  REDIS_PASSWORD_ENV,
   ServerConfigSchema,
   type ServerConfig,
 } from './config.js';
+import { loadRedisCredentials, type RedisCredentials } from './redis-auth.js';
 
 export type LoadedConfig =
   | {
       ok: true;
       config: ServerConfig;
       redisPassword: string | undefined;
+      /** The whole Redis login: ACL user, password (from REDIS_PASSWORD_FILE) and TLS. */
+      redis: RedisCredentials;
       /** The client-auth key (SOCKETFLEET_CLIENT_AUTH_KEY), when set. */
       clientAuthKey?: string | undefined;
       source: string;
@@ -30,6 +32,7 @@ const ENV_NUMBERS: Record<string, string> = {
   SOCKETFLEET_OPS_PORT: 'opsPort',
   SOCKETFLEET_EVENTS_PER_SECOND: 'eventsPerSecond',
   SOCKETFLEET_DRAIN_SECONDS: 'drainSeconds',
+  SOCKETFLEET_TRAFFIC_LOG_SECONDS: 'trafficLogSeconds',
 };
 const ENV_STRINGS: Record<string, string> = {
   SOCKETFLEET_PARSER: 'parser',
@@ -42,7 +45,9 @@ const ENV_STRINGS: Record<string, string> = {
  * one `<path>: <sentence>` line.
  */
 export function loadConfig(env: NodeJS.ProcessEnv): LoadedConfig {
-  const redisPassword = env[REDIS_PASSWORD_ENV] === '' ? undefined : env[REDIS_PASSWORD_ENV];
+  const creds = loadRedisCredentials(env);
+  if (!creds.ok) return creds;
+  const redisPassword = creds.credentials.password;
   const explicitPath = env[CONFIG_PATH_ENV];
   const path =
     explicitPath !== undefined && explicitPath !== ''
@@ -91,7 +96,14 @@ export function loadConfig(env: NodeJS.ProcessEnv): LoadedConfig {
       ],
     };
   }
-  return { ok: true, config: parsed.data, redisPassword, clientAuthKey, source };
+  return {
+    ok: true,
+    config: parsed.data,
+    redisPassword,
+    redis: creds.credentials,
+    clientAuthKey,
+    source,
+  };
 }
 
 type Issue = z.core.$ZodIssue;

@@ -5,6 +5,8 @@ export interface ServerMetrics {
   registry: Registry;
   connectedClients: Gauge;
   rooms: Gauge;
+  sessions: Counter;
+  namespaces: Gauge;
   eventsIn: Counter<'event'>;
   eventsOut: Counter;
   rejectedEvents: Counter<'reason'>;
@@ -14,11 +16,16 @@ export interface ServerMetrics {
   busPublishRepaired: Counter;
   busPublishShort: Counter;
   busDuplicatesDropped: Counter;
+  busSequenceGaps: Counter;
+  busSequenceGapsFilled: Counter;
   busMessagesIn: Counter;
   busMessagesDropped: Counter;
   publishesSkipped: Counter;
   roomHandshakes: Counter<'result'>;
   redisErrors: Counter<'source'>;
+  recoveryRestores: Counter<'result'>;
+  recoveryReplayed: Counter;
+  recoveryErrors: Counter<'kind'>;
   redisReady: Gauge;
   draining: Gauge;
 }
@@ -37,12 +44,22 @@ export function createMetrics(): ServerMetrics {
     }),
     rooms: new Gauge({
       name: 'socketfleet_rooms',
-      help: 'Rooms with at least one member on this server (private socket rooms excluded).',
+      help: 'Rooms with at least one member on this server, over every namespace (private socket rooms excluded).',
+      registers,
+    }),
+    namespaces: new Gauge({
+      name: 'socketfleet_namespaces',
+      help: 'Namespaces that exist on this server (static ones, and dynamic ones a client connected to).',
+      registers,
+    }),
+    sessions: new Counter({
+      name: 'socketfleet_sessions_total',
+      help: 'New client sessions (engine.io handshakes) this server accepted.',
       registers,
     }),
     eventsIn: new Counter({
       name: 'socketfleet_events_in_total',
-      help: 'Events received from clients, by event name (unknown names are counted as "unknown").',
+      help: 'Events received from clients in every namespace, by event name (the first 100 names seen; later ones are counted as "other").',
       labelNames: ['event'],
       registers,
     }),
@@ -83,6 +100,16 @@ export function createMetrics(): ServerMetrics {
       help: 'Resent room broadcasts that had already been delivered here and were dropped.',
       registers,
     }),
+    busSequenceGaps: new Counter({
+      name: 'socketfleet_bus_sequence_gaps_total',
+      help: "Another server's room broadcasts found missing here by their per-room number (counted when a later one arrives); minus socketfleet_bus_sequence_gaps_filled_total, the broadcasts this server's members of those rooms lost, whatever lost them.",
+      registers,
+    }),
+    busSequenceGapsFilled: new Counter({
+      name: 'socketfleet_bus_sequence_gaps_filled_total',
+      help: 'Room broadcasts counted missing that arrived later (a resend or a late delivery).',
+      registers,
+    }),
     busPublishesHeld: new Gauge({
       name: 'socketfleet_bus_publishes_held',
       help: 'Publishes sent to Redis and not answered yet; grows while a slot has no reachable master (held up to the hold time).',
@@ -113,6 +140,23 @@ export function createMetrics(): ServerMetrics {
       name: 'socketfleet_redis_errors_total',
       help: "Errors reported by the Redis Cluster client, by source (node: one node's connection; cluster: the client).",
       labelNames: ['source'],
+      registers,
+    }),
+    recoveryRestores: new Counter({
+      name: 'socketfleet_recovery_restores_total',
+      help: 'Reconnects that asked for connection-state recovery, by result (recovered, expired, unknown-offset, gap, too-long, error).',
+      labelNames: ['result'],
+      registers,
+    }),
+    recoveryReplayed: new Counter({
+      name: 'socketfleet_recovery_replayed_packets_total',
+      help: "Packets replayed to recovered sockets from the rooms' logs.",
+      registers,
+    }),
+    recoveryErrors: new Counter({
+      name: 'socketfleet_recovery_errors_total',
+      help: 'Recovery writes that failed, by kind (journal: a delivery batch went out unjournaled; session: a session was not saved).',
+      labelNames: ['kind'],
       registers,
     }),
     redisReady: new Gauge({

@@ -26,3 +26,33 @@ export class TokenBucket {
     return true;
   }
 }
+
+type SocketMiddleware = (packet: unknown[], next: (err?: Error) => void) => void;
+
+export interface RateLimitOptions {
+  eventsPerSecond: number;
+  /**
+   * What a refused event gets; by default Socket.IO's own middleware error (the socket emits
+   * `error` on the server side) and no delivery to the app's handler.
+   */
+  onLimited?(packet: unknown[], message: string): void;
+}
+
+/**
+ * A per-connection token bucket as Socket.IO middleware:
+ * `io.on('connection', (socket) => socket.use(rateLimit({ eventsPerSecond: 100 })))`.
+ * Each call makes one bucket, so call it once per socket.
+ */
+export function rateLimit(options: RateLimitOptions): SocketMiddleware {
+  const bucket = new TokenBucket(options.eventsPerSecond);
+  const message = `rate limit exceeded: at most ${options.eventsPerSecond} events per second per connection.`;
+  return (packet, next) => {
+    if (bucket.take()) {
+      next();
+    } else if (options.onLimited) {
+      options.onLimited(packet, message);
+    } else {
+      next(new Error(message));
+    }
+  };
+}

@@ -46,7 +46,7 @@ function parse(body: string): RebalanceRequest | string {
  */
 export function createRebalancer(
   io: Server,
-  logger: Logger,
+  logger?: Logger,
 ): { handle(req: IncomingMessage, res: ServerResponse): void } {
   let busy = false;
   const answer = (res: ServerResponse, status: number, body: unknown): void => {
@@ -82,7 +82,7 @@ export function createRebalancer(
         }
         const shed = misplaced.slice(0, r.max);
         answer(res, 200, { misplaced: misplaced.length, shedding: shed.length });
-        logger.info(
+        logger?.info(
           { misplaced: misplaced.length, shedding: shed.length, spreadMs: r.spreadMs },
           'rebalancing: closing clients whose hash moved to another server',
         );

@@ -1,5 +1,8 @@
+import type { Server } from 'socket.io';
 import { z } from 'zod';
-import { defineEvent, type ServerHandlers } from './server.js';
+import { defineEvent, validatedEvents, type AckReply, type EventHandler } from './events.js';
+import { rateLimit } from './rate-limit.js';
+import type { Ops } from './server.js';
 
 /** Socket ids are 20 URL-safe characters; a room named like one would receive that client's private traffic. */
 const SOCKET_ID_LIKE = /^[A-Za-z0-9_-]{20}$/;
@@ -17,13 +20,11 @@ export const PublishSchema = z.object({ room: RoomNameSchema, data: z.unknown() 
 /** The event relayed to room members: `message` with `{ room, data }`. */
 export const RELAY_MESSAGE_EVENT = 'message';
 
-/**
- * The image's default application: clients `join` and `leave` rooms and `publish` `{ room, data }`
- * to every member of a room (on any server), each with an acknowledgement.
- */
-export const relayHandlers: ServerHandlers = {
-  events: {
-    join: defineEvent(RoomNameSchema, async (room, { socket, roomSubscribed, config }) => {
+/** The relay's events: `join` and `leave` a room, `publish` `{ room, data }` to its members. */
+export function relayEvents(io: Server, ops: Ops): Record<string, EventHandler<unknown>> {
+  const { config } = ops;
+  return {
+    join: defineEvent(RoomNameSchema, async (room, socket): Promise<AckReply> => {
       // socket.rooms holds the socket's own id room too.
       if (!socket.rooms.has(room) && socket.rooms.size - 1 >= config.roomsPerConnection) {
         return {
@@ -34,19 +35,41 @@ export const relayHandlers: ServerHandlers = {
       await socket.join(room);
       // Acknowledge only once this server receives the room's traffic, so a publish that the
       // client causes after the ack is never missed.
-      const subscribed = await roomSubscribed(room);
+      const subscribed = await ops.roomSubscribed(room, socket.nsp);
       return { ok: true, room, subscribed };
     }),
-    leave: defineEvent(RoomNameSchema, async (room, { socket }) => {
+    leave: defineEvent(RoomNameSchema, async (room, socket): Promise<AckReply> => {
       await socket.leave(room);
       return { ok: true, room };
     }),
-    publish: defineEvent(PublishSchema, ({ room, data }, { io, roomSlot }) => {
-      const { slot, masterReachable } = roomSlot(room);
+    publish: defineEvent(PublishSchema, ({ room, data }): AckReply => {
+      const { slot, masterReachable } = ops.roomSlot(room);
       io.to(room).emit(RELAY_MESSAGE_EVENT, { room, data });
       // Clients on this server have it; other servers get it once the slot has a master again,
       // unless that takes longer than the hold (then it is counted as lost).
       return masterReachable ? { ok: true } : { ok: true, held: true, slot };
     }),
-  },
-};
+  };
+}
+
+/**
+ * The image's default application, composed of the opt-in pieces: in `/`, a per-connection rate
+ * limit, then the validated relay events, with every other event name refused.
+ */
+export function relayApp(io: Server, ops: Ops): void {
+  const { config, metrics, logger } = ops;
+  const events = validatedEvents(relayEvents(io, ops), { strict: true, metrics, logger });
+  io.on('connection', (socket) => {
+    socket.use(
+      rateLimit({
+        eventsPerSecond: config.eventsPerSecond,
+        onLimited: (packet, error) => {
+          metrics.rejectedEvents.inc({ reason: 'rate-limited' });
+          const ack = packet[packet.length - 1];
+          if (typeof ack === 'function') (ack as (reply: AckReply) => void)({ ok: false, error });
+        },
+      }),
+    );
+    events(socket);
+  });
+}

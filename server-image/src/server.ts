@@ -1,89 +1,92 @@
-import { clientAuthMiddleware } from './client-auth.js';
-import {
-  createServer as createHttpServer,
-  type IncomingMessage,
-  type Server as HttpServer,
-  type ServerResponse,
-} from 'node:http';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
 import { createRequire } from 'node:module';
-import { Server, type ServerOptions, type Socket } from 'socket.io';
+import { Server, type Namespace, type ServerOptions } from 'socket.io';
 import * as msgpackParser from 'socket.io-msgpack-parser';
-import type { z } from 'zod';
 import {
   createRoomShardedAdapter,
   type FastPaths,
   type ShardedAdapter,
 } from './adapter/sharded-adapter.js';
 import { ClusterBus, type BusTimings } from './adapter/bus.js';
+import { clientAuthMiddleware } from './client-auth.js';
 import type { ServerConfig } from './config.js';
 import { NewSessionClock, refuseWhileDraining, spreadDisconnects } from './drain.js';
+import { EXIT_CONFIG, loadConfig } from './load-config.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
-import { TokenBucket } from './rate-limit.js';
-import { createRebalancer } from './rebalance.js';
+import { careForEveryNamespace } from './namespaces.js';
+import { createOpsServer } from './ops-http.js';
+import { sessionTag } from './session-tag.js';
+import { TrafficLog } from './traffic-log.js';
 
-export type AckReply = ({ ok: true } & Record<string, unknown>) | { ok: false; error: string };
-
-export interface EventContext {
-  socket: Socket;
-  io: Server;
-  logger: Logger;
-  config: ServerConfig;
+export interface SocketfleetOptions {
   /**
-   * The Redis Cluster slot that carries a room's traffic, and whether this server reaches the
-   * slot's master right now (if not, publishes to the room are held for a bounded time).
+   * The server config; by default the operator's config file ($SOCKETFLEET_CONFIG, mounted from
+   * `<name>-server-config`) or, without one, the SOCKETFLEET_* variables. The Redis password and
+   * the client-auth key then come from REDIS_PASSWORD and SOCKETFLEET_CLIENT_AUTH_KEY.
    */
-  roomSlot: (room: string) => { slot: number; masterReachable: boolean };
-  /**
-   * Resolves true once this server receives the room's traffic and every other member server
-   * knows it (so no later publish can miss it); false after a bounded wait (shard down, slow peer).
-   */
-  roomSubscribed: (room: string) => Promise<boolean>;
-}
-
-export interface EventHandler<T> {
-  schema: z.ZodType<T>;
-  handle(payload: T, ctx: EventContext): AckReply | Promise<AckReply>;
-}
-
-/** Types a handler's payload from its schema. */
-export function defineEvent<T>(
-  schema: z.ZodType<T>,
-  handle: (payload: T, ctx: EventContext) => AckReply | Promise<AckReply>,
-): EventHandler<T> {
-  return { schema, handle };
-}
-
-export interface ServerHandlers {
-  /** Client events by name; any other event name is refused with an error acknowledgement. */
-  events: Record<string, EventHandler<unknown>>;
-  /** Called for every new connection after the built-in middleware is attached. */
-  onConnection?(socket: Socket, ctx: Omit<EventContext, 'socket'>): void;
-}
-
-export interface CreateServerOptions {
+  config?: ServerConfig;
   redisPassword?: string | undefined;
+  /** Redis ACL user; the default user when unset. */
+  redisUsername?: string | undefined;
+  /** TLS options for every Redis node connection (CA, client certificate). */
+  redisTls?: ConnectionOptions | undefined;
   /** HS256 key clients' tokens are checked with when config.clientAuth is jwt. */
   clientAuthKey?: string | undefined;
+  /**
+   * The address the gateway reaches this server at (the pod IP): session ids then carry its
+   * tag so the gateway routes a session's requests here whatever its hash ring does
+   * (session-tag.ts). Omitted: plain engine.io ids, routed by the hash alone.
+   */
+  sessionAddress?: string | undefined;
   logger?: Logger;
   fastPaths?: Partial<FastPaths>;
   /** Hold and retry timings of the Redis bus (tests shorten them). */
   busTimings?: Partial<BusTimings>;
+  /**
+   * The HTTP server Socket.IO runs on (an Express app's, say), not listening yet: attach() makes
+   * it listen on config.port. By default a bare one.
+   */
+  httpServer?: HttpServer;
+  /** Socket.IO options laid over the ones the config gives (createServer only). */
+  serverOptions?: Partial<ServerOptions>;
 }
 
-export interface ServerHandle {
-  io: Server;
+/** The operational side of a server: what the operator and the pod's probes talk to. */
+export interface Ops {
+  config: ServerConfig;
+  logger: Logger;
   metrics: ServerMetrics;
   bus: ClusterBus;
-  logger: Logger;
   port: number;
   opsPort: number;
   isReady(): boolean;
   isDraining(): boolean;
+  /**
+   * The Redis Cluster slot that carries a room's traffic, and whether this server reaches the
+   * slot's master right now (if not, publishes to the room are held for a bounded time).
+   */
+  roomSlot(room: string, nsp?: string): { slot: number; masterReachable: boolean };
+  /**
+   * Resolves true once this server receives the room's traffic and every other member server
+   * knows it (so no later publish can miss it); false after a bounded wait (shard down, slow peer).
+   */
+  roomSubscribed(room: string, nsp?: Namespace): Promise<boolean>;
   /** Stops being ready, refuses new sessions and disconnects clients spread over drainSeconds. */
   drain(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Drains on SIGTERM and closes on SIGINT, as the image's entrypoint does, within the pod's
+   * grace period; resolves with the exit code once done.
+   */
+  untilSignal(): Promise<number>;
+}
+
+export interface Socketfleet {
+  io: Server;
+  ops: Ops;
 }
 
 /** Server-side event every server answers with a CensusReply. */
@@ -95,6 +98,17 @@ export interface CensusReply {
   clients: number;
   draining: boolean;
 }
+
+/** A config problem, with one line per problem; the entrypoint exits with `exitCode` (78). */
+export class ConfigError extends Error {
+  readonly exitCode = EXIT_CONFIG;
+  constructor(readonly problems: string[]) {
+    super(`invalid socketfleet server config: ${problems.join(' ')}`);
+  }
+}
+
+/** Time left after the drain window for closing connections before the process must be gone. */
+const CLOSE_MARGIN_MS = 5000;
 
 function listen(server: HttpServer, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -117,25 +131,84 @@ function hasBufferutil(): boolean {
   }
 }
 
-function describeIssue(event: string, error: z.ZodError): string {
-  const issue = error.issues[0];
-  if (!issue) return `invalid "${event}" payload.`;
-  const where = issue.path.length > 0 ? `${issue.path.map(String).join('.')}: ` : '';
-  return `invalid "${event}" payload: ${where}${issue.message}`;
+function resolveOptions(
+  options: SocketfleetOptions,
+): SocketfleetOptions & { config: ServerConfig } {
+  if (options.config) return { ...options, config: options.config };
+  const loaded = loadConfig(process.env);
+  if (!loaded.ok) throw new ConfigError(loaded.problems);
+  return {
+    redisPassword: loaded.redisPassword,
+    redisUsername: loaded.redis.username,
+    redisTls: loaded.redis.tls,
+    clientAuthKey: loaded.clientAuthKey,
+    ...options,
+    config: loaded.config,
+  };
+}
+
+/** The Socket.IO options a config gives; the adapter and allowRequest are added by attach(). */
+export function serverOptions(config: ServerConfig): Partial<ServerOptions> {
+  const opts: Partial<ServerOptions> = {
+    path: config.path,
+    transports: config.transports,
+    pingInterval: config.pingIntervalMs,
+    pingTimeout: config.pingTimeoutMs,
+    maxHttpBufferSize: config.maxPayloadBytes,
+    serveClient: false,
+    // Compression would defeat the pre-encoded frames and costs CPU per recipient.
+    perMessageDeflate: false,
+    // A dynamic namespace holds an adapter with two Redis subscriptions; without this, every
+    // team or document namespace a pod ever saw would keep them for the life of the process.
+    cleanupEmptyChildNamespaces: true,
+  };
+  if (config.corsOrigins.length > 0) opts.cors = { origin: config.corsOrigins, credentials: true };
+  if (config.parser === 'msgpack') opts.parser = msgpackParser;
+  // Connection state recovery: the adapter sees this option and keeps sessions and logs in Redis.
+  // Middlewares (client auth) run on every reconnect, recovered or not.
+  if (config.connectionStateRecovery.enabled)
+    opts.connectionStateRecovery = {
+      maxDisconnectionDuration: config.connectionStateRecovery.maxDisconnectionSeconds * 1000,
+      skipMiddlewares: false,
+    };
+  return opts;
 }
 
 /**
- * A production Socket.IO server on the room-sharded Redis adapter, with ops endpoints, metrics,
- * per-socket rate limiting, payload validation and graceful drain. The image's relay is one
- * `handlers` value; a team can build its own image with its own handlers.
+ * A standard Socket.IO `Server` configured by the operator's config: the room-sharded Redis
+ * adapter, parser, heartbeats, payload limit, CORS, the ops endpoints and graceful drain. What
+ * the server does with its clients is ordinary Socket.IO code on `io`; the relay is one such app.
  */
-export async function createServer(
-  config: ServerConfig,
-  handlers: ServerHandlers,
-  options: CreateServerOptions = {},
-): Promise<ServerHandle> {
-  const logger = options.logger ?? createLogger(config.logLevel);
+export async function createServer(options: SocketfleetOptions = {}): Promise<Socketfleet> {
+  const resolved = resolveOptions(options);
+  // The one place the Server is constructed: options that belong to the Server itself go here.
+  const io = new Server({ ...serverOptions(resolved.config), ...resolved.serverOptions });
+  const ops = await attach(io, resolved);
+  return { io, ops };
+}
+
+/**
+ * Gives a Server you created (`new Server(opts)`, not bound to an HTTP server yet) what
+ * createServer() gives: the adapter, the config's heartbeats, payload limit, transports and
+ * CORS, client authentication on every namespace when the config asks for it, the ops endpoints
+ * and the drain; then listens on config.port. Its parser must be the config's.
+ */
+export async function attach(io: Server, options: SocketfleetOptions = {}): Promise<Ops> {
+  const { config, ...rest } = resolveOptions(options);
+  if (io.httpServer !== undefined) {
+    throw new Error(
+      'attach(): the Server is already bound to an HTTP server; create it with new Server(options) and let attach() listen on the configured port.',
+    );
+  }
+  const usesMsgpack = (io as unknown as { _parser: unknown })._parser === msgpackParser;
+  if (usesMsgpack !== (config.parser === 'msgpack')) {
+    throw new Error(
+      `attach(): the config says parser ${config.parser} but the Server was created with ${usesMsgpack ? 'msgpack' : 'the default JSON parser'}; create it with new Server(serverOptions(config)).`,
+    );
+  }
+  const logger = rest.logger ?? createLogger(config.logLevel);
   const metrics = createMetrics();
+  const traffic = new TrafficLog(logger, config.trafficLogSeconds * 1000);
   let draining = false;
   let closed = false;
   let boundPort = config.port;
@@ -151,12 +224,18 @@ export async function createServer(
 
   const bus = new ClusterBus({
     nodes: config.redis.nodes,
-    password: options.redisPassword,
-    timings: options.busTimings,
+    password: rest.redisPassword,
+    username: rest.redisUsername,
+    tls: rest.redisTls,
+    timings: rest.busTimings,
     hooks: {
-      onPublish: () => metrics.busPublishes.inc(),
+      onPublish: () => {
+        metrics.busPublishes.inc();
+        traffic.add('busOut');
+      },
       onPublishFailed: (reason, err) => {
         metrics.busPublishFailed.inc({ reason });
+        traffic.add('lost');
         if (!rateLimited(`publish-${reason}`))
           logger.warn(
             { reason, err: err.message },
@@ -180,16 +259,12 @@ export async function createServer(
   });
   metrics.redisReady.set(0);
 
-  const httpServer = createHttpServer();
-  const ioOptions: Partial<ServerOptions> = {
-    path: config.path,
-    transports: config.transports,
-    pingInterval: config.pingIntervalMs,
-    pingTimeout: config.pingTimeoutMs,
-    maxHttpBufferSize: config.maxPayloadBytes,
-    serveClient: false,
-    // Compression would defeat the pre-encoded frames and costs CPU per recipient.
-    perMessageDeflate: false,
+  io.path(config.path);
+  io.serveClient(false);
+  // engine.io reads these from the Server's options when attached below; they are in place
+  // before the adapter is created, which reads connectionStateRecovery from them.
+  const engineOptions: Partial<ServerOptions> = {
+    ...serverOptions(config),
     // engine.io asks only for new sessions (requests without a sid).
     allowRequest: (req, callback) => {
       if (draining) {
@@ -197,15 +272,35 @@ export async function createServer(
         callback('server is draining; reconnect to another server', false);
       } else {
         newSessions.noteHandshake();
+        metrics.sessions.inc();
+        traffic.add('sessions');
         callback(null, true);
       }
     },
-    adapter: createRoomShardedAdapter({
+  };
+  delete engineOptions.parser;
+  const serverOpts = (io as unknown as { opts: Partial<ServerOptions> }).opts;
+  for (const key of Object.keys(engineOptions) as (keyof ServerOptions)[]) {
+    // createServer's own serverOptions (a test's short heartbeats) win over the config.
+    if (key !== 'allowRequest' && options.serverOptions?.[key] !== undefined) continue;
+    (serverOpts as Record<string, unknown>)[key] = engineOptions[key];
+  }
+
+  // Every namespace, dynamic ones included, gets this adapter (socket.io re-initialises the ones
+  // that exist already), so presence, fast paths and cluster requests hold in all of them.
+  io.adapter(
+    createRoomShardedAdapter({
       bus,
-      fastPaths: { ...config.fastPaths, ...options.fastPaths },
+      fastPaths: { ...config.fastPaths, ...rest.fastPaths },
       hooks: {
-        onLocalDelivery: (n) => metrics.eventsOut.inc(n),
-        onBusMessage: () => metrics.busMessagesIn.inc(),
+        onLocalDelivery: (n) => {
+          metrics.eventsOut.inc(n);
+          traffic.add('delivered', n);
+        },
+        onBusMessage: () => {
+          metrics.busMessagesIn.inc();
+          traffic.add('busIn');
+        },
         onBusMessageDropped: (err) => {
           metrics.busMessagesDropped.inc();
           logger.warn({ err: err.message }, 'dropped a compressed broadcast from the bus');
@@ -216,37 +311,41 @@ export async function createServer(
         onPublishRepaired: () => metrics.busPublishRepaired.inc(),
         onPublishShort: (missing) => {
           metrics.busPublishShort.inc(missing);
+          traffic.add('lost', missing);
           if (!rateLimited('short'))
             logger.warn({ missing }, 'a room broadcast did not reach every member server');
         },
         onDuplicateDropped: () => metrics.busDuplicatesDropped.inc(),
+        onSequenceGap: (n) => metrics.busSequenceGaps.inc(n),
+        onSequenceGapFilled: (n) => metrics.busSequenceGapsFilled.inc(n),
+        onRestore: (result) => metrics.recoveryRestores.inc({ result }),
+        onReplayed: (n) => metrics.recoveryReplayed.inc(n),
+        onJournalFailed: (err) => {
+          metrics.recoveryErrors.inc({ kind: 'journal' });
+          if (!rateLimited('journal'))
+            logger.warn({ err: err.message }, 'delivery journal write failed');
+        },
+        onSessionSaveFailed: (err) => {
+          metrics.recoveryErrors.inc({ kind: 'session' });
+          if (!rateLimited('session')) logger.warn({ err: err.message }, 'session save failed');
+        },
       },
-    }) as unknown as ServerOptions['adapter'],
-  };
-  if (config.corsOrigins.length > 0)
-    ioOptions.cors = { origin: config.corsOrigins, credentials: true };
-  if (config.parser === 'msgpack') ioOptions.parser = msgpackParser;
-  const io = new Server(httpServer, ioOptions);
+    }) as unknown as Parameters<Server['adapter']>[0],
+  );
 
-  const nsp = io.of('/');
-  // Before the first connection can arrive: no client skips the check.
-  if (config.clientAuth === 'jwt')
-    io.use(clientAuthMiddleware(Buffer.from(options.clientAuthKey ?? '', 'utf8')));
-  const baseContext: Omit<EventContext, 'socket'> = {
-    io,
-    logger,
-    config,
-    roomSlot: (room) => {
-      const channel = `socket.io#/#${room}#`;
-      return { slot: ClusterBus.slotOf(channel), masterReachable: bus.ownerReachable(channel) };
-    },
-    roomSubscribed: (room) => (nsp.adapter as unknown as ShardedAdapter).roomReady(room),
-  };
-  const knownEvents = new Set(Object.keys(handlers.events));
+  careForEveryNamespace(io, {
+    metrics,
+    auth:
+      config.clientAuth === 'jwt'
+        ? clientAuthMiddleware(Buffer.from(rest.clientAuthKey ?? '', 'utf8'))
+        : undefined,
+    keepHttpRequest: config.keepHttpRequest,
+    onEvent: () => traffic.add('eventsIn'),
+  });
 
   // Any server (or an operator tool holding a library server) can ask the whole cluster for a
   // head count with `io.serverSideEmitWithAck(CENSUS_EVENT)`.
-  nsp.on(CENSUS_EVENT, (ack: unknown) => {
+  io.of('/').on(CENSUS_EVENT, (ack: unknown) => {
     if (typeof ack !== 'function') return;
     (ack as (reply: CensusReply) => void)({
       pid: process.pid,
@@ -256,102 +355,22 @@ export async function createServer(
     });
   });
 
-  io.on('connection', (socket) => {
-    const bucket = new TokenBucket(config.eventsPerSecond);
-    const context: EventContext = { ...baseContext, socket };
-    socket.use((packet, next) => {
-      const [event, ...args] = packet as [unknown, ...unknown[]];
-      const last = args[args.length - 1];
-      const ack = typeof last === 'function' ? (last as (reply: AckReply) => void) : undefined;
-      const name = typeof event === 'string' && knownEvents.has(event) ? event : undefined;
-      metrics.eventsIn.inc({ event: name ?? 'unknown' });
-      if (!bucket.take()) {
-        metrics.rejectedEvents.inc({ reason: 'rate-limited' });
-        ack?.({
-          ok: false,
-          error: `rate limit exceeded: at most ${config.eventsPerSecond} events per second per connection.`,
-        });
-        return;
-      }
-      if (name === undefined) {
-        metrics.rejectedEvents.inc({ reason: 'unknown-event' });
-        ack?.({
-          ok: false,
-          error: `unknown event ${JSON.stringify(String(event)).slice(0, 80)}; this server accepts: ${[...knownEvents].join(', ')}.`,
-        });
-        return;
-      }
-      next();
-    });
-    for (const [event, handler] of Object.entries(handlers.events)) {
-      socket.on(event, (...args: unknown[]) => {
-        const last = args[args.length - 1];
-        const ack = typeof last === 'function' ? (last as (reply: AckReply) => void) : undefined;
-        const payload = ack ? args.slice(0, -1)[0] : args[0];
-        const parsed = handler.schema.safeParse(payload);
-        if (!parsed.success) {
-          metrics.rejectedEvents.inc({ reason: 'invalid-payload' });
-          ack?.({ ok: false, error: describeIssue(event, parsed.error) });
-          return;
-        }
-        Promise.resolve()
-          .then(() => handler.handle(parsed.data, context))
-          .then(
-            (reply) => ack?.(reply),
-            (err: unknown) => {
-              metrics.rejectedEvents.inc({ reason: 'handler-error' });
-              logger.error(
-                { event, err: err instanceof Error ? err.message : String(err) },
-                'event handler failed',
-              );
-              ack?.({ ok: false, error: `"${event}" failed on the server; the error was logged.` });
-            },
-          );
-      });
-    }
-    handlers.onConnection?.(socket, baseContext);
-    // Socket.IO's documented memory saving: socket.handshake already holds what the request
-    // told, and middleware and onConnection above have seen the request itself.
-    if (!config.keepHttpRequest) (socket.conn as unknown as { request: unknown }).request = null;
-  });
-
-  // Readiness belongs to the process: once the client has had a slot map, a failing Redis node
-  // only delays (or, past the hold, loses) the traffic of the rooms whose slots it owns, so it
-  // must not take this server's clients away from it.
-  const isReady = (): boolean => !draining && !closed && bus.hasBeenReady;
-
-  const rebalancer = createRebalancer(io, logger);
-  const opsServer = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
-    const url = req.url ?? '/';
-    if (url === '/healthz') {
-      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
-    } else if (url === '/readyz') {
-      const ready = isReady();
-      const reason = draining
-        ? 'draining'
-        : closed
-          ? 'closed'
-          : !bus.hasBeenReady
-            ? 'waiting for the first Redis Cluster slot map'
-            : 'ready';
-      res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(`${reason}\n`);
-    } else if (url === '/prestop' || url.startsWith('/prestop?')) {
-      newSessions.handle(req, res);
-    } else if (url === '/rebalance') {
-      rebalancer.handle(req, res);
-    } else if (url === '/metrics') {
-      metrics.connectedClients.set(io.engine.clientsCount);
-      metrics.busPublishesHeld.set(bus.heldPublishes);
-      let rooms = 0;
-      for (const room of nsp.adapter.rooms.keys()) if (!nsp.adapter.sids.has(room)) rooms++;
-      metrics.rooms.set(rooms);
-      metrics.registry.metrics().then(
-        (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
-        (err: unknown) => res.writeHead(500).end(`${String(err)}\n`),
-      );
-    } else {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
-    }
+  const httpServer = rest.httpServer ?? createHttpServer();
+  io.attach(httpServer);
+  const sessionAddress = rest.sessionAddress;
+  if (sessionAddress !== undefined) {
+    const plainId = io.engine.generateId.bind(io.engine);
+    // The tag of the bound port, known by the time the first handshake can arrive.
+    io.engine.generateId = async (req) =>
+      `${sessionTag(sessionAddress, boundPort)}${await plainId(req)}`;
+  }
+  const opsServer = createOpsServer({
+    io,
+    bus,
+    metrics,
+    newSessions,
+    draining: () => draining,
+    closed: () => closed,
   });
 
   let port: number;
@@ -375,11 +394,12 @@ export async function createServer(
       parser: config.parser,
       transports: config.transports,
       redisSeeds: config.redis.nodes.length,
+      clientAuth: config.clientAuth,
       bufferutil: hasBufferutil(),
-      // ws validates UTF-8 with Node's buffer.isUtf8 when utf-8-validate is absent (Node >= 18.14).
     },
     'socket.io server listening',
   );
+  traffic.start();
 
   const close = async (): Promise<void> => {
     if (closed) return;
@@ -387,6 +407,7 @@ export async function createServer(
     await new Promise<void>((resolve) => {
       void io.close(() => resolve());
     });
+    traffic.stop();
     await bus.close();
     await new Promise<void>((resolve) => opsServer.close(() => resolve()));
     opsServer.closeAllConnections();
@@ -399,22 +420,71 @@ export async function createServer(
       metrics.draining.set(1);
       const windowMs = config.drainSeconds * 1000;
       logger.info({ clients: io.engine.clientsCount, windowMs }, 'draining: disconnecting clients');
+      // Hand-off: sessions are in Redis before any client is sent away to another server.
+      let saved = 0;
+      for (const nsp of (io as unknown as { _nsps: Map<string, Namespace> })._nsps.values())
+        saved += await (nsp.adapter as unknown as ShardedAdapter).saveSessions();
+      if (saved > 0) logger.info({ sessions: saved }, 'draining: sessions saved');
       await spreadDisconnects(io, windowMs);
       logger.info('drain complete');
     })();
     return drainPromise;
   };
 
-  return {
-    io,
+  const ops: Ops = {
+    config,
+    logger,
     metrics,
     bus,
-    logger,
     port,
     opsPort,
-    isReady,
+    isReady: () => !draining && !closed && bus.hasBeenReady,
     isDraining: () => draining,
+    roomSlot: (room, nsp = '/') => {
+      const channel = `socket.io#${nsp}#${room}#`;
+      return { slot: ClusterBus.slotOf(channel), masterReachable: bus.ownerReachable(channel) };
+    },
+    roomSubscribed: (room, nsp = io.of('/')) =>
+      (nsp.adapter as unknown as ShardedAdapter).roomReady(room),
     drain,
     close,
+    untilSignal: () => untilSignal(ops),
   };
+  return ops;
+}
+
+function untilSignal(ops: Ops): Promise<number> {
+  const { logger, config } = ops;
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals, drain: boolean): void => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, drain ? 'draining before exit' : 'closing');
+      // The pod's grace period must exceed drainSeconds plus this margin (the operator enforces it).
+      const deadline = setTimeout(
+        () => {
+          logger.warn('drain deadline passed; exiting');
+          resolve(0);
+        },
+        (drain ? config.drainSeconds * 1000 : 0) + CLOSE_MARGIN_MS,
+      );
+      deadline.unref();
+      (drain ? ops.drain() : Promise.resolve())
+        .then(() => ops.close())
+        .then(
+          () => {
+            clearTimeout(deadline);
+            logger.info('closed');
+            resolve(0);
+          },
+          (err: unknown) => {
+            logger.error({ err: err instanceof Error ? err.message : String(err) }, 'close failed');
+            resolve(1);
+          },
+        );
+    };
+    process.once('SIGTERM', () => stop('SIGTERM', true));
+    process.once('SIGINT', () => stop('SIGINT', false));
+  });
 }

@@ -8,6 +8,9 @@
 #   SOCKETFLEET_CACHE         cache root (default ~/.cache/socketfleet)
 #   SOCKETFLEET_CLUSTER_NAME  cluster name (default socketfleet-test)
 #   SOCKETFLEET_NODES         number of fake nodes (default 3)
+#   SOCKETFLEET_NODE_PODS     pods each fake node holds (default 110, the kubelet's default)
+#   SOCKETFLEET_SERVICE_CIDR  service ClusterIP range (default: kwokctl's, a /24 that fills at
+#                             about 125 RealtimeClusters; the operator-scale bench sets a /16)
 #
 # Prints `export KUBECONFIG=...` lines on stdout; the kubeconfig lives at
 #   $SOCKETFLEET_CACHE/kwok/clusters/<name>/kubeconfig.yaml
@@ -71,6 +74,12 @@ create_args=(
   --wait 2m
   --timeout 5m
 )
+if [[ -n "${SOCKETFLEET_SERVICE_CIDR:-}" ]]; then
+  create_args+=(
+    --extra-args "kube-apiserver=service-cluster-ip-range=$SOCKETFLEET_SERVICE_CIDR"
+    --extra-args "kube-controller-manager=service-cluster-ip-range=$SOCKETFLEET_SERVICE_CIDR"
+  )
+fi
 
 log "kwokctl ${create_args[*]}"
 if ! kwokctl "${create_args[@]}" >&2; then
@@ -106,8 +115,8 @@ metadata:
     node-role.kubernetes.io/agent: \"\"
     topology.kubernetes.io/zone: zone-$(((i - 1) % 3 + 1))
 status:
-  capacity: {cpu: \"32\", memory: 256Gi, pods: \"110\"}
-  allocatable: {cpu: \"32\", memory: 256Gi, pods: \"110\"}
+  capacity: {cpu: \"32\", memory: 256Gi, pods: \"${SOCKETFLEET_NODE_PODS:-110}\"}
+  allocatable: {cpu: \"32\", memory: 256Gi, pods: \"${SOCKETFLEET_NODE_PODS:-110}\"}
   nodeInfo:
     architecture: amd64
     operatingSystem: linux

@@ -68,7 +68,11 @@ describe('socketfleet bench against socketfleet up', () => {
         '--json',
         '--quiet',
       ],
-      { ...process.env, BENCH_REDIS_PASSWORD: up.password() },
+      {
+        ...process.env,
+        BENCH_REDIS_USERNAME: 'socketfleet-server',
+        BENCH_REDIS_PASSWORD: up.password(),
+      },
     );
     expect(r.stderr).toBe('');
     const result = JSON.parse(r.stdout) as BenchResult;

@@ -1,11 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ServerConfigSchema } from '../../server-image/src/config.js';
-import {
-  CENSUS_EVENT,
-  createServer,
-  relayHandlers,
-  type ServerHandle,
-} from '../../server-image/src/index.js';
+import { CENSUS_EVENT, createServer, type Socketfleet } from '../../server-image/src/index.js';
 import { closeAllClients } from './support/clients.js';
 import { Fleet, freePort, sleep, until, type ServerProcess } from './support/fleet.js';
 import type { RedisClusterFixture } from './support/redis-cluster.js';
@@ -27,7 +22,7 @@ describe('Redis Cluster master failover under traffic', () => {
   const fleet = new Fleet('failover');
   let redis: RedisClusterFixture;
   let servers: ServerProcess[];
-  let library: ServerHandle;
+  let library: Socketfleet;
 
   beforeAll(async () => {
     redis = await fleet.redisCluster({ masters: 3, replicas: 1, nodeTimeoutMs: 2000 });
@@ -38,13 +33,13 @@ describe('Redis Cluster master failover under traffic', () => {
       logLevel: 'warn',
       redis: { nodes: redis.seeds() },
     });
-    library = await createServer(config, relayHandlers, { redisPassword: redis.password });
-    await until('the library server to be ready', () => library.isReady());
+    library = await createServer({ config, ...redis.serverLogin() });
+    await until('the library server to be ready', () => library.ops.isReady());
   });
 
   afterAll(async () => {
     closeAllClients();
-    await library?.close();
+    await library?.ops.close();
     await fleet.stopAll();
   });
 

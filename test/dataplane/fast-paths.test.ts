@@ -6,7 +6,7 @@ import {
   ZIPPED_BROADCAST,
   type FastPaths,
 } from '../../server-image/src/adapter/sharded-adapter.js';
-import type { ServerHandle } from '../../server-image/src/index.js';
+import type { LibraryServer as ServerHandle } from './support/library-servers.js';
 import { collect, connect, type Client } from './support/clients.js';
 import { sleep, until } from './support/fleet.js';
 import type { RedisClusterFixture } from './support/redis-cluster.js';

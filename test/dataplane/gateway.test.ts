@@ -91,15 +91,13 @@ describe('sticky sessions through the nginx gateway', () => {
     expect(grew.sort()).toEqual([0, 0, 5]);
   });
 
-  it('control: without ip_hash the same sessions break, so the test above can fail', async () => {
-    const endpoints = servers.map((s) => ({ ip: '127.0.0.1', port: s.port }));
-    const c = cluster();
-    await nginx.reload(
-      renderNginxConf(c, endpoints, nginx.runtime).replace('ip_hash;', '# round robin'),
-    );
-    const outcomes = await Promise.all(
+  async function outcomes(tag: number): Promise<string[]> {
+    return Promise.all(
       Array.from({ length: 8 }, (_, i) =>
-        connect(nginx.url, { transports: ['polling', 'websocket'], localAddress: `127.150.${i}.1` })
+        connect(nginx.url, {
+          transports: ['polling', 'websocket'],
+          localAddress: `127.${tag}.${i}.1`,
+        })
           .then((client) => client.timeout(5000).emitWithAck('join', 'control'))
           .then(
             () => 'ok',
@@ -107,6 +105,26 @@ describe('sticky sessions through the nginx gateway', () => {
           ),
       ),
     );
-    expect(outcomes).toContain('broken');
+  }
+
+  it('keeps sessions whole by the server tag in their id even with no sticky hash', async () => {
+    const endpoints = servers.map((s) => ({ ip: '127.0.0.1', port: s.port }));
+    await nginx.reload(
+      renderNginxConf(cluster(), endpoints, nginx.runtime).replace('ip_hash;', '# round robin'),
+    );
+    expect(await outcomes(151)).toEqual(Array.from({ length: 8 }, () => 'ok'));
+  });
+
+  it('control: without ip_hash and the session routes the same sessions break, so the tests above can fail', async () => {
+    const endpoints = servers.map((s) => ({ ip: '127.0.0.1', port: s.port }));
+    await nginx.reload(
+      renderNginxConf(cluster(), endpoints, nginx.runtime)
+        .replace('ip_hash;', '# round robin')
+        .replace(
+          'proxy_pass http://$socketfleet_session_upstream;',
+          'proxy_pass http://socketfleet_servers;',
+        ),
+    );
+    expect(await outcomes(150)).toContain('broken');
   });
 });

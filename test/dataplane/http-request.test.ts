@@ -1,7 +1,8 @@
+import { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { relayHandlers, type ServerHandle } from '../../server-image/src/index.js';
+import { relayApp } from '../../server-image/src/index.js';
 import { connect } from './support/clients.js';
-import { useLibraryServers } from './support/library-servers.js';
+import { useLibraryServers, type LibraryServer } from './support/library-servers.js';
 
 // Socket.IO keeps each session's first HTTP request (headers, socket references) for the life of
 // the connection; the server frees it once middleware and onConnection have run, unless asked not to.
@@ -10,14 +11,18 @@ describe('the handshake HTTP request', () => {
 
   async function library(
     keepHttpRequest?: boolean,
-  ): Promise<{ server: ServerHandle; hostSeenInOnConnection: () => unknown }> {
+  ): Promise<{ server: LibraryServer; hostSeenInOnConnection: () => unknown }> {
     let seenInOnConnection: unknown;
-    const server = await servers.start(keepHttpRequest === undefined ? {} : { keepHttpRequest }, {
-      ...relayHandlers,
-      onConnection: (socket) => {
-        seenInOnConnection = socket.request.headers.host;
+    const server = await servers.start(
+      keepHttpRequest === undefined ? {} : { keepHttpRequest },
+      (io, ops) => {
+        relayApp(io, ops);
+        io.of('/second');
+        io.on('connection', (socket) => {
+          seenInOnConnection = socket.request.headers.host;
+        });
       },
-    });
+    );
     return { server, hostSeenInOnConnection: () => seenInOnConnection };
   }
 
@@ -33,9 +38,21 @@ describe('the handshake HTTP request', () => {
         expect(socket.handshake.headers.host).toBeTypeOf('string');
         expect(socket.handshake.address).toContain('127.0.0.1');
         if (keep) expect(socket.request.headers.host).toBeTypeOf('string');
-        else expect(socket.request).toBeNull();
+        else expect(socket.request).not.toBeInstanceOf(IncomingMessage);
         // The connection still works: a join is acknowledged.
         expect(await client.emitWithAck('join', 'r')).toMatchObject({ ok: true });
+        // A second namespace on the same connection, joined after the request was released,
+        // still sees the handshake's headers and query.
+        const second = client.io.socket('/second');
+        await new Promise<void>((resolve, reject) => {
+          second.once('connect', () => resolve());
+          second.once('connect_error', reject);
+          second.connect();
+        });
+        const other = server.io.of('/second').sockets.get(second.id!)!;
+        expect(other.handshake.headers.host).toBeTypeOf('string');
+        expect(other.handshake.url).toContain('EIO=4');
+        second.disconnect();
       },
     );
   }

@@ -3,9 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CENSUS_EVENT,
   createServer,
-  relayHandlers,
   type CensusReply,
-  type ServerHandle,
+  type Socketfleet,
 } from '../../server-image/src/index.js';
 import { ServerConfigSchema } from '../../server-image/src/config.js';
 import { closeAllClients, collect, connect, type Client } from './support/clients.js';
@@ -18,7 +17,7 @@ describe('relay across servers', () => {
   const fleet = new Fleet('relay');
   let redis: RedisClusterFixture;
   let servers: ServerProcess[];
-  let library: ServerHandle | undefined;
+  let library: Socketfleet | undefined;
 
   beforeAll(async () => {
     redis = await fleet.redisCluster();
@@ -27,7 +26,7 @@ describe('relay across servers', () => {
 
   afterAll(async () => {
     closeAllClients();
-    await library?.close();
+    await library?.ops.close();
     await fleet.stopAll();
   });
 
@@ -90,8 +89,8 @@ describe('relay across servers', () => {
       logLevel: 'warn',
       redis: { nodes: redis.seeds() },
     });
-    library = await createServer(config, relayHandlers, { redisPassword: redis.password });
-    await until('library server ready', () => library!.isReady());
+    library = await createServer({ config, ...redis.serverLogin() });
+    await until('library server ready', () => library!.ops.isReady());
 
     const members: Client[] = await Promise.all(servers.map((s) => connect(s.url)));
     for (const m of members) await m.emitWithAck('join', 'census-room');

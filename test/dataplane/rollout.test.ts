@@ -16,9 +16,10 @@ import { NginxReloader, pidFromFile } from '../../operator/gateway/reloader.js';
 import { GatewaySync } from '../../operator/gateway/sync.js';
 import { analyse, Crowd, Publisher, settled, type PhaseResult } from './support/crowd.js';
 import { Fleet, sleep, until, type NginxProcess, type ServerProcess } from './support/fleet.js';
+import { CpuSampler, nginxWorkers } from './support/cpu-sampler.js';
 import type { RedisClusterFixture } from './support/redis-cluster.js';
 
-const CLIENTS = Number(process.env.SOCKETFLEET_ROLLOUT_CLIENTS ?? 1000);
+const CLIENTS = Number(process.env.SOCKETFLEET_ROLLOUT_CLIENTS ?? 3000);
 /** Every tenth client never upgrades: only such clients depend on the hash for every request. */
 const POLLING_EVERY = 10;
 const DRAIN_SECONDS = 4;
@@ -76,6 +77,19 @@ describe(`gateway under scale, rollout and failure (${CLIENTS} clients)`, () => 
         { addresses: ['127.0.0.1'], conditions: { ready: m.ready, terminating: !m.ready } },
       ],
     }));
+
+  /** Who used the cores during a phase: printed when the phase is slower than it should be. */
+  function sampleCpu(): CpuSampler {
+    return new CpuSampler(() => {
+      const out: Record<string, number | undefined> = {};
+      for (const m of members)
+        out[m.server.name.split('-').slice(0, 2).join('-')] = m.server.child.pid;
+      nginxWorkers(nginx.runtime.pidFile).forEach((pid, i) => (out[`nginx-w${i}`] = pid));
+      crowd.pids().forEach((pid, i) => (out[`crowd-${i}`] = pid));
+      out.test = process.pid;
+      return out;
+    });
+  }
 
   async function addServer(): Promise<{ member: Member; readyAt: number; reloadedAt: number }> {
     const server = await fleet.server(redis, { drainSeconds: DRAIN_SECONDS, logLevel: 'warn' });
@@ -145,7 +159,7 @@ describe(`gateway under scale, rollout and failure (${CLIENTS} clients)`, () => 
     log(`whole file: ${Date.now() - started} ms`);
   }, 60_000);
 
-  it('scale 3 -> 4: a new server gets sessions within 2 s, about 1/N of polling clients move, nobody else', async () => {
+  it('scale 3 -> 4: a new server gets sessions within 2 s, no existing client moves', async () => {
     const from = Date.now();
     // Fresh clients keep arriving, as in production, so the new server's first session shows.
     const fresh: Socket[] = [];
@@ -188,14 +202,12 @@ describe(`gateway under scale, rollout and failure (${CLIENTS} clients)`, () => 
     const held = await added!.server.metric('socketfleet_connected_clients');
     summary('scale 3->4', r, `; the new server holds ${held}`);
     expect(propagation).toBeLessThan(2000);
-    // Clients on a WebSocket hold it to their server: a new upstream moves none of them.
-    expect(r.moved - r.movedPolling).toBe(0);
-    expect(r.errors).toBe(0);
-    // Only polling-only clients ask the hash on every request: the consistent hash sends about
-    // 1/4 of them to the new server (each sees its old server's session end once and reconnects).
-    expect(held).toBeGreaterThan(0);
-    expect(held).toBeLessThanOrEqual(r.pollingClients * (1 / 4 + 0.1));
-    expect(r.lostUnmoved - r.lostUnmovedPolling).toBe(0);
+    // A WebSocket holds its client to its server, and every request of a polling session goes
+    // to the server its id names (the gateway's session routes), so the new ring moves nobody:
+    // no client sees an error, and only new sessions land on the new server.
+    expect(r.moved).toBe(0);
+    expect(r.errors + r.errorsPolling).toBe(0);
+    expect(r.lostUnmoved).toBe(0);
     expect(r.expectedUnmoved).toBeGreaterThan(0);
   }, 120_000);
 
@@ -208,14 +220,15 @@ describe(`gateway under scale, rollout and failure (${CLIENTS} clients)`, () => 
     await sleep(DELIVERY_GRACE_MS);
     const r = analyse(await crowd.report(), publisher.log, from, Date.now() - DELIVERY_GRACE_MS);
     summary('scale 4->3', r, `; the leaving server held ${itsClients}`);
-    expect(r.moved / r.clients).toBeLessThanOrEqual(1 / 4 + 0.05);
-    // Polling-only clients may also move on their own when a poll times out on a busy machine.
-    expect(r.moved - r.movedPolling).toBeLessThanOrEqual(itsClients);
-    expect(r.errors).toBe(0);
-    expect(r.lostUnmoved - r.lostUnmovedPolling).toBe(0);
+    // Its polling sessions keep reaching it while it drains, so they too end with the drain's
+    // orderly close, not a "Session ID unknown".
+    expect(r.moved).toBeLessThanOrEqual(itsClients);
+    expect(r.errors + r.errorsPolling).toBe(0);
+    expect(r.lostUnmoved).toBe(0);
   }, 120_000);
 
   it('rolling restart of every server: no client-visible error, reconnects spread over the drain', async () => {
+    const cpu = sampleCpu();
     const from = Date.now();
     const old = [...members];
     const retiring: Promise<void>[] = [];
@@ -231,9 +244,17 @@ describe(`gateway under scale, rollout and failure (${CLIENTS} clients)`, () => 
     await sleep(DELIVERY_GRACE_MS);
     const r = analyse(await crowd.report(), publisher.log, from, Date.now() - DELIVERY_GRACE_MS);
     summary('rolling restart', r, `; took ${Date.now() - from} ms`);
-    // Clients on a WebSocket see only orderly closes; a session still on long-polling moves with
-    // the hash when its server's place on the ring is taken (counted, not asserted).
-    expect(r.errorsBy.websocket ?? 0).toBe(0);
+    log(
+      `rolling restart CPU:\n  ${cpu
+        .stop()
+        .filter((_, i) => i % 2 === 0)
+        .join('\n  ')}`,
+    );
+    // Clients on a WebSocket, and those that start on long-polling and upgrade, see only the
+    // drain's orderly closes. Long-polling-only clients are counted apart (printed): a poll or
+    // post that reaches its server after the drain closed the session gets a 400, or a 502 once
+    // the process is gone, instead of the close packet.
+    expect(r.errors).toBe(0);
     expect(r.peakReconnectsPerSecond).toBeLessThanOrEqual((1.5 * CLIENTS) / DRAIN_SECONDS);
     expect(r.lostUnmoved - r.lostUnmovedPolling).toBe(0);
   }, 240_000);
@@ -243,6 +264,7 @@ describe(`gateway under scale, rollout and failure (${CLIENTS} clients)`, () => 
       members.map((m) => m.server.metric('socketfleet_connected_clients')),
     );
     const victim = members[counts.indexOf(Math.max(...counts))]!;
+    const cpu = sampleCpu();
     const from = Date.now();
     victim.server.child.kill('SIGKILL');
     await victim.server.exited;
@@ -257,15 +279,20 @@ describe(`gateway under scale, rollout and failure (${CLIENTS} clients)`, () => 
     await sleep(DELIVERY_GRACE_MS);
     const r = analyse(await crowd.report(), publisher.log, from, Date.now() - DELIVERY_GRACE_MS);
     const recovery = r.allBackAfterMs;
+    const cpuLines = cpu.stop();
+    // Only a slow recovery needs explaining: who had the cores (on a shared machine, often
+    // nobody of this test).
+    if (recovery >= 5000) log(`SIGKILL CPU:\n  ${cpuLines.slice(0, 24).join('\n  ')}`);
     summary(
       'SIGKILL',
       r,
-      `; killed server held ${Math.max(...counts)}; all its clients back after ${recovery} ms`,
+      `; killed server held ${Math.max(...counts)}; all its clients back after ${recovery} ms ` +
+        `(p95 ${r.p95BackAfterMs} ms; by transports ${JSON.stringify(r.backAfterMsBy)})`,
     );
-    // The issue's target is 5 s; on the shared 2-core machine the last of 1000 clients came back
-    // after 6.2 s (the dead server left the upstreams at 5 s, as a readiness probe would drop
-    // it). What the design bounds is the readiness window of 2 x 5 s.
-    expect(recovery).toBeLessThan(10_000);
+    // Each moved client's first connection after it lost its server, from the kill. nginx
+    // stops choosing the dead server after its first failed requests (max_fails), so no client
+    // waits for the readiness probe that removes it at +5 s.
+    expect(recovery).toBeLessThan(5000);
     expect(r.moved - r.movedPolling).toBeLessThanOrEqual(Math.max(...counts));
     // The others: no error, nothing lost.
     expect(r.errorsUnmoved).toBe(0);

@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
-import { copyFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { io, type Socket } from 'socket.io-client';
 import msgpackParser from 'socket.io-msgpack-parser';
@@ -66,9 +66,24 @@ describe('socketfleet up', () => {
       expect(alive(p.pid)).toBe(true);
   });
 
-  it('never prints the generated Redis password', () => {
+  it('never prints the generated Redis password, and runs Redis with the ACL layout (default user off)', () => {
     expect(up.password().length).toBeGreaterThan(16);
     expect(up.output).not.toContain(up.password());
+    const port = first.redis[0]!.port;
+    const asDefault = spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' });
+    expect(asDefault.stdout).toContain('NOAUTH');
+    const asServer = (args: string[]): string =>
+      spawnSync('redis-cli', ['-p', String(port), '--user', 'socketfleet-server', ...args], {
+        encoding: 'utf8',
+        env: { ...process.env, REDISCLI_AUTH: up.password() },
+      }).stdout;
+    expect(asServer(['ping'])).toContain('PONG');
+    expect(asServer(['flushall'])).toContain('NOPERM');
+    // No password on the command line of any process up started.
+    for (const p of [...first.redis, ...first.servers]) {
+      const cmdline = readFileSync(`/proc/${p.pid}/cmdline`, 'utf8');
+      expect(cmdline).not.toContain(up.password());
+    }
   });
 
   it('relays a room broadcast between clients through the gateway URL (polling, then upgrade)', async () => {

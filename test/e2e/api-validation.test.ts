@@ -1,7 +1,8 @@
 // What the API server itself refuses, from the generated CRD's CEL rules and the admission
 // plugins the test control plane enables: host-wide sysctls, sysctls safe-sysctls mode cannot
 // set, a persistence change on an existing cluster, and (OwnerReferencesPermissionEnforcement)
-// blockOwnerDeletion without update on realtimeclusters/finalizers. About 15 s.
+// blockOwnerDeletion without update on realtimeclusters/finalizers; and that it stores the
+// gateway's TLS, limits and exporter fields with their defaults. About 15 s.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { startCluster, type Cluster } from '../cluster/harness.js';
@@ -69,6 +70,34 @@ describe('API server validation', () => {
       }),
     );
     expect(allowed.stderr).toBe('');
+  });
+
+  it('accepts gateway TLS, fractional handshake rates and the exporters; refuses a bad Secret name', async () => {
+    const ok = await apply(
+      rtc('gateway', {
+        gateway: {
+          tls: { secretName: 'gateway-tls', redirectHttp: false },
+          limits: { handshakesPerSecondPerAddress: 0.5, connectionsPerAddress: 0 },
+          exporter: { enabled: true },
+        },
+        redis: { exporter: { enabled: true } },
+      }),
+    );
+    expect(ok.stderr).toBe('');
+    const stored = await cluster.kubectl(['-n', ns, 'get', 'rtc', 'gateway', '-o', 'json']);
+    const spec = (JSON.parse(stored.stdout) as { spec: { gateway: Record<string, unknown> } }).spec;
+    // The API server's structural defaulting fills what the user left out, as zod does.
+    expect(spec.gateway.limits).toEqual({
+      connectionsPerAddress: 0,
+      handshakesPerSecondPerAddress: 0.5,
+      handshakeBurst: 400,
+      clientHeaderTimeoutSeconds: 10,
+      clientBodyTimeoutSeconds: 10,
+    });
+    expect(spec.gateway.tls).toEqual({ secretName: 'gateway-tls', redirectHttp: false, port: 443 });
+    const bad = await apply(rtc('badtls', { gateway: { tls: { secretName: 'Bad_Name' } } }));
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('spec.gateway.tls.secretName');
   });
 
   it('refuses toggling persistence of an existing cluster, with the reason', async () => {

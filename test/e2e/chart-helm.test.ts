@@ -34,6 +34,7 @@ interface Rule {
 
 interface Container {
   image: string;
+  volumeMounts: unknown[];
   args: string[];
   securityContext: unknown;
   livenessProbe: { httpGet: unknown };
@@ -44,6 +45,7 @@ interface Container {
 
 interface PodSpec {
   serviceAccountName: string;
+  volumes: unknown[];
   securityContext: unknown;
   containers: Container[];
 }
@@ -136,10 +138,17 @@ describe('socketfleet-operator chart', () => {
         `PodDisruptionBudget/${fullname}`,
         `Role/${fullname}-leader-election`,
         `RoleBinding/${fullname}-leader-election`,
+        `Secret/${fullname}-key`,
         `Service/${fullname}-metrics`,
         `ServiceAccount/${fullname}`,
       ].sort(),
     );
+    // The operator key: random, kept on uninstall, mounted as a file (no RBAC on Secrets).
+    const key = one(docs, 'Secret', `${fullname}-key`);
+    expect((key.metadata as { annotations?: unknown }).annotations).toEqual({
+      'helm.sh/resource-policy': 'keep',
+    });
+    expect(Buffer.from((key.data as { key: string }).key, 'base64').length).toBe(64);
     const rules = one(docs, 'ClusterRole', fullname).rules as Rule[];
     const flat = rules.flatMap((r) => [...r.apiGroups, ...r.resources, ...r.verbs]);
     expect(flat.filter((v) => v.includes('*'))).toEqual([]);
@@ -168,7 +177,17 @@ describe('socketfleet-operator chart', () => {
       `--leader-election-namespace=${ns}`,
       `--lease-name=${fullname}`,
       '--log-level=info',
+      '--operator-key-file=/etc/socketfleet/operator-key/key',
     ]);
+    expect(pod.volumes).toContainEqual({
+      name: 'operator-key',
+      secret: { secretName: `${fullname}-key`, defaultMode: 0o440 },
+    });
+    expect(c.volumeMounts).toContainEqual({
+      name: 'operator-key',
+      mountPath: '/etc/socketfleet/operator-key',
+      readOnly: true,
+    });
     expect(c.securityContext).toEqual({
       allowPrivilegeEscalation: false,
       readOnlyRootFilesystem: true,
@@ -218,7 +237,12 @@ describe('socketfleet-operator chart', () => {
         rbac: { create: false, aggregateToDefaultRoles: false },
       },
     });
-    expect(docs.map((d) => d.kind).sort()).toEqual(['Deployment', 'NetworkPolicy', 'Service']);
+    expect(docs.map((d) => d.kind).sort()).toEqual([
+      'Deployment',
+      'NetworkPolicy',
+      'Secret',
+      'Service',
+    ]);
     expect(deployment(one(docs, 'Deployment', fullname)).pod.serviceAccountName).toBe(
       'platform-operator',
     );
@@ -250,6 +274,7 @@ describe('socketfleet-operator chart', () => {
       'SocketfleetServerCannotReachShard',
       'SocketfleetOperatorWithoutLeader',
       'SocketfleetReconcileErrors',
+      'SocketfleetRedisNodeUnresponsive',
       'SocketfleetEventLoopLag',
       'SocketfleetPersistentPublishLoss',
       'SocketfleetRedisShardWithoutReplica',

@@ -2,6 +2,9 @@
 // the chart rendered by helm with its monitoring switched on, the metric names taken from every
 // PromQL expression, and each one traced to a real registry (the operator's or the server's)
 // and to a ServiceMonitor/PodMonitor whose selector and port match the objects that serve it.
+// The exporter sidecars' series (nginx_*, redis_*) are checked against the names their exporters
+// document (operator/desired/exporters.ts): no exporter binary runs here, so this proves the
+// wiring (container, named port, PodMonitor selector), not the exporter itself.
 // kube-state-metrics series are the one documented external source. About 2 s.
 import { readFileSync } from 'node:fs';
 import type { Registry } from 'prom-client';
@@ -10,6 +13,12 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { parseRealtimeCluster } from '../../operator/api/parse.js';
 import { buildDesired } from '../../operator/desired/index.js';
+import {
+  NGINX_EXPORTER_METRICS,
+  NGINX_EXPORTER_PORT_NAME,
+  REDIS_EXPORTER_METRICS,
+  REDIS_EXPORTER_PORT_NAME,
+} from '../../operator/desired/exporters.js';
 import { createMetrics as operatorMetrics } from '../../operator/reconcile/metrics.js';
 import { createMetrics as serverMetrics } from '../../server-image/src/metrics.js';
 import { examplesDir, helmTemplate, type KubeDoc } from '../lint/tools.js';
@@ -60,6 +69,58 @@ function matches(selector: Record<string, string>, labels: Record<string, string
   return Object.entries(selector).every(([k, v]) => labels[k] === v);
 }
 
+interface PodTemplate {
+  metadata: { labels: Record<string, string> };
+  spec: { containers: { ports?: { name: string }[] }[] };
+}
+
+interface Selector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: { key: string; operator: string; values?: string[] }[];
+}
+
+function selects(selector: Selector, labels: Record<string, string>): boolean {
+  if (!matches(selector.matchLabels ?? {}, labels)) return false;
+  return (selector.matchExpressions ?? []).every((e) => {
+    if (e.operator === 'In') return (e.values ?? []).includes(labels[e.key] ?? '');
+    throw new Error(`matchExpressions operator ${e.operator} is not handled by this test`);
+  });
+}
+
+/** Pod templates of every workload minimal.yaml becomes, with both exporters on or off. */
+function podTemplates(exporters: boolean): PodTemplate[] {
+  const manifest = parse(readFileSync(join(examplesDir, 'minimal.yaml'), 'utf8')) as {
+    spec?: Record<string, unknown>;
+  };
+  const spec = manifest.spec ?? {};
+  if (exporters) {
+    spec.gateway = { exporter: { enabled: true } };
+    spec.redis = { exporter: { enabled: true } };
+  }
+  const parsed = parseRealtimeCluster({ ...manifest, spec });
+  if (!parsed.ok) throw new Error(parsed.problems.join('; '));
+  return buildDesired(parsed.cluster)
+    .objects.filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet')
+    .map((o) => (o as unknown as { spec: { template: PodTemplate } }).spec.template);
+}
+
+/** Container port names that a PodMonitor of the chart turns into a /metrics target. */
+function scrapedPortNames(pods: PodTemplate[]): Set<string> {
+  const out = new Set<string>();
+  const monitors = docs.filter((d) => d.kind === 'PodMonitor') as unknown as {
+    spec: { selector: Selector; podMetricsEndpoints: { port: string; path: string }[] };
+  }[];
+  for (const pm of monitors) {
+    for (const pod of pods) {
+      if (!selects(pm.spec.selector, pod.metadata.labels)) continue;
+      const ports = new Set(pod.spec.containers.flatMap((c) => (c.ports ?? []).map((p) => p.name)));
+      for (const e of pm.spec.podMetricsEndpoints)
+        if (e.path === '/metrics' && ports.has(e.port)) out.add(e.port);
+    }
+  }
+  return out;
+}
+
 describe('chart monitoring', () => {
   beforeAll(async () => {
     ({ docs } = await helmTemplate({
@@ -95,52 +156,48 @@ describe('chart monitoring', () => {
           ),
       );
 
-    // The servers: a PodMonitor selects the pods the operator builds, on a named container port.
-    const parsed = parseRealtimeCluster(
-      parse(readFileSync(join(examplesDir, 'minimal.yaml'), 'utf8')),
-    );
-    if (!parsed.ok) throw new Error(parsed.problems.join('; '));
-    const deployment = buildDesired(parsed.cluster).objects.find(
-      (o) => o.kind === 'Deployment' && o.metadata.name.endsWith('-server'),
-    ) as unknown as {
-      spec: {
-        template: {
-          metadata: { labels: Record<string, string> };
-          spec: { containers: { ports?: { name: string }[] }[] };
-        };
-      };
+    // The pods the operator builds (exporters on), and which named ports each PodMonitor
+    // scrapes on them: a PodMonitor endpoint yields a target only where a selected pod has a
+    // container port of that name.
+    const scrapedPorts = scrapedPortNames(podTemplates(true));
+    const withoutExporters = scrapedPortNames(podTemplates(false));
+    const exported: Record<string, ReadonlySet<string>> = {
+      ops: server,
+      [NGINX_EXPORTER_PORT_NAME]: new Set(NGINX_EXPORTER_METRICS),
+      [REDIS_EXPORTER_PORT_NAME]: new Set(REDIS_EXPORTER_METRICS),
     };
-    const pod = deployment.spec.template;
-    const pm = docs.find((d) => d.kind === 'PodMonitor') as unknown as
-      | {
-          spec: {
-            selector: { matchLabels: Record<string, string> };
-            podMetricsEndpoints: { port: string; path: string }[];
-          };
-        }
-      | undefined;
-    const serverScraped =
-      pm !== undefined &&
-      matches(pm.spec.selector.matchLabels, pod.metadata.labels) &&
-      pm.spec.podMetricsEndpoints.some(
-        (e) =>
-          e.path === '/metrics' &&
-          pod.spec.containers.some((c) => (c.ports ?? []).some((p) => p.name === e.port)),
-      );
+    const portsOf = (metric: string): string[] =>
+      Object.entries(exported)
+        .filter(([, set]) => set.has(metric))
+        .map(([port]) => port);
 
     const used = exprs();
     expect(used.length).toBeGreaterThan(10);
     const problems: string[] = [];
+    const optional = new Set<string>();
     for (const { where, expr } of used) {
       for (const metric of new Set(expr.match(METRIC) ?? [])) {
         if (EXTERNAL.test(metric)) continue;
         if (operator.has(metric)) {
           if (!operatorScraped) problems.push(`${where}: ${metric} (operator) is not scraped`);
-        } else if (server.has(metric)) {
-          if (!serverScraped) problems.push(`${where}: ${metric} (server pods) is not scraped`);
+        } else if (portsOf(metric).length > 0) {
+          if (!portsOf(metric).some((p) => scrapedPorts.has(p)))
+            problems.push(`${where}: ${metric} (port ${portsOf(metric).join('/')}) is not scraped`);
+          if (!portsOf(metric).some((p) => withoutExporters.has(p))) optional.add(metric);
         } else problems.push(`${where}: ${metric} is exported by nothing socketfleet runs`);
       }
     }
     expect(problems).toEqual([]);
+    // The exporter series are the only ones that need a cluster to opt in (README: Monitoring);
+    // everything else is scraped with the defaults.
+    expect([...optional].sort()).toEqual(
+      [
+        'nginx_connections_active',
+        'nginx_http_requests_total',
+        'redis_connected_clients',
+        'redis_memory_used_bytes',
+        'redis_up',
+      ].sort(),
+    );
   });
 });

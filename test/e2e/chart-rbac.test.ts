@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { readAuditEvents, startCluster, type Cluster } from '../cluster/harness.js';
+import { deriveRedisPassword, REDIS_SECRET_KEYS } from '../../operator/desired/redis-acl.js';
 import { chartDir, ensureNodeEphemeralStorage, helm, repoRoot } from '../lint/tools.js';
 
 interface Rule {
@@ -42,6 +43,9 @@ const SCENARIO_TIMEOUT_MS = 120_000;
 let cluster: Cluster;
 let workDir: string;
 let saKubeconfig: string;
+/** The chart's operator key, as the pod would see it mounted (written locally for the process). */
+let operatorKey: Buffer;
+let operatorKeyFile: string;
 let clusterRules: Rule[];
 let leaseRules: Rule[];
 const running = new Set<ChildProcess>();
@@ -111,7 +115,14 @@ async function chartArgs(): Promise<string[]> {
   }>(['-n', ns, 'get', 'deployment', fullname]);
   const container = deploy.spec.template.spec.containers.find((c) => c.name === 'operator');
   if (!container) throw new Error(`deployment/${fullname} has no operator container`);
-  return container.args.map((a) => (a.startsWith('--metrics-port=') ? '--metrics-port=0' : a));
+  // The key file the chart mounts, at a local path: the process runs here, not in a pod.
+  return container.args.map((a) =>
+    a.startsWith('--metrics-port=')
+      ? '--metrics-port=0'
+      : a.startsWith('--operator-key-file=')
+        ? `--operator-key-file=${operatorKeyFile}`
+        : a,
+  );
 }
 
 function startOperator(args: string[]): Operator {
@@ -205,7 +216,7 @@ async function count(args: string[]): Promise<number> {
  * Ready; then scale shards in, disable NetworkPolicies and the gateway (every
  * kind of delete) and wait for Ready at the new generation.
  */
-async function scenario(name: string): Promise<ScenarioResult> {
+async function scenario(name: string, onCreated?: () => Promise<void>): Promise<ScenarioResult> {
   // Every run starts like a fresh install: the operator must create its Lease.
   await cluster.kubectlOk(['-n', ns, 'delete', 'lease', fullname, '--ignore-not-found']);
   const op = startOperator(await chartArgs());
@@ -230,6 +241,7 @@ async function scenario(name: string): Promise<ScenarioResult> {
     );
     if (op.forbidden().length > 0) return failed('create: forbidden');
     if (!created) return failed('create: not Ready in time');
+    await onCreated?.();
 
     await cluster.kubectlOk([
       '-n',
@@ -295,6 +307,42 @@ async function scenario(name: string): Promise<ScenarioResult> {
   }
 }
 
+/**
+ * The Redis ACL Secret the operator created holds the passwords it can derive again from the
+ * chart's key and the cluster's UID (so it never needs to read them): checked as an admin.
+ */
+async function checkAclSecret(name: string): Promise<void> {
+  const uid = (await json<{ metadata: { uid: string } }>(['-n', app, 'get', 'rtc', name])).metadata
+    .uid;
+  let acl: { data: Record<string, string> } | undefined;
+  await poll(async () => {
+    const r = await cluster.kubectl([
+      '-n',
+      app,
+      'get',
+      'secret',
+      `${name}-redis-acl`,
+      '-o',
+      'json',
+    ]);
+    if (r.code === 0) acl = JSON.parse(r.stdout) as { data: Record<string, string> };
+    return acl !== undefined;
+  }, 30_000);
+  if (!acl) throw new Error(`Secret ${name}-redis-acl was never created`);
+  const data = acl.data;
+  const plain = (k: string): string => Buffer.from(data[k] ?? '', 'base64').toString('utf8');
+  expect(plain(REDIS_SECRET_KEYS.serverPassword)).toBe(
+    deriveRedisPassword(operatorKey, uid, 'server'),
+  );
+  expect(plain(REDIS_SECRET_KEYS.replicationPassword)).toBe(
+    deriveRedisPassword(operatorKey, uid, 'replication'),
+  );
+  // The operator's own password is not in it, only its hash (for the Redis nodes).
+  expect(Object.values(data).map((v) => Buffer.from(v, 'base64').toString())).not.toContain(
+    deriveRedisPassword(operatorKey, uid, 'operator'),
+  );
+}
+
 async function saCan(verb: string, resource: string, namespace: string): Promise<boolean> {
   const [res, sub] = resource.split('/');
   const args = ['auth', 'can-i', verb, res!, `--as=${saUser}`, '-n', namespace];
@@ -346,6 +394,17 @@ describe('chart RBAC, proven with the operator running as the chart ServiceAccou
     );
     if (install.code !== 0) throw new Error(`helm install failed: ${install.stderr}`);
     saKubeconfig = await serviceAccountKubeconfig();
+    // The key the chart generated, read as an admin (the operator pod gets it as a mounted file).
+    const keySecret = await json<{ data: { key: string } }>([
+      '-n',
+      ns,
+      'get',
+      'secret',
+      `${fullname}-key`,
+    ]);
+    operatorKey = Buffer.from(keySecret.data.key, 'base64');
+    operatorKeyFile = join(workDir, 'operator-key');
+    writeFileSync(operatorKeyFile, operatorKey, { mode: 0o600 });
     clusterRules = (await json<{ rules: Rule[] }>(['get', 'clusterrole', fullname])).rules;
     leaseRules = (await json<{ rules: Rule[] }>(['-n', ns, 'get', 'role', leaseRole])).rules;
   });
@@ -376,10 +435,10 @@ describe('chart RBAC, proven with the operator running as the chart ServiceAccou
     expect(denied.stderr).toContain('forbidden');
   });
 
-  // The operator reads the Redis password Secret it created, by name, to administer the Redis
-  // Cluster (issue 12); RBAC cannot narrow `get` to names that depend on each RealtimeCluster, so
-  // what this test can still show is that it never lists or watches Secrets, anywhere.
-  it('cannot list or watch Secrets anywhere, so it never sees Secrets it was not told the name of', async () => {
+  // Issue 16 item 5: no get, list or watch on Secrets at all. The operator creates its Secrets
+  // (create only, "already exists" is success) and derives the Redis passwords again from the
+  // operator key, which the kubelet mounts into its pod; it never reads a Secret back.
+  it('cannot get, list or watch Secrets in any namespace, so it cannot read a Secret it did not create', async () => {
     await cluster.kubectlOk([
       '-n',
       app,
@@ -392,23 +451,43 @@ describe('chart RBAC, proven with the operator running as the chart ServiceAccou
     const asOperator = (args: string[]): Promise<{ stdout: string; stderr: string }> =>
       cluster.kubectl(['--kubeconfig', saKubeconfig, ...args]);
     for (const args of [
+      ['-n', app, 'get', 'secret', 'not-the-operators', '-o', 'yaml'],
       ['-n', app, 'get', 'secrets'],
       ['get', 'secrets', '-A'],
+      // Not even the operator key, which its own pod mounts as a file.
+      ['-n', ns, 'get', 'secret', `${fullname}-key`, '-o', 'yaml'],
     ]) {
       const r = await asOperator(args);
       expect(r.stdout, args.join(' ')).not.toContain('do-not-read');
+      expect(r.stdout, args.join(' ')).toBe('');
       expect(r.stderr, args.join(' ')).toContain('forbidden');
     }
-    for (const verb of ['list', 'watch']) {
-      expect(await saCan(verb, 'secrets', app), verb).toBe(false);
-      expect(await saCan(verb, 'secrets', ns), verb).toBe(false);
+    for (const verb of ['get', 'list', 'watch']) {
+      for (const where of [app, ns, 'default', 'kube-system']) {
+        expect(await saCan(verb, 'secrets', where), `${verb} secrets in ${where}`).toBe(false);
+      }
+      // Every namespace at once (kubectl auth can-i --all-namespaces).
+      const all = await cluster.kubectl([
+        'auth',
+        'can-i',
+        verb,
+        'secrets',
+        `--as=${saUser}`,
+        '--all-namespaces',
+      ]);
+      expect(all.stdout.trim(), `${verb} secrets -A`).toBe('no');
     }
     expect(await saCan('create', 'secrets', app)).toBe(true);
   });
 
   it('converges (create, Ready, scale-in, Ready) and uses every write it is granted', async () => {
     const since = new Date(Date.now() - 1000);
-    const result = await scenario('full');
+    let secretChecked = false;
+    const result = await scenario('full', async () => {
+      await checkAclSecret('full');
+      secretChecked = true;
+    });
+    expect(secretChecked).toBe(true);
     expect(result).toEqual({ ok: true, stage: 'converged', forbidden: [] });
 
     const audit = await readAuditEvents(cluster.auditLogPath, { since, user: saUser });
@@ -441,9 +520,8 @@ describe('chart RBAC, proven with the operator running as the chart ServiceAccou
         for (const resource of rule.resources) {
           for (const verb of rule.verbs.filter((v) => WRITE_VERBS.includes(v))) {
             if (admissionOnly.has(`${verb} ${group}/${resource}`)) continue;
-            // Deleting a Redis pod rolls a Redis template change, and reading the password
-            // Secret authenticates to Redis: both need Redis pods that run (the real-node
-            // suite), not kwok's, so --redis-admin=false here.
+            // Deleting a Redis pod rolls a Redis template change: that needs Redis pods that
+            // run (the real-node suite), not kwok's, so --redis-admin=false here.
             if (verb === 'delete' && group === '' && resource === 'pods') continue;
             if (!used(verb, group, resource)) unused.push(`${verb} ${qualified(group, resource)}`);
           }

@@ -7,12 +7,17 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { parseRealtimeCluster } from '../../operator/api/parse.js';
-import { buildDesired } from '../../operator/desired/index.js';
+import { buildDesired, deriveRedisPasswords } from '../../operator/desired/index.js';
 import { serverSelector } from '../../operator/desired/labels.js';
 import { resourceNames } from '../../operator/desired/names.js';
 import { readAuditEvents, startCluster, waitFor, type Cluster } from '../cluster/harness.js';
 import { applyYaml, condition, find, getJson, list, type Obj } from './support/kube.js';
-import { nonLeaseWrites, startOperator, type OperatorProcess } from './support/operator-process.js';
+import {
+  nonLeaseWrites,
+  OPERATOR_KEY,
+  startOperator,
+  type OperatorProcess,
+} from './support/operator-process.js';
 import { createNamespace, installCrd, repo } from './support/setup.js';
 
 const ns = `e2e-op-${process.pid}`;
@@ -202,11 +207,14 @@ describe('socketfleet operator on a real control plane', () => {
     ).join('\n');
     expect(gatewayConf).toContain('include /tmp/nginx/upstreams.conf;');
 
-    // The Redis password exists once, and never reaches the operator's output.
+    // The Redis passwords exist once, derived from the operator key and the cluster's UID, and
+    // never reach the operator's output.
     const secret = await find(cluster, ns, 'secret', names.redisAuthSecret);
-    const password = Buffer.from(secret?.data?.password ?? '', 'base64').toString();
-    expect(password.length).toBeGreaterThanOrEqual(24);
-    expect(operator!.output()).not.toContain(password);
+    const uid = (await rtc())?.metadata.uid ?? '';
+    const passwords = deriveRedisPasswords(OPERATOR_KEY, uid);
+    const password = Buffer.from(secret?.data?.['server-password'] ?? '', 'base64').toString();
+    expect(password).toBe(passwords.server);
+    for (const pw of Object.values(passwords)) expect(operator!.output()).not.toContain(pw);
 
     const events = await list(cluster, ns, 'events.events.k8s.io');
     const ours = events.filter(
@@ -529,7 +537,7 @@ describe('socketfleet operator on a real control plane', () => {
     );
     const secretAfter = await find(cluster, ns, 'secret', names.redisAuthSecret);
     expect(secretAfter?.metadata.uid).toBe(secretBefore?.metadata.uid);
-    expect(secretAfter?.data?.password).toBe(secretBefore?.data?.password);
+    expect(secretAfter?.data).toEqual(secretBefore?.data);
   });
 
   it(`makes zero write requests while idle (${IDLE_SECONDS}s), even when it reconciles`, async () => {

@@ -16,7 +16,15 @@ if (UPDATE && process.env.CI)
     'UPDATE_GOLDEN=1 is refused when CI is set: regenerate goldens on purpose on a developer machine and commit the diff.',
   );
 /** Cases that mirror an example must stay byte-identical to it, so the README's examples are tested. */
-const FROM_EXAMPLES = ['minimal', 'full', 'local', 'room-affinity'];
+const EXAMPLE_FILES: Record<string, string> = {
+  minimal: 'examples/minimal.yaml',
+  full: 'examples/full.yaml',
+  local: 'examples/local.yaml',
+  'room-affinity': 'examples/room-affinity.yaml',
+  'secure-gateway': 'examples/secure-gateway.yaml',
+  'app-chat': 'examples/apps/chat/realtimecluster.yaml',
+};
+const FROM_EXAMPLES = Object.keys(EXAMPLE_FILES);
 
 const cases = readdirSync(HERE, { withFileTypes: true })
   .filter((d) => d.isDirectory())
@@ -32,9 +40,9 @@ describe('golden render output', () => {
     const clusterPath = join(HERE, name, 'cluster.yaml');
     const expectedPath = join(HERE, name, 'expected.yaml');
     if (FROM_EXAMPLES.includes(name)) {
-      const example = join(REPO, 'examples', `${name}.yaml`);
+      const example = join(REPO, EXAMPLE_FILES[name]!);
       if (UPDATE) writeFileSync(clusterPath, readFileSync(example, 'utf8'));
-      expect(readFileSync(clusterPath, 'utf8'), `${name}/cluster.yaml = examples/${name}.yaml`).toBe(
+      expect(readFileSync(clusterPath, 'utf8'), `${name}/cluster.yaml = ${EXAMPLE_FILES[name]}`).toBe(
         readFileSync(example, 'utf8'),
       );
     }

@@ -7,7 +7,7 @@
 # filesystem (mmdebstrap), and on it the Node.js the tests run (.ci/node.sh), tagged
 # localhost/node:22-bookworm-slim, which is where both Dockerfiles' `FROM node:22-bookworm-slim`
 # resolves with --pull=never. buildah then builds server-image/Dockerfile and operator/Dockerfile
-# as they are, and Redis, nginx, busybox and pause from Debian's packages (test/images/*.Containerfile).
+# as they are, the chat example's Dockerfile FROM the server image just built, and Redis, nginx, busybox and pause from Debian's packages (test/images/*.Containerfile).
 #
 # Cache: buildah's storage under $SOCKETFLEET_CACHE/images. Every image carries a label with the
 # hash of its inputs: its recipe, its base's image ID, and for ours every file the Dockerfile may
@@ -28,6 +28,7 @@ NODE_REF=localhost/node:22-bookworm-slim
 IMAGES=(
   "socketfleet/server:0.1.0	server-image/Dockerfile	."
   "socketfleet/operator:0.1.0	operator/Dockerfile	."
+  "socketfleet/chat:0.1.0	examples/apps/chat/Dockerfile	."
   "localhost/redis:7.0.15	test/images/redis.Containerfile	test/images"
   "localhost/nginx:1.22.1	test/images/nginx.Containerfile	test/images"
   "localhost/busybox:1.35.0	test/images/busybox.Containerfile	test/images"
@@ -148,6 +149,12 @@ for entry in "${IMAGES[@]}"; do
   IFS=$'\t' read -r ref file context <<<"$entry"
   case "$file" in
     test/images/*) key=$(printf '%s\n' "$debian_id" | cat - "$root/$file" | sha) ;;
+    # An app image FROM the server image (built above): its key is that image and the app's files.
+    examples/apps/*)
+      key=$(printf '%s\n' "$(id_of socketfleet/server:0.1.0)" \
+        "$(cd "$root" && find "$(dirname "$file")" -type f -print0 | sort -z | xargs -0 sha256sum | sha)" |
+        cat - "$root/$file" | sha)
+      ;;
     *) key=$(printf '%s\n' "$node_id" "$our_inputs_hash" | cat - "$root/$file" | sha) ;;
   esac
   build "$ref" "$root/$file" "$root/$context" "$key" "${npm_ca_args[@]}"

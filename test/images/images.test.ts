@@ -2,6 +2,8 @@ import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { io as ioClient, type Socket } from 'socket.io-client';
+import * as msgpackParser from 'socket.io-msgpack-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRealtimeCluster } from '../../operator/api/parse.js';
 import type { RealtimeCluster } from '../../operator/api/realtimecluster.js';
@@ -27,6 +29,7 @@ import { bindMount, Containerd, tmpfsMount } from './containerd.js';
 
 const REFS = {
   server: 'socketfleet/server:0.1.0',
+  chat: 'socketfleet/chat:0.1.0',
   operator: 'socketfleet/operator:0.1.0',
   redis: 'localhost/redis:7.0.15',
   nginx: 'localhost/nginx:1.22.1',
@@ -35,6 +38,7 @@ const REFS = {
 };
 const CONTAINERD_NAME: Record<string, string> = {
   [REFS.server]: 'docker.io/socketfleet/server:0.1.0',
+  [REFS.chat]: 'docker.io/socketfleet/chat:0.1.0',
   [REFS.operator]: 'docker.io/socketfleet/operator:0.1.0',
 };
 const imported = (ref: string): string => CONTAINERD_NAME[ref] ?? ref;
@@ -57,6 +61,7 @@ describe.skipIf(!isRoot)('images built from the Dockerfiles and Debian packages'
   let tsv: [string, string][];
   let work: string;
   let containerd: Containerd;
+  const chatSockets: Socket[] = [];
 
   beforeAll(async () => {
     // Warm (CI builds them in an earlier step): seconds. Cold: about ten minutes. Asynchronous,
@@ -82,6 +87,7 @@ describe.skipIf(!isRoot)('images built from the Dockerfiles and Debian packages'
 
   afterAll(async () => {
     closeAllClients();
+    for (const s of chatSockets) s.close();
     await containerd?.close();
     if (work) rmSync(work, { recursive: true, force: true });
   }, 120_000);
@@ -96,6 +102,7 @@ describe.skipIf(!isRoot)('images built from the Dockerfiles and Debian packages'
     const id = async (ref: string): Promise<string> =>
       (await containerd.runOnce(imported(ref), [], ['id', '-u'])).trim();
     expect(await id(REFS.server)).toBe(String(SERVER_UID));
+    expect(await id(REFS.chat)).toBe(String(SERVER_UID));
     expect(await id(REFS.operator)).toBe('65532');
     expect(await id(REFS.redis)).toBe(String(REDIS_UID));
     expect(await id(REFS.nginx)).toBe(String(NGINX_UID));
@@ -292,5 +299,53 @@ describe.skipIf(!isRoot)('images built from the Dockerfiles and Debian packages'
     });
     await until('the member to receive', () => got.length === 1);
     expect(got[0]).toMatchObject({ room: 'images', data: 'through the images' });
+
+    // The chat example's image (FROM the server image) on the same Redis: its own app runs
+    // through the same entrypoint, in a dynamic namespace, with its middleware auth.
+    const [chatPort, chatOpsPort] = [await freePort(), await freePort()];
+    const chatConfig = join(work, 'chat-config');
+    mkdirSync(chatConfig, { mode: 0o755 });
+    writeFileSync(
+      join(chatConfig, 'server.json'),
+      JSON.stringify({
+        port: chatPort,
+        opsPort: chatOpsPort,
+        redis: { nodes: [{ host: '127.0.0.1', port: redisPort }] },
+      }),
+      { mode: 0o644 },
+    );
+    await containerd.runDetached(
+      imported(REFS.chat),
+      'chat',
+      bindMount(chatConfig, '/etc/socketfleet'),
+    );
+    await until(
+      'the chat container to be ready',
+      async () => (await fetch(`http://127.0.0.1:${chatOpsPort}/readyz`)).status === 200,
+      60_000,
+    );
+    const chatClient = (name: string): Promise<Socket> =>
+      new Promise((resolve, reject) => {
+        const s = ioClient(`http://127.0.0.1:${chatPort}/team-images`, {
+          transports: ['websocket'],
+          parser: msgpackParser,
+          forceNew: true,
+          reconnection: false,
+          auth: { name },
+        });
+        chatSockets.push(s);
+        s.once('connect', () => resolve(s));
+        s.once('connect_error', reject);
+      });
+    const [ann, bob] = [await chatClient('ann'), await chatClient('bob')];
+    expect(await ann.emitWithAck('join', 'general')).toEqual({ ok: true, members: ['ann'] });
+    expect(await bob.emitWithAck('join', 'general')).toEqual({ ok: true, members: ['ann', 'bob'] });
+    const said = new Promise<unknown[]>((resolve) => ann.once('said', (...args) => resolve(args)));
+    expect(await bob.emitWithAck('say', 'general', 'hi', Buffer.from([1, 2]))).toMatchObject({
+      ok: true,
+    });
+    const [channel, from, text, , picture] = await said;
+    expect([channel, from, text]).toEqual(['general', 'bob', 'hi']);
+    expect(Buffer.from(picture as Uint8Array)).toEqual(Buffer.from([1, 2]));
   }, 300_000);
 });

@@ -9,22 +9,29 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { closeAllClients } from '../dataplane/support/clients.js';
 import { readAuditEvents, run, waitFor } from '../cluster/harness.js';
 import { attachNode, repo } from './harness.js';
+import { httpErrors, startHandshakeProbe, timeouts, type ProbeSummary } from './support/probe.js';
+import { clusterNodes, ownerOf, roomSlot, shardOfPod } from './support/redis.js';
 import {
+  backAt,
   lossOfSteadyMembers,
+  movedSince,
   openMembers,
   publish,
   receivedWithTag,
   startLoad,
   type Member,
 } from './support/traffic.js';
+import { nextReadyPod } from './support/watch.js';
 
 const node = attachNode(inject('socketfleetNodeRun'));
 const images = inject('socketfleetImages');
 const opNs = 'socketfleet-system';
 const ns = 'rt';
 const name = 'chat';
-const ROOMS = ['lobby', 'sports', 'news'];
+// Channel slots 455, 6227, 9762 and 11869: rooms on every shard of 2 or 3 (even split).
+const ROOMS = ['sports', 'music', 'books', 'lobby'];
 const CLIENTS = 12;
+const RELAY_PER_CLIENT = 5;
 
 function image(pattern: RegExp, what: string): string {
   const ref = images.find((r) => pattern.test(r));
@@ -37,12 +44,18 @@ function image(pattern: RegExp, what: string): string {
 }
 
 interface Pod {
-  metadata: { name: string; labels?: Record<string, string>; deletionTimestamp?: string };
+  metadata: {
+    name: string;
+    uid: string;
+    labels?: Record<string, string>;
+    deletionTimestamp?: string;
+  };
   spec: { containers: { name: string }[]; serviceAccountName?: string };
   status: {
     podIP?: string;
     phase?: string;
     conditions?: { type: string; status: string }[];
+    containerStatuses?: { name: string; restartCount: number }[];
   };
 }
 
@@ -142,6 +155,209 @@ function probeScript(targets: Record<string, [string, number]>, lookup?: string)
     })();`;
 }
 
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function gatewayClusterIp(): Promise<string> {
+  return node.kubectlOk([
+    '-n',
+    ns,
+    'get',
+    'svc',
+    `${name}-gateway`,
+    '-o',
+    'jsonpath={.spec.clusterIP}',
+  ]);
+}
+
+/** Sum of a metric over every Ready server pod. */
+async function serverMetric(...metricNames: string[]): Promise<number> {
+  const servers = (await pods(ns, sel('server'))).filter(ready);
+  const texts = await Promise.all(servers.map((p) => metrics(p.status.podIP!, 9090)));
+  return texts.reduce((sum, t) => sum + metricNames.reduce((a, n) => a + metric(t, n), 0), 0);
+}
+
+/** Publishes other servers missed, as the servers count them. */
+const LOST_METRICS = [
+  'socketfleet_bus_publish_failed_total',
+  'socketfleet_bus_publish_short_total',
+];
+
+interface Rtc {
+  status?: {
+    shards?: number;
+    readyShards?: number;
+    redis?: {
+      clusterState?: string;
+      slotsCovered?: number;
+      shards?: {
+        index: number;
+        master?: string;
+        slots: number;
+        replicasInSync?: number;
+        retiring?: boolean;
+      }[];
+    };
+  };
+}
+
+async function rtcStatus(): Promise<NonNullable<Rtc['status']>> {
+  const rtc = JSON.parse(
+    await node.kubectlOk(['-n', ns, 'get', `rtc/${name}`, '-o', 'json']),
+  ) as Rtc;
+  return rtc.status ?? {};
+}
+
+/**
+ * What went wrong for new clients, for the test output: the probe's failed handshakes (times
+ * relative to `t0`) and the gateway's access-log lines of slow or failed requests, which name
+ * the upstreams nginx tried and what each answered.
+ */
+async function explainHandshakeFailures(s: ProbeSummary, t0: number): Promise<string> {
+  if (s.failures.length === 0) return '';
+  const failed = s.failures
+    .slice(0, 20)
+    .map((f) => `+${f.at - t0}ms ${f.source} ${f.status} after ${f.ms}ms`);
+  const [gateway] = (await pods(ns, sel('gateway'))).filter(ready);
+  const log = gateway
+    ? (await node.kubectl(['-n', ns, 'logs', gateway.metadata.name, '-c', 'nginx', '--since=3m']))
+        .stdout
+    : '';
+  const slow = log
+    .split('\n')
+    .filter((l) => l.startsWith('{"time"'))
+    .filter((l) => {
+      const e = JSON.parse(l) as { status: number; duration: number };
+      return e.status !== 200 && e.status !== 101 ? true : e.duration >= 2;
+    })
+    .slice(-20);
+  return `\n  failed handshakes: ${failed.join('; ')}\n  gateway log:\n    ${slow.join('\n    ')}`;
+}
+
+const membersOf = (room: string): number => members.filter((m) => m.room === room).length;
+
+interface PodLoss {
+  victim: string;
+  /** Sessions the victim had just before (its members, plus any other session it held). */
+  victimSessions: number;
+  moved: Member[];
+  /** Delete -> the last moved member connected, rejoined and receiving broadcasts again. */
+  backMs: number;
+  /** The longest a moved member was away (its disconnect -> back). */
+  longestGapMs: number;
+  httpErrors: Record<string, number>;
+  handshakes: number;
+  /** The slowest successful handshake, and how many took 5 s or more. */
+  maxHandshakeMs: number;
+  /** Handshakes unanswered after 20 s (socket.io-client's connect timeout). */
+  handshakeTimeouts: number;
+  slowHandshakes: number;
+  /** Failed handshakes and the gateway's view of them, when there were any. */
+  explained: string;
+  steadyLoss: { steady: number; expected: number; received: number };
+  /**
+   * Of the messages unmoved members missed: those a moved member published (acked by the
+   * victim, which died before they reached Redis) and those an unmoved member published.
+   */
+  lostFromMoved: number;
+  lostFromSteady: number;
+  /** Connect errors and failed publishes of members that did not move. */
+  steadyErrors: string[];
+  movedErrors: string[];
+}
+
+/**
+ * Deletes the server pod holding the most clients while every member publishes and new
+ * sessions keep arriving, and measures who moved, how long they were away, and what anyone
+ * else saw. The members are the test's own clients; a pod's session count is only an upper
+ * bound of its members (a raw polling session of an earlier step may still be open).
+ */
+async function deleteServerPodUnderLoad(tag: string, force: boolean): Promise<PodLoss> {
+  const servers = await readyPods(ns, sel('server'), 3);
+  const counts = await Promise.all(
+    servers.map(async (p) =>
+      metric(await metrics(p.status.podIP!, 9090), 'socketfleet_connected_clients'),
+    ),
+  );
+  const victim = servers[counts.indexOf(Math.max(...counts))]!;
+  const errorsBefore = members.map((m) => m.errors.length);
+  const load = startLoad(members, tag, 250);
+  const probe = await startHandshakeProbe(node, await gatewayClusterIp(), 80);
+  await sleep(1_000);
+  const since = Date.now();
+  await node.kubectlOk([
+    '-n',
+    ns,
+    'delete',
+    'pod',
+    victim.metadata.name,
+    '--wait=false',
+    ...(force ? ['--grace-period=0', '--force'] : []),
+  ]);
+  // Every client it had is disconnected once its process no longer answers.
+  await waitFor(
+    `the process of ${victim.metadata.name} to be gone`,
+    async () =>
+      (
+        await node.inNetns('curl', [
+          '-s',
+          '--max-time',
+          '1',
+          `http://${victim.status.podIP}:9090/healthz`,
+        ])
+      ).code !== 0
+        ? true
+        : undefined,
+    120_000,
+    200,
+  );
+  await sleep(500);
+  const moved = await waitFor(
+    'every moved client connected, rejoined and receiving broadcasts again',
+    until(() => {
+      const mv = movedSince(members, since);
+      return mv.length > 0 && mv.every((m) => backAt(m, since) !== undefined) ? mv : undefined;
+    }),
+    60_000,
+    100,
+  );
+  const backMs = Math.max(...moved.map((m) => backAt(m, since)! - since));
+  const longestGapMs = Math.max(
+    ...moved.map((m) => backAt(m, since)! - m.disconnects.find((t) => t >= since)!),
+  );
+  await readyPods(ns, sel('server'), 3);
+  const summary = await probe.stop();
+  const result = await load.stop();
+  const isMoved = (m: Member): boolean => moved.includes(m);
+  const errorsOf = (m: Member): string[] => [
+    ...m.errors.slice(errorsBefore[m.index]),
+    ...Array.from(
+      { length: result.failedBy.get(m.index) ?? 0 },
+      () => `client ${m.index}: a publish failed`,
+    ),
+  ];
+  const steadyLoss = lossOfSteadyMembers(members, tag, since, result);
+  const movedIndex = new Set(moved.map((m) => String(m.index)));
+  const lostFromMoved = steadyLoss.lost.filter((k) => movedIndex.has(k.split(':')[0]!)).length;
+  return {
+    victim: victim.metadata.name,
+    victimSessions: Math.max(...counts),
+    moved,
+    backMs,
+    longestGapMs,
+    httpErrors: httpErrors(summary),
+    handshakes: summary.handshakes,
+    maxHandshakeMs: summary.maxMs,
+    handshakeTimeouts: timeouts(summary),
+    slowHandshakes: summary.slow,
+    explained: await explainHandshakeFailures(summary, since),
+    steadyLoss,
+    lostFromMoved,
+    lostFromSteady: steadyLoss.lost.length - lostFromMoved,
+    steadyErrors: members.filter((m) => !isMoved(m)).flatMap(errorsOf),
+    movedErrors: moved.flatMap(errorsOf),
+  };
+}
+
 let members: Member[] = [];
 let operatorSa = '';
 const t0 = new Date();
@@ -198,7 +414,13 @@ beforeAll(async () => {
       resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } },
       terminationGracePeriodSeconds: 10,
       socketio: { parser: 'msgpack', drainSeconds: 3 },
-      redis: { shards: 2, image: image(/(^|\/)redis:/, 'Redis') },
+      redis: {
+        shards: 2,
+        image: image(/(^|\/)redis:/, 'Redis'),
+        resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
+        // A replica takes over in about one to two node timeouts: keep the failover test short.
+        nodeTimeoutMs: 2000,
+      },
       gateway: {
         mode: 'managed',
         balance: 'consistent-hash',
@@ -277,14 +499,13 @@ describe('the user path on a real node', () => {
     // The gateway hashes the client address: the 12 addresses land on more than one pod.
     expect(perPod.filter((n) => n > 0).length).toBeGreaterThanOrEqual(2);
 
-    const PER_CLIENT = 5;
+    const PER_CLIENT = RELAY_PER_CLIENT;
     const acks = await Promise.all(
       members.flatMap((m) =>
         Array.from({ length: PER_CLIENT }, (_, seq) => publish(m, 'relay', seq)),
       ),
     );
     expect(acks.filter((a) => !a.ok)).toEqual([]);
-    const membersOf = (room: string): number => members.filter((m) => m.room === room).length;
     const expected = members.reduce((sum, m) => sum + membersOf(m.room) * PER_CLIENT, 0);
     await waitFor(
       `${expected} relayed messages`,
@@ -442,6 +663,45 @@ describe('the user path on a real node', () => {
     await node.kubectlOk(['-n', ns, 'delete', 'pod', 'intruder', '--wait=false']);
   });
 
+  it('shows the deliveries in `kubectl logs` of the servers (info line "traffic")', async () => {
+    const servers = await readyPods(ns, sel('server'), 3);
+    // So far the only broadcasts were the relay round: every member got each of its room's.
+    const relayed = members.reduce((sum, m) => sum + membersOf(m.room) * RELAY_PER_CLIENT, 0);
+    const logged = async (): Promise<{ delivered: number; eventsIn: number; lines: number }> => {
+      const t = { delivered: 0, eventsIn: 0, lines: 0 };
+      for (const p of servers) {
+        const text = await node.kubectlOk(['-n', ns, 'logs', p.metadata.name, '-c', 'server']);
+        for (const line of text.split('\n')) {
+          if (!line.includes('"msg":"traffic"')) continue;
+          const entry = JSON.parse(line) as { delivered: number; eventsIn: number };
+          t.delivered += entry.delivered;
+          t.eventsIn += entry.eventsIn;
+          t.lines++;
+        }
+      }
+      return t;
+    };
+    const start = Date.now();
+    // One line per server per 30 s window (trafficLogSeconds' default) in which anything moved.
+    const t = await waitFor(
+      'traffic lines covering the relay round',
+      async () => {
+        const x = await logged();
+        return x.delivered >= relayed ? x : undefined;
+      },
+      75_000,
+      2_000,
+    );
+    console.log(
+      `[node] kubectl logs: ${t.lines} "traffic" lines over 3 servers, delivered ${t.delivered} ` +
+        `(relay round: ${relayed}), client events ${t.eventsIn}; waited ${Date.now() - start} ms for the window`,
+    );
+    expect(t.delivered).toBe(relayed);
+    // The same count the metrics export, and the client events: a join and the publishes each.
+    expect(await serverMetric('socketfleet_events_out_total')).toBe(relayed);
+    expect(t.eventsIn).toBe(members.length * (1 + RELAY_PER_CLIENT));
+  });
+
   it('scales 3 -> 5 -> 3 with kubectl scale while clients stay connected', async () => {
     const since = Date.now();
     const load = startLoad(members, 'scale', 250);
@@ -475,92 +735,292 @@ describe('the user path on a real node', () => {
     expect(loss.received).toBe(loss.expected);
   });
 
-  // Quarantined: it waits for as many disconnects as the victim's socketfleet_connected_clients,
-  // which can count a connection that is not one of this test's members (a raw polling
-  // handshake of an earlier test), and then never completes (seen once in two full runs; the
-  // passing run measured all 6 clients back 6.9 s after the delete). Count members, not metrics.
-  it.skip('brings the clients of a deleted server pod back through the gateway', async () => {
-    const servers = await readyPods(ns, sel('server'), 3);
-    const counts = await Promise.all(
-      servers.map(async (p) =>
-        metric(await metrics(p.status.podIP!, 9090), 'socketfleet_connected_clients'),
-      ),
-    );
-    const victim = servers[counts.indexOf(Math.max(...counts))]!;
+  it('scales 3 -> 4 -> 3 under traffic: a new pod gets sessions fast, no client sees an error', async () => {
+    const before = new Set((await pods(ns, sel('server'))).map((p) => p.metadata.name));
+    const errorsBefore = members.reduce((n, m) => n + m.errors.length, 0);
     const since = Date.now();
-    await node.kubectlOk(['-n', ns, 'delete', 'pod', victim.metadata.name, '--wait=false']);
-    const affected = await waitFor(
-      'the victim pod clients to disconnect',
-      until(() => {
-        const hit = members.filter((m) => m.disconnects.some((t) => t >= since));
-        return hit.length >= Math.max(...counts) ? hit : undefined;
-      }),
-      60_000,
-      100,
-    );
+    const load = startLoad(members, 'scale4', 250);
+    // New clients arrive all the time (8 handshakes every 150 ms over 32 source addresses).
+    const probe = await startHandshakeProbe(node, await gatewayClusterIp(), 80);
+    const watch = nextReadyPod(node, ns, sel('server'), before, 180_000);
+    await node.kubectlOk(['-n', ns, 'scale', `rtc/${name}`, '--replicas', '4']);
+    const scaledUp = Date.now() - since;
+    const fresh = await watch.ready;
+    // Ready (the API server says so) -> EndpointSlice -> the gateway's sync sidecar -> nginx
+    // reload -> a new client's handshake lands on the new pod.
+    const firstSession = await probe.firstSession(fresh.ip, 9090, 60_000);
+    const propagationMs = firstSession - fresh.at;
+    await sleep(2_000);
+    const scaledDown = Date.now() - since;
+    await node.kubectlOk(['-n', ns, 'scale', `rtc/${name}`, '--replicas', '3']);
+    await readyPods(ns, sel('server'), 3);
     await waitFor(
-      'every affected client to reconnect and rejoin',
-      until(() => affected.every((m) => m.reconnects.some((t) => t >= since))),
+      'every client connected',
+      until(() => members.every((m) => m.client.connected)),
       60_000,
-      100,
     );
-    const backMs = Math.max(...affected.map((m) => m.reconnects.find((t) => t >= since)! - since));
-    const gaps = affected.map(
-      (m) => m.reconnects.find((t) => t >= since)! - m.disconnects.find((t) => t >= since)!,
-    );
+    await sleep(1_000);
+    const summary = await probe.stop();
+    const result = await load.stop();
+    const moved = movedSince(members, since);
+    const loss = lossOfSteadyMembers(members, 'scale4', since, result);
+    const errors = members.reduce((n, m) => n + m.errors.length, 0) - errorsBefore;
     console.log(
-      `[node] deleted ${victim.metadata.name} (${Math.max(...counts)} clients): all back ${backMs} ms after the delete; ` +
-        `longest disconnect-to-rejoin gap ${Math.max(...gaps)} ms`,
+      `[node] scale 3->4->3: new pod ${fresh.name} Ready -> its first new session ${propagationMs} ms ` +
+        `(target < 2000); ${summary.handshakes} handshakes during the change, not 200: ${JSON.stringify(httpErrors(summary))} ` +
+        `(slowest ${summary.maxMs} ms, ${summary.slow} took >= 5 s, ${timeouts(summary)} unanswered in 20 s); ` +
+        `${moved.length}/${members.length} clients moved (bound 1/3 + 0.1); ${errors} connect errors; ` +
+        `${result.acked}/${result.published} publishes acked; unmoved clients received ${loss.received}/${loss.expected}; ` +
+        `(scale to 4 at +${scaledUp} ms, Ready at +${fresh.at - since} ms, scale to 3 at +${scaledDown} ms)` +
+        (await explainHandshakeFailures(summary, since)),
     );
-    expect(affected.length).toBe(Math.max(...counts));
-    // Back, and relaying again: one exact round.
-    const acks = await Promise.all(members.map((m) => publish(m, 'after-delete', 0)));
-    expect(acks.filter((a) => !a.ok)).toEqual([]);
-    const membersOf = (room: string): number => members.filter((m) => m.room === room).length;
-    await waitFor(
-      'the round after the delete',
-      until(() =>
-        members.every((m) => receivedWithTag(m, 'after-delete').length === membersOf(m.room)),
-      ),
-      15_000,
-      100,
-    );
+    expect(summary.handshakes).toBeGreaterThan(50);
+    expect(httpErrors(summary)).toEqual({});
+    // Unanswered is latency on a CPU-starved host, not an answer: bounded, and printed.
+    expect(timeouts(summary)).toBeLessThanOrEqual(summary.handshakes / 100);
+    expect(errors).toBe(0);
+    expect(moved.length / members.length).toBeLessThanOrEqual(1 / 3 + 0.1);
+    expect(loss.steady).toBeGreaterThan(0);
+    expect(loss.received).toBe(loss.expected);
+    // Generous for a shared 2-core machine; the printed number is the measurement.
+    expect(propagationMs).toBeLessThan(5_000);
   });
 
-  it('measures what clients see when a Redis pod is deleted under traffic', async () => {
-    const redis = (await pods(ns, sel('redis'))).filter(ready);
-    const victim = redis[0]!;
+  it('brings the clients of a deleted server pod back through the gateway', async () => {
+    const r = await deleteServerPodUnderLoad('delete', false);
+    console.log(
+      `[node] deleted ${r.victim} (${r.victimSessions} sessions): ${r.moved.length}/${members.length} clients moved, ` +
+        `all connected, rejoined and receiving again ${r.backMs} ms after the delete (longest gap ${r.longestGapMs} ms; ` +
+        `preStop wait and a ${3} s drain included); ${r.handshakes} new handshakes meanwhile, not 200: ${JSON.stringify(r.httpErrors)} ` +
+        `(slowest ${r.maxHandshakeMs} ms, ${r.slowHandshakes} took >= 5 s, ${r.handshakeTimeouts} unanswered in 20 s); unmoved clients received ${r.steadyLoss.received}/${r.steadyLoss.expected}; moved clients' errors: ${r.movedErrors.length}` +
+        r.explained,
+    );
+    expect(r.moved.length).toBeGreaterThan(0);
+    expect(r.moved.length).toBeLessThanOrEqual(r.victimSessions);
+    expect(r.httpErrors).toEqual({});
+    expect(r.handshakeTimeouts).toBeLessThanOrEqual(r.handshakes / 100);
+    expect(r.steadyErrors).toEqual([]);
+    expect(r.steadyLoss.received).toBe(r.steadyLoss.expected);
+  });
+
+  it('a force-deleted server pod (--grace-period=0 --force): only its clients move, nobody else sees an error', async () => {
+    const r = await deleteServerPodUnderLoad('force', true);
+    console.log(
+      `[node] force-deleted ${r.victim} (${r.victimSessions} sessions): ${r.moved.length}/${members.length} clients moved ` +
+        `(1/N = ${(1 / 3).toFixed(2)}), all back ${r.backMs} ms after the delete (target < 5000; longest gap ${r.longestGapMs} ms); ` +
+        `${r.handshakes} new handshakes meanwhile, not 200: ${JSON.stringify(r.httpErrors)} ` +
+        `(slowest ${r.maxHandshakeMs} ms, ${r.slowHandshakes} took >= 5 s, ${r.handshakeTimeouts} unanswered in 20 s); unmoved clients: errors ${r.steadyErrors.length}, received ${r.steadyLoss.received}/${r.steadyLoss.expected} ` +
+        `(missed ${r.lostFromSteady} from unmoved publishers, ${r.lostFromMoved} acked by the killed pod); ` +
+        `moved clients' errors: ${JSON.stringify(r.movedErrors)}` +
+        r.explained,
+    );
+    // Only the dead pod's clients move: never more than the sessions it held.
+    expect(r.moved.length).toBeGreaterThan(0);
+    expect(r.moved.length).toBeLessThanOrEqual(r.victimSessions);
+    expect(r.steadyErrors).toEqual([]);
+    expect(r.steadyLoss.steady).toBe(members.length - r.moved.length);
+    // Nothing an unmoved client published is lost. A killed pod may have acknowledged a message
+    // (the relay acks once its own members have it) that never reached Redis: at most the one
+    // publish each of its clients had in flight.
+    expect(r.lostFromSteady).toBe(0);
+    expect(r.lostFromMoved).toBeLessThanOrEqual(r.moved.length);
+    expect(r.httpErrors).toEqual({});
+    expect(r.handshakeTimeouts).toBeLessThanOrEqual(r.handshakes / 100);
+    expect(r.backMs).toBeLessThan(15_000);
+  });
+
+  it('reshards 2 -> 3 under traffic: the new shard serves slots, no server pod restarts, loss counted', async () => {
+    const before = await readyPods(ns, sel('server'), 3);
+    const restarts = (ps: Pod[]): number =>
+      ps.reduce(
+        (n, p) => n + (p.status.containerStatuses ?? []).reduce((a, c) => a + c.restartCount, 0),
+        0,
+      );
+    const view0 = await clusterNodes(node, ns, `${name}-redis-0-0`);
+    const ownerBefore = ROOMS.map((r) => ownerOf(view0, roomSlot(r)));
+    const lostBefore = await serverMetric(...LOST_METRICS);
     const since = Date.now();
-    const load = startLoad(members, 'redis-loss', 250);
-    await new Promise((r) => setTimeout(r, 1_000));
-    await node.kubectlOk(['-n', ns, 'delete', 'pod', victim.metadata.name, '--wait=false']);
-    const deleted = Date.now();
-    await waitFor(
-      'the Redis pods to be Ready again',
+    const load = startLoad(members, 'reshard', 250);
+    await sleep(1_000);
+    await node.kubectlOk([
+      '-n',
+      ns,
+      'patch',
+      `rtc/${name}`,
+      '--type',
+      'merge',
+      '-p',
+      JSON.stringify({ spec: { redis: { shards: 3 } } }),
+    ]);
+    const patched = Date.now();
+    const even = 16384 / 3;
+    const status = await waitFor(
+      'three shards with the slots spread evenly',
       async () => {
-        const now = (await pods(ns, sel('redis'))).filter(ready);
-        return now.length === redis.length &&
-          now.every((p) => p.metadata.name !== victim.metadata.name || ready(p))
-          ? true
+        const st = await rtcStatus();
+        const sh = st.redis?.shards ?? [];
+        return st.shards === 3 &&
+          st.readyShards === 3 &&
+          st.redis?.clusterState === 'ok' &&
+          st.redis.slotsCovered === 16384 &&
+          sh.length === 3 &&
+          sh.every((x) => !x.retiring && Math.abs(x.slots - even) < 1)
+          ? st
           : undefined;
       },
-      180_000,
+      300_000,
+      1_000,
     );
-    const backMs = Date.now() - deleted;
-    await new Promise((r) => setTimeout(r, 3_000));
+    const reshardMs = Date.now() - patched;
+    await sleep(2_000);
     const result = await load.stop();
-    const loss = lossOfSteadyMembers(members, 'redis-loss', since, result);
-    const disconnected = members.filter((m) => m.disconnects.some((t) => t >= since)).length;
-    const serversReady = (await pods(ns, sel('server'))).filter(ready).length;
+    // Redis itself agrees: the new shard's master serves slots.
+    const view = await clusterNodes(node, ns, `${name}-redis-2-0`);
+    const newShardSlots = view
+      .filter((n) => n.master && !n.failing && shardOfPod(n.pod) === 2)
+      .flatMap((n) => n.slots)
+      .reduce((a, [x, y]) => a + y - x + 1, 0);
+    const ownerAfter = ROOMS.map((r) => ownerOf(view, roomSlot(r)));
+    const after = (await pods(ns, sel('server'))).filter((p) => !p.metadata.deletionTimestamp);
+    const loss = lossOfSteadyMembers(members, 'reshard', since, result);
+    const lost = (await serverMetric(...LOST_METRICS)) - lostBefore;
     console.log(
-      `[node] Redis pod ${victim.metadata.name} deleted: Ready again after ${backMs} ms; ` +
-        `${result.acked}/${result.published} publishes acked; errors: ${JSON.stringify(Object.fromEntries(result.ackErrors))}; ` +
-        `steady clients received ${loss.received}/${loss.expected} acked messages; ${disconnected} clients disconnected; ` +
-        `${serversReady}/3 servers Ready afterwards`,
+      `[node] reshard 2->3 under traffic: done in ${reshardMs} ms (slots per shard ${JSON.stringify(
+        status.redis?.shards?.map((x) => x.slots),
+      )}; new shard serves ${newShardSlots}); rooms that changed shard: ${
+        ROOMS.filter((_, i) => ownerBefore[i] !== ownerAfter[i]).join(', ') || 'none'
+      }; ${result.acked}/${result.published} publishes acked; clients received ${loss.received}/${loss.expected} ` +
+        `(lost ${loss.expected - loss.received}, servers counted ${lost} lost publishes); server pods replaced: ` +
+        `${before.filter((p) => !after.some((a) => a.metadata.uid === p.metadata.uid)).length}, restarts ${restarts(after) - restarts(before)}`,
     );
-    // The outcome belongs to the data-layer work (issue 12); this records it and checks the
-    // measurement itself: traffic flowed and Redis came back.
-    expect(result.published).toBeGreaterThan(0);
+    expect(newShardSlots).toBeGreaterThan(5000);
+    // No server pod restarts: same pods (UIDs), same container restart counts.
+    expect(after.map((p) => p.metadata.uid).sort()).toEqual(
+      before.map((p) => p.metadata.uid).sort(),
+    );
+    expect(restarts(after)).toBe(restarts(before));
+    expect(movedSince(members, since)).toEqual([]);
+    expect(result.acked).toBe(result.published);
+    // Target zero; every message a client missed must be one the servers counted as lost.
+    expect(loss.expected - loss.received).toBe(0);
+  });
+
+  it('keeps serving when a Redis master pod is deleted: a replica takes over, other rooms lose nothing', async () => {
+    const view = await clusterNodes(node, ns, `${name}-redis-0-0`);
+    const owner = new Map(ROOMS.map((r) => [r, ownerOf(view, roomSlot(r))!]));
+    // The master of a shard that owns some of the rooms, but not all of them.
+    const masters = [...new Set(owner.values())].sort(
+      (a, b) =>
+        ROOMS.filter((r) => owner.get(r) === a).length -
+        ROOMS.filter((r) => owner.get(r) === b).length,
+    );
+    expect(masters.length).toBeGreaterThan(1);
+    const victim = masters[0]!;
+    const shard = shardOfPod(victim);
+    const affectedRooms = new Set(ROOMS.filter((r) => owner.get(r) === victim));
+    const otherRooms = new Set(ROOMS.filter((r) => !affectedRooms.has(r)));
+    const replica = view.find((n) => n.pod !== victim && shardOfPod(n.pod) === shard)!.pod;
+    // The pod comes back under the same name with a new node id: tell them apart by id.
+    const victimId = view.find((n) => n.pod === victim && n.master)!.id;
+    const lostBefore = await serverMetric(...LOST_METRICS);
+    const since = Date.now();
+    const load = startLoad(members, 'failover', 250);
+    await sleep(1_000);
+    const deletedAt = Date.now();
+    await node.kubectlOk(['-n', ns, 'delete', 'pod', victim, '--wait=false']);
+    // Serving again: the rooms' slots have a healthy master, as the surviving replica sees it.
+    const slots = [...affectedRooms].map(roomSlot);
+    let promoted = '';
+    let promotedAt: number;
+    try {
+      promotedAt = await waitFor(
+        `the slots of ${[...affectedRooms].join(', ')} to have a master again`,
+        async () => {
+          const v = await clusterNodes(node, ns, replica);
+          const owners = slots.map((sl) =>
+            v.find((n) => n.master && !n.failing && n.slots.some(([a, b]) => sl >= a && sl <= b)),
+          );
+          if (owners.some((o) => o === undefined || o.id === victimId)) return undefined;
+          promoted = owners[0]!.pod;
+          return Date.now();
+        },
+        120_000,
+        200,
+      );
+    } catch (err) {
+      const shardPods = (await pods(ns, `${sel('redis')},socketfleet.dev/shard=${shard}`)).map(
+        (p) => p.metadata.name,
+      );
+      const views = await Promise.all(
+        shardPods.map(async (p) => {
+          const nodes = await node.kubectl([
+            '-n',
+            ns,
+            'exec',
+            p,
+            '-c',
+            'redis',
+            '--',
+            'redis-cli',
+            'cluster',
+            'nodes',
+          ]);
+          const log = await node.kubectl(['-n', ns, 'logs', p, '-c', 'redis', '--tail=25']);
+          return `--- ${p} cluster nodes:\n${nodes.stdout}${nodes.stderr}--- ${p} log:\n${log.stdout}`;
+        }),
+      );
+      const op = await node.kubectl([
+        '-n',
+        opNs,
+        'logs',
+        '-l',
+        'app.kubernetes.io/name=socketfleet-operator',
+        '--tail=40',
+      ]);
+      await load.stop();
+      throw new Error(
+        `${(err as Error).message}\n${views.join('\n')}\n--- operator:\n${op.stdout}`,
+      );
+    }
+    await sleep(3_000);
+    const result = await load.stop();
+    const serversReady = (await pods(ns, sel('server'))).filter(ready).length;
+    const affected = lossOfSteadyMembers(members, 'failover', since, result, affectedRooms);
+    const others = lossOfSteadyMembers(members, 'failover', since, result, otherRooms);
+    const lost = (await serverMetric(...LOST_METRICS)) - lostBefore;
+    const window = affected.lostSentAt.length
+      ? `sent ${Math.min(...affected.lostSentAt) - deletedAt}..${Math.max(...affected.lostSentAt) - deletedAt} ms after the delete`
+      : 'none';
+    // The deleted pod comes back empty and rejoins as a replica: the shard is whole again.
+    const rejoinedAt = await waitFor(
+      `${victim} to rejoin as a replica`,
+      async () => {
+        const me = (await clusterNodes(node, ns, replica)).find(
+          (n) => n.pod === victim && n.id !== victimId && !n.failing,
+        );
+        return me && !me.master ? Date.now() : undefined;
+      },
+      180_000,
+      1_000,
+    );
+    console.log(
+      `[node] deleted Redis master ${victim} (shard ${shard}, rooms ${[...affectedRooms].join(', ')}): ` +
+        `${promoted} serves its slots ${promotedAt - deletedAt} ms after the delete (nodeTimeoutMs 2000); ` +
+        `${result.acked}/${result.published} publishes acked (errors ${JSON.stringify(Object.fromEntries(result.ackErrors))}); ` +
+        `affected rooms: received ${affected.received}/${affected.expected}, lost ${affected.expected - affected.received} (${window}); ` +
+        `other rooms: received ${others.received}/${others.expected}; servers counted ${lost} lost publishes; ` +
+        `${serversReady}/3 servers Ready; ${victim} back as a replica ${rejoinedAt - deletedAt} ms after the delete`,
+    );
+    // The replica took over (not the deleted pod, back empty under the same name).
+    expect(promoted).toBe(replica);
+    expect(serversReady).toBe(3);
+    expect(movedSince(members, since)).toEqual([]);
+    expect(others.steady).toBeGreaterThan(0);
+    expect(others.received).toBe(others.expected);
+    expect(affected.steady).toBeGreaterThan(0);
+    // Loss in the affected rooms is allowed only as loss the servers counted.
+    if (affected.received < affected.expected) expect(lost).toBeGreaterThan(0);
+    expect(promotedAt - deletedAt).toBeLessThan(60_000);
   });
 
   it('runs a safe-sysctls cluster in a Pod Security "restricted" namespace', async () => {

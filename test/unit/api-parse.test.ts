@@ -29,6 +29,7 @@ describe('parseRealtimeCluster defaults', () => {
         corsOrigins: [],
         eventsPerSecond: 100,
         drainSeconds: 20,
+        connectionStateRecovery: { enabled: false, maxDisconnectionSeconds: 120 },
       },
       redis: {
         shards: 1,
@@ -43,6 +44,11 @@ describe('parseRealtimeCluster defaults', () => {
           retentionPolicy: { whenDeleted: 'Delete', whenScaled: 'Delete' },
         },
         auth: { enabled: true },
+        exporter: {
+          enabled: false,
+          image: 'oliver006/redis_exporter:v1.67.0',
+          resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { memory: '64Mi' } },
+        },
       },
       autoscaling: {
         enabled: false,
@@ -84,6 +90,18 @@ describe('parseRealtimeCluster defaults', () => {
           port: 80,
           externalTrafficPolicy: 'Local',
           annotations: {},
+        },
+        limits: {
+          connectionsPerAddress: 2000,
+          handshakesPerSecondPerAddress: 20,
+          handshakeBurst: 400,
+          clientHeaderTimeoutSeconds: 10,
+          clientBodyTimeoutSeconds: 10,
+        },
+        exporter: {
+          enabled: false,
+          image: 'nginx/nginx-prometheus-exporter:1.4.2',
+          resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { memory: '64Mi' } },
         },
       },
       tuning: {

@@ -40,6 +40,15 @@ function result(over: Partial<BenchResult['delivery']> = {}, errors = 0): BenchR
       ...over,
     },
     latency: { count: 100, p50Ms: 1, p90Ms: 2, p99Ms: 3, p999Ms: 4, maxMs: 5, meanMs: 1.5 },
+    generatorLateness: {
+      count: 100,
+      p50Ms: 0.1,
+      p90Ms: 0.2,
+      p99Ms: 0.3,
+      p999Ms: 0.4,
+      maxMs: 0.5,
+      meanMs: 0.1,
+    },
     latencyBuckets: [
       { upToMs: 1, count: 50 },
       { upToMs: 2, count: 50 },

@@ -172,14 +172,14 @@ describe('chart RBAC rules', () => {
     expect(missing).toEqual([]);
   });
 
-  it('grants no list or watch of Secrets: create, and get by name of its Redis password to authenticate to Redis', () => {
+  it('grants only create on Secrets: no get, list or watch (Redis passwords are derived from the mounted operator key)', () => {
     const rules = blocks.flatMap(
       (b) => parse(b.text) as { apiGroups: string[]; resources: string[]; verbs: string[] }[],
     );
     const onSecrets = rules.filter(
       (r) => r.apiGroups.includes('') && r.resources.includes('secrets'),
     );
-    expect(onSecrets.flatMap((r) => r.verbs)).toEqual(['get', 'create']);
+    expect(onSecrets.flatMap((r) => r.verbs)).toEqual(['create']);
   });
 
   it('grants Leases only through the leader-election Role', () => {

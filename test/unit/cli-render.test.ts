@@ -56,9 +56,9 @@ describe('socketfleet render', () => {
     )!;
     const containers = gateway.spec.template.spec.containers as { name: string; args?: string[] }[];
     expect(containers.find((c) => c.name === 'sync')?.args).toContain('--balance=ip-hash');
-    expect(kinds).not.toContain('Secret/chat-redis-auth');
+    expect(kinds).not.toContain('Secret/chat-redis-acl');
     expect(r.stdout).toContain(
-      '# Secret chat-redis-auth (key: password) is not rendered: the operator creates it once with a random password.',
+      '# Secret chat-redis-acl (Redis ACL passwords and their hashes) is not rendered: the operator creates it once with passwords derived from its key.',
     );
   });
 

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import {
   buildDesired,
   buildRedisAuthSecret,
+  deriveRedisPasswords,
   resourceNames,
   serverSelector,
   type KubeObject,
@@ -101,34 +102,65 @@ describe('buildDesired', () => {
     );
   });
 
-  it('never carries the Redis password, only references to the Secret', () => {
-    const text = JSON.stringify(build());
+  it('never carries a Redis password: no env var, no command line, only Secret file mounts', () => {
+    const objects = build();
+    const text = JSON.stringify(objects);
     expect(text).not.toContain('"kind":"Secret"');
-    // The only requirepass is the shell expansion of the env var filled from the Secret.
-    const strings: string[] = [];
-    const walk = (v: unknown): void => {
-      if (typeof v === 'string') strings.push(v);
-      else if (v && typeof v === 'object') Object.values(v).forEach(walk);
-    };
-    walk(build());
-    expect(strings.filter((s) => s.includes('requirepass'))).toEqual([
-      'exec redis-server /etc/redis/redis.conf --cluster-announce-hostname "$POD_NAME.demo-redis-0.$POD_NAMESPACE.svc" --requirepass "$REDIS_PASSWORD" --masterauth "$REDIS_PASSWORD"',
+    expect(text).not.toContain('requirepass');
+    expect(text).not.toMatch(/"secretKeyRef":\{"name":"demo-redis/);
+    expect(text).not.toContain('REDISCLI_AUTH');
+    // Redis pods mount the hashes and the replication password only; servers the server password.
+    interface Volume {
+      name: string;
+      secret: { secretName: string; items: { key: string }[] };
+    }
+    const redis = podSpec(find(objects, 'StatefulSet', 'demo-redis-0'));
+    const auth = (redis.volumes as Volume[]).find((v) => v.name === 'auth')!;
+    expect(auth.secret.secretName).toBe('demo-redis-acl');
+    expect(auth.secret.items.map((i) => i.key).sort()).toEqual([
+      'exporter-password.sha256',
+      'operator-password.sha256',
+      'replication-password',
+      'replication-password.sha256',
+      'server-password.sha256',
     ]);
-    expect(text).toContain('"secretKeyRef":{"name":"demo-redis-auth","key":"password"}');
-    const secret = buildRedisAuthSecret(clusterFrom(manifest({}, 'demo')), 's3cret');
+    expect(redis.containers[0].command).toEqual(['sh', '/etc/redis/start.sh']);
+    const server = podSpec(find(objects, 'Deployment', 'demo-server'));
+    const serverAuth = (server.volumes as Volume[]).find((v) => v.name === 'redis-auth')!;
+    expect(serverAuth.secret).toEqual({
+      secretName: 'demo-redis-acl',
+      defaultMode: 0o440,
+      items: [{ key: 'server-password', path: 'password' }],
+    });
+    expect(server.containers[0].env).toEqual(
+      expect.arrayContaining([
+        { name: 'REDIS_USERNAME', value: 'socketfleet-server' },
+        { name: 'REDIS_PASSWORD_FILE', value: '/etc/socketfleet/redis-auth/password' },
+      ]),
+    );
+    const passwords = deriveRedisPasswords(Buffer.alloc(32, 1), 'uid-1');
+    const secret = buildRedisAuthSecret(clusterFrom(manifest({}, 'demo')), passwords);
     expect(secret).toMatchObject({
       apiVersion: 'v1',
       kind: 'Secret',
-      metadata: { name: 'demo-redis-auth' },
-      stringData: { password: 's3cret' },
+      metadata: { name: 'demo-redis-acl' },
+      stringData: {
+        'server-password': passwords.server,
+        'replication-password': passwords.replication,
+      },
     });
+    // The operator's password is derived again when needed; the Secret holds only its hash.
+    expect(JSON.stringify(secret)).not.toContain(passwords.operator);
   });
 
   it('drops auth wiring when Redis auth is disabled', () => {
     const objects = build({ redis: { auth: { enabled: false } } });
-    expect(JSON.stringify(objects)).not.toContain('demo-redis-auth');
     const redis = podSpec(find(objects, 'StatefulSet', 'demo-redis-0')).containers[0];
-    expect(redis.command[2]).not.toContain('requirepass');
+    expect(redis.command).toEqual(['sh', '/etc/redis/start.sh']);
+    expect(JSON.stringify(objects)).not.toContain('demo-redis-acl');
+    const conf = find(objects, 'ConfigMap', 'demo-redis-config').data as Record<string, string>;
+    expect(conf['redis.conf']).not.toContain('include');
+    expect(conf['start.sh']).not.toContain('user ');
   });
 
   it('scales shards and replicas from the spec', () => {
@@ -274,7 +306,7 @@ describe('buildDesired', () => {
       'chat-server-config',
       'chat-gateway',
       'chat-gateway-nginx',
-      'chat-redis-auth',
+      'chat-redis-acl',
     ]);
     expect(n.serviceAccount).toBe('chat-socketfleet');
     expect(n.redisShard(3)).toBe('chat-redis-3');

@@ -46,6 +46,21 @@ describe('Redis Cluster layout', () => {
     expect(names(objects, 'StatefulSet')).toEqual(['demo-redis-0', 'demo-redis-1', 'demo-redis-3']);
   });
 
+  it('keeps a shrinking shard at the size the planner retains while a pod above is its master', () => {
+    const c = cluster({ redis: { shards: 2, replicasPerShard: 1 } });
+    const { objects } = buildDesired(c, { retainedNodes: [{ shard: 1, nodes: 3 }] });
+    const replicas = objects
+      .filter((o) => o.kind === 'StatefulSet')
+      .map((o) => [
+        o.metadata.name,
+        (o as unknown as { spec: { replicas: number } }).spec.replicas,
+      ]);
+    expect(replicas).toEqual([
+      ['demo-redis-0', 2],
+      ['demo-redis-1', 3],
+    ]);
+  });
+
   it('names every pod by the DNS name it announces', () => {
     const c = cluster({ redis: { shards: 2, replicasPerShard: 1 } }, 'rt');
     expect(kubernetesRedisPods(c).map((p) => `${p.pod}@${p.host}:${p.port}`)).toEqual([
@@ -92,9 +107,11 @@ describe('Redis Cluster layout', () => {
       }
     ).spec.template.spec;
     const env = pod.containers[0]!.env;
-    expect(env.find((e) => e.name === 'REDIS_PASSWORD')?.valueFrom).toEqual({
-      secretKeyRef: { name: 'ext-redis', key: 'password' },
-    });
+    // The password as a file from the user's Secret, never an environment variable.
+    expect(env.find((e) => e.name === 'REDIS_PASSWORD')).toBeUndefined();
+    expect(env.find((e) => e.name === 'REDIS_PASSWORD_FILE')?.value).toBe(
+      '/etc/socketfleet/redis-auth/password',
+    );
     expect(
       Object.fromEntries(
         env.filter((e) => e.name.startsWith('REDIS_TLS')).map((e) => [e.name, e.value]),
@@ -109,6 +126,7 @@ describe('Redis Cluster layout', () => {
     expect(pod.volumes.map((v) => v.name)).toEqual([
       'config',
       'tmp',
+      'redis-auth',
       'redis-tls-ca',
       'redis-tls-client',
     ]);

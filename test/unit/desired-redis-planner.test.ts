@@ -18,7 +18,11 @@ import { podRef, range, SimCluster } from './redis-sim.js';
 /** Runs plan -> apply -> gossip until the planner says stable; returns every step taken. */
 function converge(
   sim: SimCluster,
-  opts: { maxRounds?: number; onRound?: (plan: RedisPlan) => void } = {},
+  opts: {
+    maxRounds?: number;
+    onRound?: (plan: RedisPlan) => void;
+    onShrink?: (pods: string[]) => void;
+  } = {},
 ): RedisStep[] {
   const taken: RedisStep[] = [];
   // Every shard that has pods has a StatefulSet, as the reconciler lists them.
@@ -42,8 +46,29 @@ function converge(
       }
     }
     retained = plan.retainedShards;
-    if (plan.phase === 'stable' && released.length === 0) return taken;
-    if (plan.steps.length === 0 && released.length === 0) throw new Error(`stuck: ${plan.reason}`);
+    // Each desired shard's StatefulSet has replicasPerShard + 1 pods, or what the planner
+    // retains; scaling down removes the highest ordinals, which must never be a master.
+    const shrunk: string[] = [];
+    for (const s of range(sim.layout.shards)) {
+      const size = Math.max(
+        sim.layout.replicasPerShard + 1,
+        plan.retainedNodes.find((r) => r.shard === s)?.nodes ?? 0,
+      );
+      for (const [pod, n] of sim.byPod) {
+        if (
+          n.pod.shard === s &&
+          n.pod.ordinal >= size &&
+          n.master === undefined &&
+          n.slots.size > 0
+        )
+          throw new Error(`the StatefulSet of shard ${s} removed its master ${pod}`);
+      }
+      shrunk.push(...sim.scaleShard(s, size));
+    }
+    opts.onShrink?.(shrunk);
+    if (plan.phase === 'stable' && released.length === 0 && shrunk.length === 0) return taken;
+    if (plan.steps.length === 0 && released.length === 0 && shrunk.length === 0)
+      throw new Error(`stuck: ${plan.reason}`);
     for (const st of plan.steps) sim.apply(st);
     taken.push(...plan.steps);
   }
@@ -175,6 +200,29 @@ describe('Redis Cluster planner', () => {
     });
   });
 
+  it('leaves the heir of a deleted master alone when the pod comes back empty before the election', () => {
+    const sim = formed(3, 1);
+    const oldMaster = sim.byPod.get('demo-redis-0-0')!;
+    const heir = sim.byPod.get('demo-redis-0-1')!;
+    // A deleted pod is back (new IP, new id, no slots) within a second or two, before the node
+    // timeout lets Redis elect the replica.
+    oldMaster.alive = false;
+    const fresh = sim.start(oldMaster.pod);
+    for (let round = 0; round < 5; round++) {
+      const p = plan(sim);
+      expect(p.steps.filter((st) => st.kind === 'replicate' && st.pod === heir.pod.pod)).toEqual(
+        [],
+      );
+      for (const st of p.steps) sim.apply(st);
+    }
+    expect(heir.master).toBe(oldMaster.id);
+    // Redis elects the heir; then the empty pod joins it as a replica and the dead id goes.
+    sim.promote(heir);
+    converge(sim);
+    expect(fresh.master).toBe(heir.id);
+    expect(plan(sim).shards[0]).toMatchObject({ master: 'demo-redis-0-1', slots: 5462 });
+  });
+
   it('promotes a replica without a vote when too few masters are left to elect one', () => {
     const sim = formed(2, 1);
     sim.byPod.get('demo-redis-1-0')!.alive = false;
@@ -248,6 +296,47 @@ describe('Redis Cluster planner', () => {
     ]);
     expect([...sim.byPod.values()].every((n) => !n.outdated)).toBe(true);
     expect(plan(sim).slotsCovered).toBe(SLOT_COUNT);
+  });
+
+  it('shrinks replicasPerShard 2 -> 1 without removing a master: fails over onto a kept replica first', () => {
+    const sim = formed(2, 2);
+    // Redis failed shard 0 over to its highest ordinal earlier: the pod a StatefulSet removes first.
+    sim.apply({ kind: 'failover', pod: 'demo-redis-0-2' });
+    sim.layout = { shards: 2, replicasPerShard: 1 };
+    const first = plan(sim);
+    expect(first.retainedNodes).toEqual([{ shard: 0, nodes: 3 }]);
+    expect(first.phase).toBe('healing');
+    expect(first.reason).toBe(
+      'Failing shard 0 over to demo-redis-0-0: its master demo-redis-0-2 is beyond the 2 node(s) the shard keeps.',
+    );
+    expect(first.steps).toEqual([{ kind: 'failover', pod: 'demo-redis-0-0' }]);
+    const removed: string[] = [];
+    const steps = converge(sim, { onShrink: (pods) => removed.push(...pods) });
+    expect(steps.filter((s) => s.kind === 'failover')).toEqual([
+      { kind: 'failover', pod: 'demo-redis-0-0' },
+    ]);
+    expect(removed.sort()).toEqual(['demo-redis-0-2', 'demo-redis-1-2']);
+    // The departed nodes' ids are forgotten, and each shard serves with one replica in sync.
+    const forgotten = steps.flatMap((s) => (s.kind === 'forget' ? s.ids : []));
+    expect(forgotten).toHaveLength(2);
+    const after = plan(sim);
+    expect(after.retainedNodes).toEqual([]);
+    expect(after.shards.map((s) => [s.master, s.replicas, s.replicasInSync])).toEqual([
+      ['demo-redis-0-0', 1, 1],
+      ['demo-redis-1-0', 1, 1],
+    ]);
+    expect(after.slotsCovered).toBe(SLOT_COUNT);
+  });
+
+  it('keeps a shrinking shard whole while no kept replica is in sync to take over', () => {
+    const sim = formed(1, 2);
+    sim.apply({ kind: 'failover', pod: 'demo-redis-0-2' });
+    sim.kill('demo-redis-0-1');
+    sim.byPod.get('demo-redis-0-0')!.alive = false;
+    sim.layout = { shards: 1, replicasPerShard: 1 };
+    const p = plan(sim);
+    expect(p.retainedNodes).toEqual([{ shard: 0, nodes: 3 }]);
+    expect(p.steps.filter((s) => s.kind === 'failover')).toEqual([]);
   });
 
   it('waits for a restarted replica to sync before the next restart', () => {

@@ -47,11 +47,34 @@ describe('what rolls pods and what only reloads nginx', () => {
 
   it('a change to the server config rolls the servers', () => {
     const base = serverHash(objects({}));
-    expect(serverHash(objects({ redis: { shards: 2 } }))).not.toBe(base);
     expect(serverHash(objects({ socketio: { parser: 'json' } }))).not.toBe(base);
     expect(serverHash(objects({ socketio: { eventsPerSecond: 5 } }))).not.toBe(base);
     expect(serverHash(objects({ replicas: 9 }))).toBe(base);
     expect(serverHash(objects({ gateway: { workerConnections: 2048 } }))).toBe(base);
+  });
+
+  it('a change of spec.redis.shards reshards online: the servers keep running', () => {
+    const base = objects({ redis: { shards: 2 } });
+    for (const shards of [1, 3, 8]) {
+      const changed = objects({ redis: { shards } });
+      expect(serverHash(changed)).toBe(serverHash(base));
+      // Only the seed list in server.json differs; servers that start later read the new one.
+      const nodes = (objs: KubeObject[]): unknown =>
+        (
+          JSON.parse(
+            (
+              objs.find((o) => o.metadata.name === 'demo-server-config') as unknown as {
+                data: Record<string, string>;
+              }
+            ).data['server.json']!,
+          ) as { redis: { nodes: unknown[] } }
+        ).redis.nodes.length;
+      expect(nodes(changed)).toBe(shards * 2);
+    }
+    // The rest of the Redis spec still rolls what it should: an external cluster's seeds do.
+    const external = (host: string): KubeObject[] =>
+      objects({ redis: { external: { nodes: [{ host, port: 6379 }] } } });
+    expect(serverHash(external('a.example'))).not.toBe(serverHash(external('b.example')));
   });
 
   it('a static nginx change rolls the gateway', () => {

@@ -24,6 +24,27 @@ describe('server config', () => {
     },
   );
 
+  it('passes connection state recovery on, and leaves it out when off (no config-hash change)', () => {
+    const off = buildServerConfig(clusterFrom(manifest()), []);
+    expect(off).not.toHaveProperty('connectionStateRecovery');
+    expect(
+      ServerConfigSchema.parse({ ...off, redis: { nodes: [{ host: 'r' }] } })
+        .connectionStateRecovery,
+    ).toEqual({
+      enabled: false,
+      maxDisconnectionSeconds: 120,
+    });
+    const on = buildServerConfig(
+      clusterFrom(
+        manifest({
+          socketio: { connectionStateRecovery: { enabled: true, maxDisconnectionSeconds: 30 } },
+        }),
+      ),
+      [],
+    );
+    expect(on.connectionStateRecovery).toEqual({ enabled: true, maxDisconnectionSeconds: 30 });
+  });
+
   it("seeds the Redis Cluster with every shard's pods by their stable DNS names", () => {
     const c = clusterFrom({
       ...manifest({ redis: { shards: 3 } }),

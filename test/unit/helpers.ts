@@ -5,7 +5,7 @@ import { parseRealtimeCluster } from '../../operator/api/parse.js';
 import type { RealtimeCluster } from '../../operator/api/realtimecluster.js';
 
 export const REPO = join(import.meta.dirname, '..', '..');
-export const EXAMPLES = ['minimal', 'full', 'local', 'room-affinity'] as const;
+export const EXAMPLES = ['minimal', 'full', 'local', 'room-affinity', 'secure-gateway'] as const;
 
 export function exampleRaw(name: string): unknown {
   return parse(readFileSync(join(REPO, 'examples', `${name}.yaml`), 'utf8'));

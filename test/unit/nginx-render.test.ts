@@ -10,6 +10,7 @@ import {
 } from '../../operator/desired/nginx.js';
 import type { Endpoint } from '../../operator/desired/types.js';
 import { clusterFrom, manifest } from './helpers.js';
+import { sessionTag } from '../../server-image/src/session-tag.js';
 
 const runtime: NginxRuntime = {
   listenPort: 18080,
@@ -73,9 +74,40 @@ describe('renderNginxConf', () => {
     expect(handshake).toContain('error_page 502 504 = @unavailable;');
     const session = /location @session \{([\s\S]*?)\n {4}\}/.exec(text)![1]!;
     expect(session).toContain('proxy_next_upstream off;');
-    expect(session).toContain('proxy_pass http://socketfleet_servers;');
+    expect(session).toContain('proxy_pass http://$socketfleet_session_upstream;');
     expect(text).toMatch(/if \(\$arg_sid != ""\) \{\n\s*return 418;\n\s*\}/);
     expect(text).toContain('error_page 418 = @session;');
+  });
+
+  it('routes a session by the tag in its id to its server, leaving servers included', () => {
+    const eps = [
+      { ip: '10.0.0.9', port: 3000, down: true },
+      { ip: '10.0.0.12', port: 3000 },
+    ];
+    for (const balance of ['consistent-hash', 'ip-hash', 'room-affinity'] as const) {
+      const text = renderUpstreamBlock(balance, eps);
+      const map = /map \$arg_sid \$socketfleet_session_upstream \{\n([\s\S]*?)\n\}/.exec(text)![1]!;
+      expect(map.split('\n').map((l) => l.trim())).toEqual([
+        'default socketfleet_servers;',
+        `"~^${sessionTag('10.0.0.9', 3000)}" socketfleet_session_${sessionTag('10.0.0.9', 3000)};`,
+        `"~^${sessionTag('10.0.0.12', 3000)}" socketfleet_session_${sessionTag('10.0.0.12', 3000)};`,
+      ]);
+      expect(text).toContain(
+        `upstream socketfleet_session_${sessionTag('10.0.0.9', 3000)} {\n    server 10.0.0.9:3000 max_fails=0;`,
+      );
+    }
+    // No server: every session falls back to the (placeholder) ring.
+    expect(renderUpstreamBlock('consistent-hash', [])).toContain(
+      'map $arg_sid $socketfleet_session_upstream {\n    default socketfleet_servers;\n}',
+    );
+  });
+
+  it('tags a server address with 8 hex characters, the same in the server and the gateway', () => {
+    expect(sessionTag('10.0.0.9', 3000)).toMatch(/^[0-9a-f]{8}$/);
+    expect(sessionTag('10.0.0.9', 3000)).toBe(sessionTag('10.0.0.9', 3000));
+    expect(sessionTag('10.0.0.9', 3000)).not.toBe(sessionTag('10.0.0.9', 3001));
+    // FNV-1a 32 of "a:1" (computed independently): servers and gateways of one release agree.
+    expect(sessionTag('a', 1)).toBe('dbbd3e69');
   });
 
   it('bounds old workers after a reload', () => {

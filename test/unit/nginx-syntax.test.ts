@@ -1,4 +1,7 @@
-import { writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BALANCE_MODES } from '../../operator/api/realtimecluster.js';
 import { renderNginxConf } from '../../operator/desired/nginx.js';
@@ -6,8 +9,26 @@ import { clusterFrom, manifest } from './helpers.js';
 import { nginxDir, nginxTest, type NginxDir } from './nginx-process.js';
 
 const dirs: NginxDir[] = [];
+// nginx -t loads the certificate, so the TLS cases need a real one.
+const certDir = mkdtempSync(join(tmpdir(), 'socketfleet-nginx-tls-'));
+const cert = spawnSync(
+  'openssl',
+  ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'].concat([
+    '-keyout',
+    'tls.key',
+    '-out',
+    'tls.crt',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=gateway',
+  ]),
+  { cwd: certDir, encoding: 'utf8' },
+);
+if (cert.status !== 0) throw new Error(`openssl failed: ${cert.stderr}`);
 afterAll(() => {
   for (const d of dirs) d.cleanup();
+  rmSync(certDir, { recursive: true, force: true });
 });
 
 const upstreamSets = {
@@ -23,6 +44,17 @@ const gatewayVariants: Record<string, Record<string, unknown>> = {
   plain: {},
   'proxy-protocol': { proxyProtocol: true, trustedProxies: ['10.0.0.0/8', 'fd00::/8'] },
   'x-forwarded-for': { trustedProxies: ['192.168.0.0/16'] },
+  'limits-off': {
+    limits: { connectionsPerAddress: 0, handshakesPerSecondPerAddress: 0 },
+    exporter: { enabled: true },
+  },
+  'per-minute-rate': { limits: { handshakesPerSecondPerAddress: 0.25, connectionsPerAddress: 0 } },
+  'tls-proxy-protocol': {
+    tls: { secretName: 'tls' },
+    proxyProtocol: true,
+    trustedProxies: ['10.0.0.0/8'],
+  },
+  'tls-only': { tls: { secretName: 'tls', redirectHttp: false } },
 };
 
 const cases = BALANCE_MODES.flatMap((balance) =>
@@ -41,6 +73,17 @@ describe("Debian's nginx accepts the rendered nginx.conf", () => {
       renderNginxConf(cluster, upstreamSets[set as keyof typeof upstreamSets], {
         ...d.runtime,
         healthPort: 18081,
+        statusPort: 18082,
+        ...(variant.startsWith('tls')
+          ? {
+              tls: {
+                listenPort: 18443,
+                certFile: join(certDir, 'tls.crt'),
+                keyFile: join(certDir, 'tls.key'),
+                ...(variant === 'tls-only' ? {} : { redirectToPort: 443 }),
+              },
+            }
+          : {}),
       }),
     );
     const r = nginxTest(d.confPath, d.dir);

@@ -76,7 +76,8 @@ export class SimCluster {
     }
   }
 
-  private promote(r: SimNode): void {
+  /** Redis elects replica `r` in place of its (failed) master. */
+  promote(r: SimNode): void {
     const old = this.nodes.get(r.master!)!;
     r.slots = old.slots;
     old.slots = new Set();
@@ -89,7 +90,13 @@ export class SimCluster {
   views(shards: number[]): RedisPodView[] {
     const out: RedisPodView[] = [];
     for (const s of shards) {
-      for (let o = 0; o <= this.layout.replicasPerShard; o++) {
+      // Every pod the shard's StatefulSet still has: more than the layout asks for while the
+      // planner retains them (replicasPerShard lowered).
+      const ordinals = [...this.byPod.values()]
+        .filter((n) => n.pod.shard === s)
+        .map((n) => n.pod.ordinal)
+        .sort((a, b) => a - b);
+      for (const o of ordinals) {
         const n = this.byPod.get(podRef(s, o).pod);
         if (!n) continue;
         const master = n.master ? this.nodes.get(n.master) : undefined;
@@ -153,6 +160,18 @@ export class SimCluster {
         }
       }
     }
+  }
+
+  /** The StatefulSet of `shard` scaled to `size`: pods from the highest ordinal down go. */
+  scaleShard(shard: number, size: number): string[] {
+    const gone: string[] = [];
+    for (const [pod, n] of this.byPod) {
+      if (n.pod.shard !== shard || n.pod.ordinal < size) continue;
+      this.kill(pod);
+      this.byPod.delete(pod);
+      gone.push(pod);
+    }
+    return gone;
   }
 
   owner(slot: number): SimNode | undefined {

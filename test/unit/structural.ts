@@ -56,6 +56,10 @@ export function structuralProblems(node: Schema, path = ''): string[] {
   ) {
     out.push(`${path}: has no type`);
   }
+  // apiextensions v1 has one type per schema; a list (what JSON Schema allows) fails to install.
+  if (node.type !== undefined && typeof node.type !== 'string') {
+    out.push(`${path}: type must be one string`);
+  }
   if (node.properties !== undefined && node.additionalProperties !== undefined) {
     out.push(`${path}: properties and additionalProperties together`);
   }

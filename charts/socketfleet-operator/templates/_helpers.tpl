@@ -71,3 +71,8 @@ Watched namespaces, de-duplicated. Empty means all namespaces (cluster-wide RBAC
 {{- define "socketfleet-operator.watchNamespaces" -}}
 {{- uniq .Values.watchNamespaces | toJson }}
 {{- end }}
+
+{{/* The Secret holding the operator key (see operator-key.yaml). */}}
+{{- define "socketfleet-operator.operatorKeySecret" -}}
+{{- default (printf "%s-key" (include "socketfleet-operator.fullname" .)) .Values.operatorKey.existingSecret }}
+{{- end }}

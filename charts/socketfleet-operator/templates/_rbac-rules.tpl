@@ -44,13 +44,14 @@ removes rules (and single verbs) to show each one is needed.
 - apiGroups: ['']
   resources: [serviceaccounts]
   verbs: [list, watch, create, patch]
-# The Redis password Secret: created with a random password; "already exists"
-# counts as done. get (no list or watch): the operator reads its own Redis
-# password Secret by name to authenticate to Redis when it forms, heals and
-# reshards the cluster (owner references garbage-collect it with the cluster).
+# The Redis ACL Secret and the client JWT key Secret: create only, "already
+# exists" counts as done. No get, list or watch: the operator never reads a
+# Secret, not even its own; it derives the Redis passwords again from the
+# operator key, a file mounted into its pod (owner references garbage-collect
+# the Secrets with the cluster).
 - apiGroups: ['']
   resources: [secrets]
-  verbs: [get, create]
+  verbs: [create]
 # PodDisruptionBudgets of servers, gateway and shards: cached, applied, deleted when no longer desired.
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { ConnectionOptions } from 'node:tls';
 import calculateSlot from 'cluster-key-slot';
 import { Cluster, type ClusterOptions } from 'ioredis';
 
@@ -62,6 +63,10 @@ export const DEFAULT_BUS_TIMINGS: BusTimings = {
 export interface ClusterBusOptions {
   nodes: RedisNodeAddress[];
   password?: string | undefined;
+  /** ACL user; the default user when unset. */
+  username?: string | undefined;
+  /** TLS for every node connection, plain TCP when unset. */
+  tls?: ConnectionOptions | undefined;
   timings?: Partial<BusTimings>;
   hooks?: BusHooks;
 }
@@ -129,6 +134,8 @@ export class ClusterBus extends EventEmitter {
       autoPipeliningIgnoredCommands: ['ssubscribe', 'sunsubscribe'],
       redisOptions: {
         password: options.password,
+        ...(options.username !== undefined ? { username: options.username } : {}),
+        ...(options.tls !== undefined ? { tls: options.tls } : {}),
         connectionName: 'socketfleet',
         // A pod that is gone drops packets; fail the try quickly and let the retry find the new master.
         connectTimeout: 2000,
@@ -309,6 +316,15 @@ export class ClusterBus extends EventEmitter {
 
   /** Resolves with the number of subscribers reached; rejects (counted) once the hold is over. */
   spublish(channel: string, payload: string | Buffer): Promise<number> {
+    return this.hold(channel, () => this.cluster.spublish(channel, payload)).then(Number);
+  }
+
+  /**
+   * Runs a publishing command for `channel`'s slot (a plain SPUBLISH, or a script that also
+   * appends to a log in that slot) with the publish's hold: redirections and failovers are
+   * outlasted for holdMs, the hold queue is bounded, failures are counted.
+   */
+  hold<T>(channel: string, send: () => Promise<T>): Promise<T> {
     if (this.held >= this.timings.maxHeld) {
       const err = new Error(
         `${this.held} publishes already wait for Redis; this one was dropped (hold queue full).`,
@@ -318,7 +334,7 @@ export class ClusterBus extends EventEmitter {
     }
     this.hooks.onPublish?.();
     this.setHeld(this.held + 1);
-    return this.withDeadline(this.publishHeld(channel, payload, Date.now())).then(
+    return this.withDeadline(this.publishHeld(send, Date.now())).then(
       (n) => {
         this.setHeld(this.held - 1);
         // The slot's master answered, whatever an earlier error said about it.
@@ -341,8 +357,8 @@ export class ClusterBus extends EventEmitter {
    * second case). Past the hold plus a margin the publish is given up and counted; should
    * ioredis still send it later, it arrives late rather than never, so the count errs high.
    */
-  private withDeadline(publish: Promise<number>): Promise<number> {
-    return new Promise<number>((resolve, reject) => {
+  private withDeadline<T>(publish: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
       const entry = { started: Date.now(), expire: reject };
       this.pending.add(entry);
       publish.then(
@@ -380,14 +396,10 @@ export class ClusterBus extends EventEmitter {
    * on slot moves under traffic, test/dataplane/cluster-reshard.test.ts).
    * Such a publish is sent again, after a slot refresh, until the hold time is over.
    */
-  private async publishHeld(
-    channel: string,
-    payload: string | Buffer,
-    since: number,
-  ): Promise<number> {
+  private async publishHeld<T>(send: () => Promise<T>, since: number): Promise<T> {
     for (;;) {
       try {
-        return Number(await this.cluster.spublish(channel, payload));
+        return await send();
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
         if (!REDIRECTION.test(message) || Date.now() - since > this.timings.holdMs) throw err;

@@ -7,8 +7,12 @@ import type { ClusterBus } from './bus.js';
 import { RoomPresence } from './room-presence.js';
 import { compressForBus, inflateFromBus } from './bus-compression.js';
 import { DeliveredIds, publishWithRepair } from './repair.js';
+import { RoomSequenceGaps, RoomSequencer } from './room-gaps.js';
 import { writeFrameDirect, type EngineConnection } from './direct-write.js';
 import { canPreEncodeFrames, preEncodeFrame } from './ws-frame.js';
+import { Recovery, type RecoveryHooks, type WireBroadcast } from './recovery.js';
+import { RecoveryStore } from './recovery-store.js';
+import { channelOf } from './recovery-keys.js';
 
 /** MessageType.BROADCAST of socket.io-adapter's cluster protocol. */
 const BROADCAST = 3;
@@ -74,13 +78,33 @@ export interface AdapterHooks {
   onPublishShort?(missing: number): void;
   /** A resent room broadcast that had already been delivered here was dropped. */
   onDuplicateDropped?(): void;
+  /** Room broadcasts of another server found missing here (room-gaps.ts), and found late. */
+  onSequenceGap?(missing: number): void;
+  onSequenceGapFilled?(filled: number): void;
 }
 
 export interface RoomShardedAdapterOptions {
   bus: ClusterBus;
   fastPaths?: Partial<FastPaths>;
-  hooks?: AdapterHooks;
+  hooks?: AdapterHooks & RecoveryHooks;
+  /** Bounds of connection-state recovery's logs (used when the Server has it on). */
+  recoveryLimits?: Partial<RecoveryLimitOptions>;
 }
+
+export interface RecoveryLimitOptions {
+  /** Entries a room's log keeps at most, whatever their age. */
+  maxLogLength: number;
+  /** Packets one reconnect may replay; more and the client gets a fresh session. */
+  maxReplay: number;
+}
+
+export const DEFAULT_RECOVERY_LIMITS: RecoveryLimitOptions = {
+  maxLogLength: 10_000,
+  maxReplay: 10_000,
+};
+
+/** socket.io-parser's EVENT packet type. */
+const EVENT = 2;
 
 interface PacketOptions {
   preEncoded: boolean;
@@ -107,6 +131,10 @@ interface LibraryAdapter {
   sids: Map<string, Set<string>>;
   broadcast(packet: Packet, opts: BroadcastOptions): Promise<void> | void;
   onMessage(message: ClusterMessage, offset?: string): void;
+  onRawMessage(rawMessage: Buffer, channel: Buffer | string): void;
+  addAll(id: string, rooms: Set<string>): void;
+  del(id: string, room: string): void;
+  delAll(id: string): void;
   _encode(packet: Packet, packetOpts: PacketOptions): (string | Buffer)[];
   apply(opts: BroadcastOptions, callback: (socket: Socket) => void): void;
   computeExceptSids(exceptRooms?: Set<string>): Set<string>;
@@ -128,6 +156,11 @@ export interface ShardedAdapter extends LibraryAdapter {
    * other member server knows it, so a publish caused after that can not miss this server.
    */
   roomReady(room: string): Promise<boolean>;
+  /**
+   * With connection-state recovery on: saves every connected socket's session and resolves once
+   * Redis has them (a draining server calls it before closing its connections). Resolves 0 when off.
+   */
+  saveSessions(): Promise<number>;
 }
 
 /** What the local delivery touches on a socket; notifyOutgoingListeners is private in the typings. */
@@ -166,6 +199,26 @@ function resolveShardedAdapterClass(): ShardedAdapterClass {
   return shardedAdapterClass;
 }
 
+/** A bus message as every version of the adapter encodes it: JSON starts with '{', else msgpack. */
+function decodeBusMessage(raw: Buffer): ClusterMessage | undefined {
+  try {
+    return (raw[0] === 0x7b ? JSON.parse(raw.toString()) : notepack.decode(raw)) as ClusterMessage;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A logged broadcast as published (the script frames it the same way): its log id and the one
+ * before it first, so receivers need no other round trip to place it.
+ */
+function frame(id: string, prev: string, payload: string | Buffer): Buffer {
+  return Buffer.concat([
+    Buffer.from(`~${id} ${prev} `),
+    typeof payload === 'string' ? Buffer.from(payload) : payload,
+  ]);
+}
+
 function isBinary(value: unknown): value is Buffer {
   return value instanceof Uint8Array;
 }
@@ -175,6 +228,64 @@ const SOCKET_ID_LIKE = /^[A-Za-z0-9_-]{20}$/;
 
 /** How often local rooms are checked against the slot map, as a backstop to topology events. */
 const OWNER_CHECK_MS = 1000;
+
+interface NamespaceAdapter {
+  nsp: { name: string };
+  onNodeLost(node: string): void;
+  onTopology(): void;
+  onOrphan(channel: Buffer, message: Buffer): void;
+}
+
+/**
+ * The bus events every namespace's adapter needs, listened to once per server instead of once per
+ * namespace: with a listener set per adapter, dynamic namespaces (one per team, per document)
+ * passed Node's limit of 10 listeners at the 11th namespace (MaxListenersExceededWarning), and
+ * every orphaned message and every owner check walked all of them. One timer checks room owners
+ * for every namespace, and an orphaned message goes only to the namespace its channel names.
+ */
+class NamespaceRegistry {
+  private readonly adapters = new Map<string, NamespaceAdapter>();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly onNodeLost = (node: string): void => {
+    for (const a of this.adapters.values()) a.onNodeLost(node);
+  };
+  private readonly onTopology = (): void => {
+    for (const a of this.adapters.values()) a.onTopology();
+  };
+  private readonly onOrphan = (channel: Buffer, message: Buffer): void => {
+    // socket.io#<namespace>#<room>#: namespace names hold no "#" in practice; if one does, ask all.
+    const name = channel.toString();
+    const end = name.indexOf('#', CHANNEL_PREFIX.length);
+    const owner = end > 0 ? this.adapters.get(name.slice(CHANNEL_PREFIX.length, end)) : undefined;
+    if (owner) owner.onOrphan(channel, message);
+    else for (const a of this.adapters.values()) a.onOrphan(channel, message);
+  };
+
+  constructor(private readonly bus: ClusterBus) {}
+
+  add(adapter: NamespaceAdapter): void {
+    if (this.adapters.size === 0) {
+      this.bus.on('node-lost', this.onNodeLost);
+      this.bus.on('topology', this.onTopology);
+      this.bus.on('orphanMessage', this.onOrphan);
+      this.timer = setInterval(this.onTopology, OWNER_CHECK_MS);
+      this.timer.unref();
+    }
+    this.adapters.set(adapter.nsp.name, adapter);
+  }
+
+  delete(adapter: NamespaceAdapter): void {
+    if (this.adapters.get(adapter.nsp.name) !== adapter) return;
+    this.adapters.delete(adapter.nsp.name);
+    if (this.adapters.size > 0) return;
+    this.bus.off('node-lost', this.onNodeLost);
+    this.bus.off('topology', this.onTopology);
+    this.bus.off('orphanMessage', this.onOrphan);
+    clearInterval(this.timer);
+  }
+}
+
+const CHANNEL_PREFIX = 'socket.io#';
 
 /**
  * The room-sharded adapter: @socket.io/redis-adapter's sharded adapter in dynamic mode (one
@@ -193,6 +304,8 @@ export function createRoomShardedAdapter(
   const skipLonely = fast.skipLonelyRooms && fast.localFirst;
   const compressBus = fast.compressBus && fast.msgpackBus;
 
+  const namespaces = new NamespaceRegistry(bus);
+
   class RoomShardedAdapter extends Base {
     private readonly presence: RoomPresence;
     private readonly roomChannel: (room: string) => string;
@@ -200,16 +313,59 @@ export function createRoomShardedAdapter(
     private readonly owners = new Map<string, string | undefined>();
     /** Local rooms whose master's connection was lost, until they handshake again. */
     private readonly suspended = new Set<string>();
-    private readonly onNodeLost: (node: string) => void;
-    private readonly onTopology: () => void;
-    private readonly onOrphan: (channel: Buffer, message: Buffer) => void;
-    private readonly ownerTimer: NodeJS.Timeout;
+    /** Called by the namespace registry below for this adapter's share of the bus events. */
+    readonly onNodeLost: (node: string) => void;
+    readonly onTopology: () => void;
+    readonly onOrphan: (channel: Buffer, message: Buffer) => void;
     /** Id of this server's next room broadcast on the bus (see repair.ts). */
     private nextBroadcastId = 0;
     private readonly delivered = new DeliveredIds();
+    private readonly roomSeq = new RoomSequencer();
+    private readonly gaps = new RoomSequenceGaps();
+    /** Present when the Server has connectionStateRecovery on (see recovery.ts). */
+    private readonly recovery: Recovery | undefined;
+    private readonly recoveryStore: RecoveryStore | undefined;
 
     constructor(nsp: Namespace) {
       super(nsp, bus, bus, { subscriptionMode: 'dynamic' });
+      const serverOpts = (
+        nsp.server as unknown as {
+          opts: {
+            connectionStateRecovery?: { maxDisconnectionDuration?: number };
+            pingInterval?: number;
+            pingTimeout?: number;
+          };
+        }
+      ).opts;
+      const csr = serverOpts.connectionStateRecovery;
+      if (csr) {
+        const limits = { ...DEFAULT_RECOVERY_LIMITS, ...options.recoveryLimits };
+        const maxDisconnectionMs = csr.maxDisconnectionDuration ?? 120_000;
+        const heartbeatMs =
+          (serverOpts.pingInterval ?? 25_000) + (serverOpts.pingTimeout ?? 20_000);
+        const recovery: Recovery = new Recovery(
+          {
+            uid: this.uid,
+            nsp: nsp.name,
+            decode: (raw) => decodeBusMessage(raw) as WireBroadcast | undefined,
+            deliver: (message, offset, skip) => this.deliverLogged(message, offset, skip),
+            pin: (holder, rooms) => this.addAll(holder, new Set(rooms)),
+            unpin: (holder) => this.delAll(holder),
+            roomReady: (room) => this.presence.whenReady(room),
+            socket: (sid) => nsp.sockets.get(sid),
+            hasRoom: (room) => this.rooms.has(room),
+          },
+          (this.recoveryStore = new RecoveryStore(bus, {
+            maxLogLength: limits.maxLogLength,
+            retentionMs: maxDisconnectionMs + heartbeatMs + 10_000,
+            sessionTtlMs: maxDisconnectionMs,
+          })),
+          { maxDisconnectionMs, heartbeatMs, maxReplay: limits.maxReplay },
+          hooks,
+        );
+        this.recovery = recovery;
+        nsp.on('connection', (socket: Socket) => recovery.connected(socket));
+      }
       const channel = (room: string): string => `socket.io#${nsp.name}#${room}#`;
       this.roomChannel = channel;
       // Every server runs the membership handshake, whatever its own skipLonelyRooms setting, so
@@ -238,15 +394,13 @@ export function createRoomShardedAdapter(
         presence.suspend(lost);
       };
       this.onTopology = () => this.recheckOwners();
-      bus.on('node-lost', this.onNodeLost);
-      bus.on('topology', this.onTopology);
-      this.ownerTimer = setInterval(this.onTopology, OWNER_CHECK_MS);
-      this.ownerTimer.unref();
       // Registered after the library's own listener, so the SSUBSCRIBE is already on its way.
       this.on('create-room', (room: string) => {
         if (!this.sids.has(room)) presence.created(room);
       });
       this.on('delete-room', (room: string) => {
+        this.gaps.forgetRoom(room);
+        this.recovery?.forgetRoom(room);
         this.owners.delete(room);
         this.suspended.delete(room);
         presence.deleted(room);
@@ -267,7 +421,7 @@ export function createRoomShardedAdapter(
           // Not ours to judge: the library ignores undecodable messages too.
         }
       };
-      bus.on('orphanMessage', this.onOrphan);
+      namespaces.add(this);
     }
 
     /**
@@ -294,11 +448,54 @@ export function createRoomShardedAdapter(
       return this.presence.whenReady(room);
     }
 
+    saveSessions(): Promise<number> {
+      return this.recovery ? this.recovery.saveAll() : Promise.resolve(0);
+    }
+
+    override addAll(id: string, rooms: Set<string>): void {
+      super.addAll(id, rooms);
+      this.recovery?.roomsChanged(id);
+    }
+
+    override del(id: string, room: string): void {
+      super.del(id, room);
+      this.recovery?.roomsChanged(id);
+    }
+
+    persistSession(session: { sid: string; pid: string; rooms: string[]; data: unknown }): void {
+      this.recovery?.persist(session);
+    }
+
+    restoreSession(pid: string, offset: string): Promise<unknown> {
+      return this.recovery ? this.recovery.restore(pid, offset) : Promise.resolve(null);
+    }
+
+    /** A broadcast framed with its log id (`~<id> <message>`, see recovery-store.ts). */
+    override onRawMessage(rawMessage: Buffer, channel: Buffer | string): void {
+      if (rawMessage[0] !== 0x7e) {
+        super.onRawMessage(rawMessage, channel);
+        return;
+      }
+      const space = rawMessage.indexOf(0x20);
+      const second = space < 0 ? -1 : rawMessage.indexOf(0x20, space + 1);
+      if (second < 0) return;
+      const message = decodeBusMessage(rawMessage.subarray(second + 1));
+      if (!message) return;
+      // A server without recovery (the rollout that switches it) still delivers the broadcast.
+      if (!this.recovery) {
+        this.onMessage(message);
+        return;
+      }
+      this.onLogged(
+        message,
+        rawMessage.subarray(1, space).toString(),
+        rawMessage.subarray(space + 1, second).toString(),
+      );
+    }
+
     override close(): Promise<void> | void {
-      clearInterval(this.ownerTimer);
-      bus.off('node-lost', this.onNodeLost);
-      bus.off('topology', this.onTopology);
-      bus.off('orphanMessage', this.onOrphan);
+      this.recovery?.close();
+      namespaces.delete(this);
       return super.close();
     }
 
@@ -358,7 +555,8 @@ export function createRoomShardedAdapter(
     }
 
     override broadcast(packet: Packet, opts: BroadcastOptions): Promise<void> | void {
-      if (!fast.localFirst || this.recoveryEnabled) {
+      if (this.recovery) return this.broadcastRecoverable(packet, opts);
+      if (!fast.localFirst) {
         return super.broadcast(packet, opts);
       }
       this.deliverLocally(packet, opts);
@@ -384,6 +582,102 @@ export function createRoomShardedAdapter(
         (err: unknown) =>
           hooks.onPublishFailed?.(err instanceof Error ? err : new Error(String(err))),
       );
+    }
+
+    /** Another server's numbered room broadcast: count the numbers that never came (room-gaps.ts). */
+    private countGaps(
+      message: ClusterMessage,
+      m: { type: number; uid: string; nsp: string; data: { opts?: { rooms?: string[] } } },
+    ): void {
+      const seq = (message as unknown as { rseq?: unknown }).rseq;
+      const rooms = m.data?.opts?.rooms;
+      if (typeof seq !== 'number' || m.type !== BROADCAST || m.uid === this.uid) return;
+      if (m.nsp !== this.nsp.name || rooms?.length !== 1) return;
+      const { missing, filled } = this.gaps.seen(m.uid, rooms[0]!, seq);
+      if (missing > 0) hooks.onSequenceGap?.(missing);
+      if (filled > 0) hooks.onSequenceGapFilled?.(filled);
+    }
+
+    /**
+     * With recovery on, what Socket.IO would replay goes to its room's log and out on the room's
+     * channel in one script; this server's own members get it back through its subscription like
+     * every other server's, so each server delivers a room in log order (which the offsets rely
+     * on). A direct emit to a local socket is logged (on its id's shard) and delivered here.
+     */
+    private broadcastRecoverable(packet: Packet, opts: BroadcastOptions): Promise<void> | void {
+      const flags = opts.flags ?? {};
+      const [only] = opts.rooms.size === 1 ? opts.rooms : [undefined];
+      const privateRoom = only !== undefined && SOCKET_ID_LIKE.test(only);
+      const loggable = packet.type === EVENT && packet.id === undefined && !flags.volatile;
+      if (flags.local || (!loggable && privateRoom && this.nsp.sockets.has(only))) {
+        this.deliverLocally(packet, opts);
+        return;
+      }
+      if (!loggable) return super.broadcast(packet, opts);
+      const recovery = this.recovery!;
+      const store = this.recoveryStore!;
+      const { nsp: _stamped, ...wirePacket } = packet;
+      const rooms = [...opts.rooms];
+      const message = {
+        type: BROADCAST,
+        uid: this.uid,
+        nsp: this.nsp.name,
+        bid: this.nextBroadcastId++,
+        data: { packet: wirePacket, opts: { rooms, except: [...(opts.except ?? [])], flags } },
+      };
+      const payload = this.encode(message);
+      const log = recovery.logOf(rooms);
+      const failed = (err: unknown): void =>
+        hooks.onPublishFailed?.(err instanceof Error ? err : new Error(String(err)));
+      if (privateRoom) {
+        return store.publishLogged(log, '', payload).then(({ id, prev }) => {
+          if (this.nsp.sockets.has(only)) {
+            recovery.received(message as unknown as WireBroadcast, id, prev);
+            return;
+          }
+          return bus
+            .spublish(channelOf(this.nsp.name), frame(id, prev, payload))
+            .then(() => undefined);
+        }, failed);
+      }
+      const channel = channelOf(this.nsp.name, only);
+      let framed: Buffer | undefined;
+      return publishWithRepair({
+        send: () =>
+          framed === undefined
+            ? store.publishLogged(log, channel, payload).then(({ id, receivers, prev }) => {
+                framed = frame(id, prev, payload);
+                return receivers;
+              })
+            : bus.spublish(channel, framed),
+        expected: () => (only !== undefined ? this.presence.expectedSubscribers(only) : undefined),
+        topologyChanging: () => bus.topologyChanging(),
+        holdMs: bus.timings.holdMs,
+        retryDelayMs: bus.timings.retryDelayMs * 2,
+        onRepaired: () => hooks.onPublishRepaired?.(),
+        onShort: (missing) => hooks.onPublishShort?.(missing),
+      }).catch(failed);
+    }
+
+    private deliverLogged(message: WireBroadcast, offset: string, skip?: string[]): void {
+      const packet = message.data.packet;
+      (packet.data ??= []).push(offset);
+      const except = new Set(message.data.opts.except);
+      if (skip) for (const sid of skip) except.add(sid);
+      this.deliverLocally(packet, {
+        rooms: new Set(message.data.opts.rooms),
+        except,
+        flags: message.data.opts.flags ?? {},
+      });
+    }
+
+    /** A logged broadcast: its log id and the id before it in its room's log came with it. */
+    private onLogged(message: ClusterMessage, id: string, prev: string): void {
+      const w = message as unknown as WireBroadcast & { data: { requestId?: string } };
+      if (w.type !== BROADCAST || w.data?.requestId !== undefined || w.nsp !== this.nsp.name)
+        return;
+      if (w.uid !== this.uid) hooks.onBusMessage?.();
+      this.recovery!.received(w, id, prev);
     }
 
     /** Broadcasts from other servers take the same single-encoding local path. */
@@ -423,6 +717,7 @@ export function createRoomShardedAdapter(
         }
       }
       if (m.nsp === this.nsp.name && this.presence.onMessage(m)) return;
+      this.countGaps(message, m);
       if (
         m.type !== BROADCAST ||
         m.data.requestId !== undefined ||
@@ -470,6 +765,7 @@ export function createRoomShardedAdapter(
       const payload = this.encode({
         ...wire,
         bid: this.nextBroadcastId++,
+        rseq: this.roomSeq.take(room),
       } as unknown as ClusterMessage);
       return publishWithRepair({
         send: () => bus.spublish(channel, payload),

@@ -74,6 +74,11 @@ export class Crowd {
     }
   }
 
+  /** Process ids of the worker processes (for CPU accounting). */
+  pids(): number[] {
+    return this.workers.flatMap((w) => (w.child.pid === undefined ? [] : [w.child.pid]));
+  }
+
   joined(): number {
     return this.workers.reduce((a, w) => a + w.joined, 0);
   }
@@ -199,8 +204,16 @@ export interface PhaseResult {
   movedBy: Record<string, number>;
   /** Errors by transports. */
   errorsBy: Record<string, number>;
-  /** ms from `from` until the last moved client was connected again (0: nobody moved). */
+  /**
+   * ms from `from` until the last moved client was connected again after its first disconnect
+   * in the window (0: nobody moved; Infinity: one never came back). A later, unrelated move of
+   * the same client does not stretch it.
+   */
   allBackAfterMs: number;
+  /** The same, per transports of the moved clients. */
+  backAfterMsBy: Record<string, number>;
+  /** The 95th percentile of the moved clients' times back. */
+  p95BackAfterMs: number;
 }
 
 /**
@@ -240,7 +253,10 @@ export function analyse(
     movedBy: {},
     errorsBy: {},
     allBackAfterMs: 0,
+    backAfterMsBy: {},
+    p95BackAfterMs: 0,
   };
+  const backs: number[] = [];
   for (const c of records) {
     const moved = c.disconnects.some((d) => inWindow(d.at));
     const errs = [
@@ -254,8 +270,12 @@ export function analyse(
     if (!moved) r.errorsUnmoved += errs.length;
     if (errs.length > 0) r.errorsBy[c.transports] = (r.errorsBy[c.transports] ?? 0) + errs.length;
     if (moved) {
-      const lastConnect = Math.max(...c.connects);
-      r.allBackAfterMs = Math.max(r.allBackAfterMs, c.connected ? lastConnect - from : Infinity);
+      const left = Math.min(...c.disconnects.filter((d) => inWindow(d.at)).map((d) => d.at));
+      const again = c.connects.find((t) => t >= left);
+      const back = again === undefined ? Infinity : again - from;
+      backs.push(back);
+      r.allBackAfterMs = Math.max(r.allBackAfterMs, back);
+      r.backAfterMsBy[c.transports] = Math.max(r.backAfterMsBy[c.transports] ?? 0, back);
     }
     for (const e of errs)
       if (r.errorSamples.length < 5 && !r.errorSamples.includes(e)) r.errorSamples.push(e);
@@ -290,6 +310,8 @@ export function analyse(
     }
   }
   r.peakReconnectsPerSecond = Math.max(0, ...perSecond.values());
+  backs.sort((a, b) => a - b);
+  r.p95BackAfterMs = backs.length === 0 ? 0 : backs[Math.ceil(backs.length * 0.95) - 1]!;
   return r;
 }
 

@@ -184,7 +184,8 @@ export class Fleet {
   }
 
   async server(
-    redis: RedisClusterFixture,
+    /** Where and how the server logs in: the fixture, or any cluster a test runs itself. */
+    redis: Pick<RedisClusterFixture, 'seeds' | 'serverEnv'>,
     overrides: Partial<ServerConfigInput> = {},
     options: { waitReady?: boolean; env?: NodeJS.ProcessEnv; inheritedSoftNofile?: number } = {},
   ): Promise<ServerProcess> {
@@ -208,7 +209,9 @@ export class Fleet {
     const m = this.spawnManaged(name, command, args, {
       ...process.env,
       SOCKETFLEET_CONFIG: configFile,
-      REDIS_PASSWORD: redis.password,
+      ...redis.serverEnv(),
+      // What the pod spec sets from status.podIP: the address the gateway reaches it at.
+      SOCKETFLEET_SESSION_ADDRESS: '127.0.0.1',
       ...options.env,
     });
     const logFile = join(this.dir, `${name}.log`);

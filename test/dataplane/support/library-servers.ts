@@ -1,15 +1,21 @@
 import { afterAll, beforeAll } from 'vitest';
 import { ServerConfigSchema, type ServerConfigInput } from '../../../server-image/src/config.js';
+import type { Server } from 'socket.io';
 import {
   createServer,
-  relayHandlers,
-  type CreateServerOptions,
-  type ServerHandlers,
-  type ServerHandle,
+  relayApp,
+  type Ops,
+  type SocketfleetOptions,
 } from '../../../server-image/src/index.js';
 import { closeAllClients } from './clients.js';
 import { Fleet, freePort, until } from './fleet.js';
 import type { RedisClusterFixture } from './redis-cluster.js';
+
+/** A library server as createServer() returns it, with the ops members at hand too. */
+export type LibraryServer = Ops & { io: Server; ops: Ops };
+
+/** What runs on the server: the relay by default, any Socket.IO app, or nothing. */
+export type App = ((io: Server, ops: Ops) => void) | null;
 
 export interface LibraryServers {
   /** The Redis Cluster every server of the suite uses. */
@@ -17,9 +23,9 @@ export interface LibraryServers {
   /** An in-process server (createServer) on that cluster, ready; closed after the suite. */
   start(
     config?: Partial<ServerConfigInput>,
-    handlers?: ServerHandlers,
-    options?: Omit<CreateServerOptions, 'redisPassword'>,
-  ): Promise<ServerHandle>;
+    app?: App,
+    options?: Omit<SocketfleetOptions, 'redisPassword' | 'redisUsername' | 'config'>,
+  ): Promise<LibraryServer>;
 }
 
 /**
@@ -31,7 +37,7 @@ export interface LibraryServers {
 export function useLibraryServers(name: string): LibraryServers {
   const fleet = new Fleet(name);
   let cluster: RedisClusterFixture | undefined;
-  const handles: ServerHandle[] = [];
+  const handles: LibraryServer[] = [];
 
   beforeAll(async () => {
     cluster = await fleet.redisCluster();
@@ -49,7 +55,7 @@ export function useLibraryServers(name: string): LibraryServers {
   };
   return {
     redis: current,
-    async start(config = {}, handlers = relayHandlers, options = {}) {
+    async start(config = {}, app = relayApp, options = {}) {
       const s = current();
       const parsed = ServerConfigSchema.parse({
         port: await freePort(),
@@ -58,10 +64,13 @@ export function useLibraryServers(name: string): LibraryServers {
         redis: { nodes: s.seeds() },
         ...config,
       });
-      const handle = await createServer(parsed, handlers, {
+      const { io, ops } = await createServer({
         ...options,
-        redisPassword: s.password,
+        config: parsed,
+        ...s.serverLogin(),
       });
+      app?.(io, ops);
+      const handle: LibraryServer = { ...ops, io, ops };
       handles.push(handle);
       await until('library server ready', () => handle.isReady());
       return handle;

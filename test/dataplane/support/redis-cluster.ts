@@ -1,9 +1,22 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import calculateSlot from 'cluster-key-slot';
 import { Cluster, Redis } from 'ioredis';
+import {
+  deriveRedisPasswords,
+  REDIS_USERS,
+  renderRedisAclConf,
+  type RedisPasswords,
+} from '../../../operator/desired/redis-acl.js';
 import { freePort, sleep, until } from './fleet.js';
+
+/**
+ * The fixture's own user, for what tests do besides the product (redis-cli --cluster, key writes,
+ * INFO probes); the product's users are the operator's (default off, server, operator,
+ * replication), so servers and failovers here run with exactly the rules pods get.
+ */
+export const FIXTURE_USER = 'fixture';
 
 /** What the fixture needs from the Fleet: spawning a process it will kill at the end. */
 export interface Spawner {
@@ -34,6 +47,8 @@ export interface ClusterNodeProcess {
   /** Starts the node again on its port with its nodes.conf, so it rejoins with its identity. */
   restart(): Promise<void>;
   running(): boolean;
+  /** The process id of the running redis-server. */
+  pid(): number | undefined;
 }
 
 /**
@@ -46,12 +61,37 @@ export interface ClusterNodeProcess {
 export class RedisClusterFixture {
   readonly nodes = new Map<number, ClusterNodeProcess>();
   private readonly clients: (Redis | Cluster)[] = [];
+  /** The product users' passwords (derived like the operator does, from a test key). */
+  readonly passwords: RedisPasswords;
+  private readonly aclFile: string;
 
   constructor(
     private readonly spawner: Spawner,
+    /** The fixture user's password. */
     readonly password: string,
     readonly nodeTimeoutMs: number,
-  ) {}
+  ) {
+    this.passwords = deriveRedisPasswords(Buffer.from(password.padEnd(32, '.')), 'fixture');
+    this.aclFile = join(
+      spawner.dir,
+      `acl-${process.pid}-${Math.random().toString(36).slice(2)}.conf`,
+    );
+    writeFileSync(
+      this.aclFile,
+      renderRedisAclConf(this.passwords) + `user ${FIXTURE_USER} on >${password} ~* &* +@all\n`,
+      { mode: 0o600 },
+    );
+  }
+
+  /** How a Socket.IO server logs in: the product's server user. */
+  serverLogin(): { redisUsername: string; redisPassword: string } {
+    return { redisUsername: REDIS_USERS.server, redisPassword: this.passwords.server };
+  }
+
+  /** The same login as environment variables of a server process. */
+  serverEnv(): Record<string, string> {
+    return { REDIS_USERNAME: REDIS_USERS.server, REDIS_PASSWORD: this.passwords.server };
+  }
 
   /** Seed addresses for server.json: host names, like the operator's StatefulSet DNS names. */
   seeds(): { host: string; port: number }[] {
@@ -64,6 +104,8 @@ export class RedisClusterFixture {
     let current: { child: ChildProcess; exited: Promise<unknown> };
     const start = async (): Promise<void> => {
       current = this.spawner.spawn(name, 'redis-server', [
+        // The ACL users and the replicas' masteruser/masterauth, in a file only we can read.
+        this.aclFile,
         '--port',
         String(port),
         '--bind',
@@ -81,10 +123,6 @@ export class RedisClusterFixture {
         'localhost',
         '--cluster-preferred-endpoint-type',
         'hostname',
-        '--requirepass',
-        this.password,
-        '--masterauth',
-        this.password,
         // A replica's first sync starts at once instead of after the default 5 s.
         '--repl-diskless-sync-delay',
         '0',
@@ -123,6 +161,7 @@ export class RedisClusterFixture {
       },
       restart: start,
       running: () => current.child.exitCode === null && current.child.signalCode === null,
+      pid: () => current.child.pid,
     };
     this.nodes.set(port, node);
     return node;
@@ -132,6 +171,7 @@ export class RedisClusterFixture {
     const c = new Redis({
       port,
       host: '127.0.0.1',
+      username: FIXTURE_USER,
       password: this.password,
       retryStrategy: () => null,
       maxRetriesPerRequest: 0,
@@ -142,7 +182,12 @@ export class RedisClusterFixture {
 
   /** A plain client of one node (closed at the end). */
   client(port: number): Redis {
-    const c = new Redis({ port, host: '127.0.0.1', password: this.password });
+    const c = new Redis({
+      port,
+      host: '127.0.0.1',
+      username: FIXTURE_USER,
+      password: this.password,
+    });
     c.on('error', () => undefined);
     this.clients.push(c);
     return c;
@@ -154,7 +199,7 @@ export class RedisClusterFixture {
       shardedSubscribers: true,
       slotsRefreshInterval: 1000,
       dnsLookup: (address, callback) => callback(null, address),
-      redisOptions: { password: this.password },
+      redisOptions: { username: FIXTURE_USER, password: this.password },
     });
     c.on('error', () => undefined);
     this.clients.push(c);
@@ -166,8 +211,10 @@ export class RedisClusterFixture {
    * traffic and probes in the test process keep running while slots move.
    */
   async cli(args: string[]): Promise<string> {
-    const child = spawn('redis-cli', ['-a', this.password, '--no-auth-warning', ...args], {
+    // The password through the environment of redis-cli only (REDISCLI_AUTH), not its argv.
+    const child = spawn('redis-cli', ['--user', FIXTURE_USER, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, REDISCLI_AUTH: this.password },
     });
     let out = '';
     let err = '';
@@ -275,6 +322,34 @@ export class RedisClusterFixture {
     return sum;
   }
 
+  /** CPU seconds (user + system) every running node has used (INFO cpu). */
+  async cpuSeconds(): Promise<number> {
+    let sum = 0;
+    for (const [port, node] of this.nodes) {
+      if (!node.running()) continue;
+      const c = this.probe(port);
+      try {
+        const info = await c.info('cpu');
+        sum +=
+          Number(/used_cpu_sys:([\d.]+)/.exec(info)![1]) +
+          Number(/used_cpu_user:([\d.]+)/.exec(info)![1]);
+      } finally {
+        c.disconnect();
+      }
+    }
+    return sum;
+  }
+
+  /** One command on the node on `port`. */
+  async call(port: number, ...args: (string | number)[]): Promise<unknown> {
+    const c = this.probe(port);
+    try {
+      return await c.call(String(args[0]), ...args.slice(1).map(String));
+    } finally {
+      c.disconnect();
+    }
+  }
+
   /** Subscribers of a shard channel on the node on `port` (PUBSUB SHARDNUMSUB). */
   async shardNumSub(port: number, channel: string): Promise<number> {
     const c = this.probe(port);
@@ -284,6 +359,30 @@ export class RedisClusterFixture {
     } finally {
       c.disconnect();
     }
+  }
+
+  /**
+   * Connections on every running node that hold shard subscriptions (CLIENT LIST's ssub) but
+   * are not an ioredis sharded subscriber (named `ssubscriber`): Redis counts such a connection
+   * as a receiver of SPUBLISH while the client that owns it never hands the messages on.
+   */
+  async strayShardSubscribers(): Promise<string[]> {
+    const stray: string[] = [];
+    for (const node of this.nodes.values()) {
+      if (!node.running()) continue;
+      const c = this.probe(node.port);
+      try {
+        const list = String(await c.call('CLIENT', 'LIST'));
+        for (const line of list.split('\n')) {
+          const ssub = Number(/ ssub=(\d+)/.exec(line)?.[1] ?? 0);
+          const name = / name=(\S*)/.exec(line)?.[1] ?? '';
+          if (ssub > 0 && !name.includes('ssubscriber')) stray.push(`${node.port}: ${line.trim()}`);
+        }
+      } finally {
+        c.disconnect();
+      }
+    }
+    return stray;
   }
 
   /** The owner's port of each of the 16384 slots (0 for an uncovered slot). */
@@ -415,6 +514,16 @@ export class RedisClusterFixture {
       `127.0.0.1:${this.livePort()}`,
     ]);
     await this.waitKnown(node.port);
+    // Until the new node has learned every slot's owner it answers CLUSTERDOWN, and a MIGRATE
+    // into it fails mid-slot (seen as a rebalance that left a slot open).
+    await until(`node ${node.port} to see the cluster ok`, async () => {
+      const probe = this.probe(node.port);
+      try {
+        return /cluster_state:ok/.test(String(await probe.call('CLUSTER', 'INFO')));
+      } finally {
+        probe.disconnect();
+      }
+    });
     return node;
   }
 
@@ -458,6 +567,7 @@ export class RedisClusterFixture {
         return;
       } catch (err) {
         if (attempt >= 5) throw err;
+        console.warn(`rebalance attempt ${attempt} failed: ${String(err)}`);
         await sleep(1000);
       }
     }

@@ -219,6 +219,8 @@ export const BUS_COUNTERS = [
   'socketfleet_bus_publish_short_total',
   'socketfleet_bus_publish_repaired_total',
   'socketfleet_bus_duplicates_dropped_total',
+  'socketfleet_bus_sequence_gaps_total',
+  'socketfleet_bus_sequence_gaps_filled_total',
 ] as const;
 
 export interface BusCounters {
@@ -226,10 +228,12 @@ export interface BusCounters {
   short: number;
   repaired: number;
   duplicatesDropped: number;
+  /** Broadcasts receivers found missing by number, minus those that came late: their loss. */
+  gapsLost: number;
 }
 
 export async function busCounters(servers: ServerProcess[]): Promise<BusCounters> {
-  const [failed, short, repaired, duplicatesDropped] = await Promise.all(
+  const [failed, short, repaired, duplicatesDropped, gaps, filled] = await Promise.all(
     BUS_COUNTERS.map((name) => fleetMetric(servers, name)),
   );
   return {
@@ -237,6 +241,7 @@ export async function busCounters(servers: ServerProcess[]): Promise<BusCounters
     short: short!,
     repaired: repaired!,
     duplicatesDropped: duplicatesDropped!,
+    gapsLost: gaps! - filled!,
   };
 }
 
@@ -246,5 +251,6 @@ export function counterDelta(after: BusCounters, before: BusCounters): BusCounte
     short: after.short - before.short,
     repaired: after.repaired - before.repaired,
     duplicatesDropped: after.duplicatesDropped - before.duplicatesDropped,
+    gapsLost: after.gapsLost - before.gapsLost,
   };
 }

@@ -1,7 +1,10 @@
 // Runs `socketfleet operator` as a real child process (through tsx, so the test exercises the
 // current sources without a build step) and reads its /metrics, /readyz and JSON logs.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -41,8 +44,17 @@ export async function freePort(): Promise<number> {
 }
 
 const running = new Set<ChildProcess>();
+/**
+ * The operator key, as the chart's Secret mount would provide it: one per test process, so
+ * operators started by one test (a leader and its standby) derive the same Redis passwords.
+ */
+const keyDir = mkdtempSync(join(tmpdir(), 'socketfleet-operator-key-'));
+export const OPERATOR_KEY = randomBytes(48);
+const keyFile = join(keyDir, 'key');
+writeFileSync(keyFile, OPERATOR_KEY, { mode: 0o600 });
 process.once('exit', () => {
   for (const child of running) child.kill('SIGKILL');
+  rmSync(keyDir, { recursive: true, force: true });
 });
 
 export async function startOperator(kubeconfig: string, args: string[]): Promise<OperatorProcess> {
@@ -60,6 +72,7 @@ export async function startOperator(kubeconfig: string, args: string[]): Promise
       String(metricsPort),
       // kwok's pods run no Redis for the operator to form or reshard.
       '--redis-admin=false',
+      `--operator-key-file=${keyFile}`,
       ...args,
     ],
     {

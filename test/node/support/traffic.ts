@@ -7,7 +7,8 @@ import { CLIENT_SOURCE_IPS, type RealNode } from '../harness.js';
 
 export interface Message {
   room: string;
-  data: { tag: string; from: number; seq: number };
+  /** `t`: when the publisher sent it (ms since epoch). */
+  data: { tag: string; from: number; seq: number; t: number };
 }
 
 export interface Member {
@@ -15,9 +16,13 @@ export interface Member {
   room: string;
   client: Client;
   received: Message[];
+  /** When each of `received` arrived (ms since epoch), index for index. */
+  receivedAt: number[];
   /** Times (ms since epoch) of every disconnect and every (re)connect after the first. */
   disconnects: number[];
   reconnects: number[];
+  /** What the client saw fail: connect errors (an HTTP error of the gateway is one). */
+  errors: string[];
 }
 
 export interface Ack {
@@ -67,11 +72,17 @@ export async function openMembers(
       room: rooms[index % rooms.length]!,
       client,
       received: [],
+      receivedAt: [],
       disconnects: [],
       reconnects: [],
+      errors: [],
     };
-    client.on('message', (m: Message) => member.received.push(m));
+    client.on('message', (m: Message) => {
+      member.received.push(m);
+      member.receivedAt.push(Date.now());
+    });
     client.on('disconnect', () => member.disconnects.push(Date.now()));
+    client.on('connect_error', (err: Error) => member.errors.push(err.message));
     // A new session has no rooms: join again before counting the client as back.
     client.io.on('reconnect', () => {
       void join(member).then(() => member.reconnects.push(Date.now()));
@@ -89,7 +100,7 @@ async function join(member: Member): Promise<void> {
 }
 
 export async function publish(member: Member, tag: string, seq: number): Promise<Ack> {
-  const data = { tag, from: member.index, seq };
+  const data = { tag, from: member.index, seq, t: Date.now() };
   try {
     return (await member.client
       .timeout(5_000)
@@ -109,6 +120,10 @@ export interface LoadResult {
   ackErrors: Map<string, number>;
   /** Messages acked ok, per room. */
   ackedByRoom: Map<string, Set<string>>;
+  /** When each acked message was sent, by `from:seq`. */
+  sentAt: Map<string, number>;
+  /** Publishes that failed or timed out, by the publishing member's index. */
+  failedBy: Map<number, number>;
 }
 
 /**
@@ -127,21 +142,26 @@ export function startLoad(
     acked: 0,
     ackErrors: new Map(),
     ackedByRoom: new Map(),
+    sentAt: new Map(),
+    failedBy: new Map(),
   };
   let running = true;
   const loops = members.map(async (m) => {
     for (let seq = 0; running; seq++) {
       if (m.client.connected) {
         result.published++;
+        const sent = Date.now();
         const ack = await publish(m, tag, seq);
         if (ack.ok) {
           result.acked++;
           const set = result.ackedByRoom.get(m.room) ?? new Set<string>();
           set.add(`${m.index}:${seq}`);
+          result.sentAt.set(`${m.index}:${seq}`, sent);
           result.ackedByRoom.set(m.room, set);
         } else {
           const key = ack.error ?? 'unknown';
           result.ackErrors.set(key, (result.ackErrors.get(key) ?? 0) + 1);
+          result.failedBy.set(m.index, (result.failedBy.get(m.index) ?? 0) + 1);
         }
       }
       await new Promise((r) => setTimeout(r, intervalMs));
@@ -167,17 +187,43 @@ export function lossOfSteadyMembers(
   tag: string,
   since: number,
   load: LoadResult,
-): { steady: number; expected: number; received: number } {
+  rooms?: ReadonlySet<string>,
+): { steady: number; expected: number; received: number; lostSentAt: number[]; lost: string[] } {
   let expected = 0;
   let received = 0;
   let steady = 0;
+  const lostSentAt: number[] = [];
+  /** `from:seq` of each message a steady member missed (once per member that missed it). */
+  const lost: string[] = [];
   for (const m of members) {
     if (m.disconnects.some((t) => t >= since)) continue;
+    if (rooms && !rooms.has(m.room)) continue;
     steady++;
     const acked = load.ackedByRoom.get(m.room) ?? new Set<string>();
     expected += acked.size;
     const got = new Set(receivedWithTag(m, tag).map((x) => `${x.data.from}:${x.data.seq}`));
-    for (const k of acked) if (got.has(k)) received++;
+    for (const k of acked) {
+      if (got.has(k)) received++;
+      else {
+        lostSentAt.push(load.sentAt.get(k) ?? 0);
+        lost.push(k);
+      }
+    }
   }
-  return { steady, expected, received };
+  return { steady, expected, received, lostSentAt, lost };
+}
+
+/** Members that disconnected at or after `since`. */
+export function movedSince(members: Member[], since: number): Member[] {
+  return members.filter((m) => m.disconnects.some((t) => t >= since));
+}
+
+/**
+ * For each member that disconnected at or after `since`: when it was connected again, back in
+ * its room, and had received a broadcast there (ms since epoch); undefined while it is not.
+ */
+export function backAt(m: Member, since: number): number | undefined {
+  const rejoined = m.reconnects.find((t) => t >= since);
+  if (rejoined === undefined || !m.client.connected) return undefined;
+  return m.receivedAt.find((t) => t >= rejoined);
 }

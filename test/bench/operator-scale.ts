@@ -1,0 +1,334 @@
+/**
+ * The operator at scale (issue 18, item 4), on the kwok control plane: real etcd, kube-apiserver,
+ * controller-manager and scheduler, with kwok's fake nodes running the pods.
+ *
+ * 1. One cluster at a time: apply -> Ready, --single rounds (target p50 < 3 s).
+ * 2. --clusters RealtimeClusters applied at once: time until every one is Ready (target < 120 s),
+ *    operator RSS sampled throughout (target < 256 MiB), write requests per cluster.
+ * 3. An idle minute with every cluster Ready: writes the operator sends (target 0).
+ *
+ * The operator runs compiled (`node bin/socketfleet.js operator`), as in its image, so RSS is
+ * the product's and not a TypeScript loader's. Ready times come from one `kubectl get -w`
+ * stream; writes from the operator's own counter and from the API server's audit log.
+ * Run: npm run bench:operator -- --clusters 500
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { sampleProcesses } from '../../operator/bench/resources.js';
+import { USER_AGENT } from '../../operator/reconcile/kube-client.js';
+import { readAuditEvents, startCluster, type Cluster } from '../cluster/harness.js';
+import { freePort } from '../e2e/support/operator-process.js';
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const NAMESPACE = 'scale';
+/** Pods one bench cluster runs (1 shard x master + replica, 1 server, 1 gateway), with headroom. */
+const PODS_PER_CLUSTER = 6;
+
+const { values } = parseArgs({
+  options: {
+    clusters: { type: 'string', default: '500' },
+    nodes: { type: 'string', default: '10' },
+    single: { type: 'string', default: '5' },
+    'idle-seconds': { type: 'string', default: '60' },
+    concurrency: { type: 'string', default: '4' },
+  },
+});
+const clusters = Number(values.clusters);
+const nodes = Number(values.nodes);
+const singleRounds = Number(values.single);
+const idleSeconds = Number(values['idle-seconds']);
+
+function log(line: string): void {
+  process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The smallest useful cluster: every field that costs pods turned down to one. */
+function manifest(name: string): string {
+  return `apiVersion: socketfleet.dev/v1alpha1
+kind: RealtimeCluster
+metadata:
+  name: ${name}
+  namespace: ${NAMESPACE}
+spec:
+  replicas: 1
+  redis:
+    shards: 1
+  gateway:
+    replicas: 1
+---
+`;
+}
+
+/** Follows every RealtimeCluster's Ready condition through one watch; records when each turned True. */
+function watchReady(cluster: Cluster): { readyAt: Map<string, number>; stop: () => void } {
+  const readyAt = new Map<string, number>();
+  const child = spawn(
+    join(cluster.binDir, 'kubectl'),
+    [
+      '-n',
+      NAMESPACE,
+      'get',
+      'realtimeclusters',
+      '--watch',
+      '-o',
+      'jsonpath={.metadata.name} {.status.conditions[?(@.type=="Ready")].status}{"\\n"}',
+    ],
+    { env: cluster.env, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let partial = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    const now = performance.now();
+    partial += d;
+    const lines = partial.split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      const [name, status] = line.trim().split(' ');
+      if (name && status === 'True' && !readyAt.has(name)) readyAt.set(name, now);
+    }
+  });
+  return { readyAt, stop: () => child.kill('SIGTERM') };
+}
+
+interface Operator {
+  child: ChildProcess;
+  metricsPort: number;
+  maxRssBytes: () => number;
+  nonLeaseWrites: () => Promise<number>;
+  /** Reconciles run and the seconds they took, from the operator's own metrics. */
+  reconciles: () => Promise<{ count: number; seconds: number }>;
+}
+
+async function metricSum(port: number, pattern: RegExp): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  let total = 0;
+  for (const line of text.split('\n')) {
+    const m = pattern.exec(line);
+    if (m) total += Number(m[1]);
+  }
+  return total;
+}
+
+async function startOperator(cluster: Cluster): Promise<Operator> {
+  const metricsPort = await freePort();
+  // What the chart's key Secret mount provides (Redis passwords are derived from it).
+  const keyDir = mkdtempSync(join(tmpdir(), 'socketfleet-scale-key-'));
+  writeFileSync(join(keyDir, 'key'), randomBytes(48), { mode: 0o600 });
+  const child = spawn(
+    process.execPath,
+    [
+      join(repo, 'bin/socketfleet.js'),
+      'operator',
+      '--kubeconfig',
+      cluster.kubeconfigPath,
+      '--metrics-port',
+      String(metricsPort),
+      `--operator-key-file=${join(keyDir, 'key')}`,
+      '--leader-election=false',
+      // kwok's pods run no Redis to form.
+      '--redis-admin=false',
+      '--concurrency',
+      values.concurrency,
+      '--log-level',
+      'warn',
+    ],
+    { cwd: repo, stdio: ['ignore', 'ignore', 'inherit'], env: cluster.env },
+  );
+  let maxRss = 0;
+  const sampler = setInterval(() => {
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+      if (m) maxRss = Math.max(maxRss, Number(m[1]) * 1024);
+    } catch {
+      // exited
+    }
+  }, 250);
+  child.once('exit', () => {
+    clearInterval(sampler);
+    rmSync(keyDir, { recursive: true, force: true });
+  });
+  for (let i = 0; ; i++) {
+    if (child.exitCode !== null) throw new Error('The operator exited during start-up.');
+    const ok = await fetch(`http://127.0.0.1:${metricsPort}/readyz`)
+      .then((r) => r.status === 200)
+      .catch(() => false);
+    if (ok) break;
+    if (i > 240) throw new Error('The operator was not ready within 60 s.');
+    await sleep(250);
+  }
+  return {
+    child,
+    metricsPort,
+    maxRssBytes: () => maxRss,
+    nonLeaseWrites: () =>
+      metricSum(
+        metricsPort,
+        /^socketfleet_operator_api_write_requests_total\{(?![^}]*kind="Lease")[^}]*\} (\S+)$/,
+      ),
+    async reconciles() {
+      return {
+        count: await metricSum(
+          metricsPort,
+          /^socketfleet_operator_reconcile_duration_seconds_count (\S+)$/,
+        ),
+        seconds: await metricSum(
+          metricsPort,
+          /^socketfleet_operator_reconcile_duration_seconds_sum (\S+)$/,
+        ),
+      };
+    },
+  };
+}
+
+async function waitAll(
+  readyAt: Map<string, number>,
+  names: string[],
+  timeoutMs: number,
+): Promise<boolean> {
+  const end = performance.now() + timeoutMs;
+  while (performance.now() < end) {
+    if (names.every((n) => readyAt.has(n))) return true;
+    await sleep(100);
+  }
+  return false;
+}
+
+/** kwokctl's binary runtime keeps each component's pid in the cluster's state directory. */
+function pidOf(cluster: Cluster, component: string): number | undefined {
+  const file = join(dirname(cluster.kubeconfigPath), 'pids', `${component}.pid`);
+  return existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : undefined;
+}
+
+/** The machine is shared: a reader needs to know how busy it was. */
+function loadAverage(): string {
+  return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+async function main(): Promise<number> {
+  // Room for every pod and every Service's ClusterIP; the defaults fill at ~125 clusters.
+  process.env.SOCKETFLEET_NODES = String(nodes);
+  process.env.SOCKETFLEET_NODE_PODS = String(
+    Math.ceil(((clusters + singleRounds) * PODS_PER_CLUSTER) / nodes) + 20,
+  );
+  process.env.SOCKETFLEET_SERVICE_CIDR = '10.96.0.0/16';
+  const cluster = await startCluster({ name: `socketfleet-scale-${process.pid}` });
+  let operator: Operator | undefined;
+  let watcher: ReturnType<typeof watchReady> | undefined;
+  try {
+    await cluster.kubectlOk(['apply', '--server-side', '-f', join(repo, 'crds')]);
+    await cluster.kubectlOk([
+      'wait',
+      '--for=condition=Established',
+      'crd/realtimeclusters.socketfleet.dev',
+    ]);
+    await cluster.kubectlOk(['create', 'namespace', NAMESPACE]);
+    operator = await startOperator(cluster);
+    watcher = watchReady(cluster);
+    const auditSince = new Date();
+
+    const singles: number[] = [];
+    for (let i = 0; i < singleRounds; i++) {
+      const name = `single-${i}`;
+      const t0 = performance.now();
+      await cluster.kubectlOk(['apply', '-f', '-'], manifest(name));
+      if (!(await waitAll(watcher.readyAt, [name], 60_000)))
+        throw new Error(`${name} was not Ready within 60 s.`);
+      singles.push((watcher.readyAt.get(name)! - t0) / 1000);
+      log(`single ${name}: Ready ${singles.at(-1)!.toFixed(2)} s after apply`);
+    }
+    const writesBeforeBulk = await operator.nonLeaseWrites();
+    const reconcilesBeforeBulk = await operator.reconciles();
+
+    const names = Array.from({ length: clusters }, (_, i) => `bulk-${i}`);
+    const apiserverPid = pidOf(cluster, 'kube-apiserver');
+    const cpuBefore = {
+      operator: sampleProcesses([operator.child.pid!]).cpuSeconds,
+      apiserver: apiserverPid ? sampleProcesses([apiserverPid]).cpuSeconds : NaN,
+    };
+    const t0 = performance.now();
+    await cluster.kubectlOk(['create', '-f', '-'], names.map(manifest).join(''));
+    const applied = (performance.now() - t0) / 1000;
+    log(`${clusters} clusters created in ${applied.toFixed(1)} s`);
+    const converged = await waitAll(watcher.readyAt, names, 600_000);
+    const readyTimes = names
+      .filter((n) => watcher!.readyAt.has(n))
+      .map((n) => (watcher!.readyAt.get(n)! - t0) / 1000)
+      .sort((a, b) => a - b);
+    const allReadyS = converged ? readyTimes.at(-1)! : Infinity;
+    log(`${readyTimes.length}/${clusters} Ready; last at ${allReadyS.toFixed(1)} s`);
+    const bulkWrites = (await operator.nonLeaseWrites()) - writesBeforeBulk;
+    const afterBulk = await operator.reconciles();
+    const cpu = {
+      operator: sampleProcesses([operator.child.pid!]).cpuSeconds - cpuBefore.operator,
+      apiserver: apiserverPid
+        ? sampleProcesses([apiserverPid]).cpuSeconds - cpuBefore.apiserver
+        : NaN,
+    };
+    const bulkReconciles = afterBulk.count - reconcilesBeforeBulk.count;
+    const bulkReconcileSeconds = afterBulk.seconds - reconcilesBeforeBulk.seconds;
+
+    await sleep(10_000);
+    const idleStart = await operator.nonLeaseWrites();
+    log(`idle for ${idleSeconds} s`);
+    await sleep(idleSeconds * 1000);
+    const idleWrites = (await operator.nonLeaseWrites()) - idleStart;
+    const rssMiB = operator.maxRssBytes() / 2 ** 20;
+
+    const audit = await readAuditEvents(cluster.auditLogPath, {
+      since: auditSince,
+      userAgent: USER_AGENT,
+    });
+    const singleSorted = [...singles].sort((a, b) => a - b);
+    const p50Single = percentile(singleSorted, 50);
+    const rows: [string, string, boolean][] = [
+      [
+        `${clusters} clusters applied at once -> all Ready`,
+        `${allReadyS.toFixed(1)} s (p50 ${percentile(readyTimes, 50).toFixed(1)} s, p99 ${percentile(readyTimes, 99).toFixed(1)} s; target < 120 s)`,
+        allReadyS < 120,
+      ],
+      [
+        'operator RSS, max over the run',
+        `${rssMiB.toFixed(0)} MiB (target < 256 MiB)`,
+        rssMiB < 256,
+      ],
+      [
+        'one cluster apply -> Ready, p50',
+        `${p50Single.toFixed(2)} s over ${singles.length} rounds (${singles.map((s) => s.toFixed(2)).join(', ')}; target < 3 s)`,
+        p50Single < 3,
+      ],
+      [
+        `writes in an idle ${idleSeconds} s with ${clusters + singleRounds} clusters`,
+        `${idleWrites} (target 0)`,
+        idleWrites === 0,
+      ],
+    ];
+    process.stdout.write(
+      [
+        `operator scale: ${clusters} clusters on ${nodes} kwok nodes, --concurrency ${values.concurrency}`,
+        ...rows.map(([what, value, ok]) => `${ok ? 'PASS' : 'FAIL'}  ${what}: ${value}`),
+        `info  write requests per cluster during the bulk convergence: ${(bulkWrites / clusters).toFixed(1)} (operator counter; ${audit.length} writes in the audit log over the whole run, Leases excluded: ${audit.filter((e) => e.objectRef?.resource !== 'leases').length})`,
+        `info  reconciles during the bulk convergence: ${bulkReconciles} (${(bulkReconciles / clusters).toFixed(1)} per cluster), mean ${((bulkReconcileSeconds / Math.max(bulkReconciles, 1)) * 1000).toFixed(0)} ms each`,
+        `info  CPU during the bulk convergence: operator ${cpu.operator.toFixed(1)} s (${((cpu.operator / clusters) * 1000).toFixed(0)} ms per cluster), kube-apiserver ${cpu.apiserver.toFixed(1)} s; load average ${loadAverage()}`,
+        `info  kubectl create of the ${clusters} objects took ${applied.toFixed(1)} s of the convergence time`,
+        '',
+      ].join('\n'),
+    );
+    return rows.every(([, , ok]) => ok) ? 0 : 1;
+  } finally {
+    watcher?.stop();
+    operator?.child.kill('SIGKILL');
+    await cluster.stop();
+  }
+}
+
+process.exitCode = await main();
