@@ -606,6 +606,118 @@ export const TuningSpecSchema = z
   })
   .describe('Kernel and process tuning of the Socket.IO pods.');
 
+const scalingRule = (direction: 'up' | 'down', window: number, pods: number, percent: number) =>
+  z
+    .object({
+      stabilizationWindowSeconds: z
+        .int()
+        .min(0)
+        .max(3600)
+        .default(window)
+        .describe(
+          direction === 'up'
+            ? 'The operator scales up only to the lowest replica count recommended over this many past seconds, so one spike does not add pods.'
+            : 'The operator scales down only to the highest replica count recommended over this many past seconds, so a dip does not remove pods it soon needs again.',
+        ),
+      maxPodsPerPeriod: z
+        .int()
+        .min(1)
+        .max(1000)
+        .default(pods)
+        .describe(`Pods that may be ${direction === 'up' ? 'added' : 'removed'} per period.`),
+      maxPercentPerPeriod: z
+        .int()
+        .min(1)
+        .max(1000)
+        .default(percent)
+        .describe(
+          `Percent of the replicas at the start of the period that may be ${direction === 'up' ? 'added' : 'removed'} per period; the larger of the two limits applies.`,
+        ),
+      periodSeconds: z
+        .int()
+        .min(1)
+        .max(1800)
+        .default(15)
+        .describe('Length of the period the step limits count over.'),
+    })
+    .strict();
+
+export const AUTOSCALING_RANGE_MESSAGE = 'minReplicas must not exceed maxReplicas';
+
+export const AutoscalingSpecSchema = z
+  .object({
+    enabled: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Let the operator set spec.replicas (through the scale subresource) from the connections and event-loop lag it reads from every ready server pod. A hand-set spec.replicas outside [minReplicas, maxReplicas] is then clamped.',
+      ),
+    minReplicas: z.int().min(1).max(1000).default(2).describe('Fewest server pods.'),
+    maxReplicas: z.int().min(1).max(1000).default(10).describe('Most server pods.'),
+    targetConnectionsPerPod: z
+      .int()
+      .min(1)
+      .max(10000000)
+      .default(1000)
+      .describe(
+        'Connected clients per server pod to aim for: desired replicas = ceil(total connections / target).',
+      ),
+    targetEventLoopLagMs: z
+      .int()
+      .min(1)
+      .max(60000)
+      .optional()
+      .describe(
+        'Scale up, too, when the mean event-loop lag (p99 over the sampling window) of the servers exceeds this many milliseconds. Lag never scales down.',
+      ),
+    tolerancePercent: z
+      .int()
+      .min(0)
+      .max(100)
+      .default(10)
+      .describe(
+        'No scaling while the load is within this percentage of the target, so noise does not move pods.',
+      ),
+    intervalSeconds: z
+      .int()
+      .min(1)
+      .max(300)
+      .default(15)
+      .describe('How often the operator reads the server metrics and decides.'),
+    behavior: z
+      .object({
+        scaleUp: scalingRule('up', 0, 4, 100)
+          .prefault({})
+          .describe(
+            'Scale-up limits (defaults as a HorizontalPodAutoscaler: no window, 4 pods or 100% per 15 s).',
+          ),
+        scaleDown: scalingRule('down', 300, 1, 100)
+          .prefault({})
+          .describe(
+            'Scale-down limits (defaults as a HorizontalPodAutoscaler: a 300 s window, 100% per 15 s).',
+          ),
+      })
+      .strict()
+      .prefault({})
+      .describe('Stabilisation windows and step limits, so the replica count never flaps.'),
+  })
+  .strict()
+  .superRefine((v, ctx) => {
+    if (v.minReplicas > v.maxReplicas) {
+      ctx.addIssue({ code: 'custom', path: ['minReplicas'], message: AUTOSCALING_RANGE_MESSAGE });
+    }
+  })
+  .meta({
+    'x-kubernetes-validations': [
+      {
+        rule: '(has(self.minReplicas) ? self.minReplicas : 2) <= (has(self.maxReplicas) ? self.maxReplicas : 10)',
+        message: AUTOSCALING_RANGE_MESSAGE,
+        fieldPath: '.minReplicas',
+      },
+    ],
+  })
+  .describe('Connection-based autoscaling of the Socket.IO servers, run by the operator itself.');
+
 export const RealtimeClusterSpecSchema = z
   .object({
     replicas: z
@@ -656,6 +768,7 @@ export const RealtimeClusterSpecSchema = z
       .describe('PriorityClass of the Socket.IO pods.'),
     socketio: SocketIOSpecSchema.prefault({}),
     redis: RedisSpecSchema.prefault({}),
+    autoscaling: AutoscalingSpecSchema.prefault({}),
     gateway: GatewaySpecSchema.prefault({}),
     tuning: TuningSpecSchema.prefault({}),
     auth: z
@@ -677,6 +790,24 @@ export const RealtimeClusterSpecSchema = z
       .strict()
       .prefault({})
       .describe('How the Socket.IO servers authenticate clients.'),
+    rebalance: z
+      .object({
+        enabled: z
+          .boolean()
+          .default(true)
+          .describe(
+            'After the set of ready servers changes, ask each server to close (spread over spreadSeconds) the connections of clients whose consistent hash now points at another server, so new servers take their share and nobody moves twice. Only with gateway mode managed and balance consistent-hash; the operator does it when the server set has been stable for two autoscaling intervals.',
+          ),
+        spreadSeconds: z
+          .int()
+          .min(0)
+          .max(600)
+          .default(60)
+          .describe('Window over which each server spreads the closes.'),
+      })
+      .strict()
+      .prefault({})
+      .describe('Rebalancing of existing connections after servers join.'),
     networkPolicy: z
       .object({
         enabled: z
@@ -767,6 +898,28 @@ export const RealtimeClusterStatusSchema = z
       .optional()
       .describe('The Redis Cluster as the operator last observed it.'),
     endpoint: z.string().optional().describe('Where clients connect.'),
+    autoscaling: z
+      .object({
+        connections: z.int().optional().describe('Clients connected over all sampled servers.'),
+        sampledPods: z.int().optional().describe('Ready server pods whose metrics were read.'),
+        eventLoopLagMs: z
+          .number()
+          .optional()
+          .describe('Mean event-loop lag (p99) of the sampled servers, in milliseconds.'),
+        desiredReplicas: z.int().optional().describe('Replicas the autoscaler decided on last.'),
+        lastScaleTime: z
+          .string()
+          .optional()
+          .describe('When the autoscaler last changed spec.replicas.'),
+        reason: z
+          .string()
+          .optional()
+          .describe('Why the autoscaler decided as it did, in one sentence.'),
+      })
+      .optional()
+      .describe(
+        'What the autoscaler last observed and decided (when spec.autoscaling is enabled).',
+      ),
   })
   .describe('Observed state, written by the operator.');
 
@@ -795,3 +948,5 @@ export type RealtimeCluster = z.infer<typeof RealtimeClusterSchema>;
 export type RealtimeClusterSpec = z.infer<typeof RealtimeClusterSpecSchema>;
 export type RealtimeClusterStatus = z.infer<typeof RealtimeClusterStatusSchema>;
 export type Condition = z.infer<typeof ConditionSchema>;
+export type AutoscalingSpec = z.infer<typeof AutoscalingSpecSchema>;
+export type AutoscalingStatus = NonNullable<RealtimeClusterStatus['autoscaling']>;

@@ -61,6 +61,9 @@ export function buildNetworkPolicies(cluster: RealtimeCluster): KubeObject[] {
     ? [{ from: [fromPods('gateway')], ports: [tcp(SOCKETIO_PORT)] }]
     : // With gateway mode none the user's own load balancer must reach the servers.
       [{ ports: [tcp(SOCKETIO_PORT)] }];
+  // The operator's autopilot reads every server's /metrics to autoscale and detect trouble; its
+  // own rule keeps it working if the open rule below is ever narrowed to known scrapers.
+  serverIngress.push({ from: [OPERATOR_PEER], ports: [tcp(OPS_PORT)] });
   // Metrics scrapers live in other namespaces with labels we cannot know.
   serverIngress.push({ ports: [tcp(OPS_PORT)] });
 

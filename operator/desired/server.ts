@@ -1,4 +1,5 @@
 import { clientAuthEnv } from './client-auth.js';
+import { serverReplicas } from './autoscaling.js';
 import { CONFIG_PATH_ENV, DEFAULT_CONFIG_PATH } from '../../server-image/src/config.js';
 import { SESSION_ADDRESS_ENV } from '../../server-image/src/session-tag.js';
 import type { RealtimeCluster } from '../api/realtimecluster.js';
@@ -168,7 +169,7 @@ export function buildServerDeployment(cluster: RealtimeCluster, tuning: ServerTu
     kind: 'Deployment',
     metadata: objectMeta(cluster, names.server, componentLabels(cluster, 'server')),
     spec: {
-      replicas: spec.replicas,
+      replicas: serverReplicas(spec),
       selector: { matchLabels: selectorLabels(cluster, 'server') },
       // New pods are Ready before old ones go, so capacity never dips during a rollout; each
       // old pod then spreads its clients' reconnects over drainSeconds.

@@ -1,9 +1,12 @@
 import type { RealtimeCluster } from '../api/realtimecluster.js';
+import { replicasClampWarning } from './autoscaling.js';
 
 /** Settings that are valid but defeat their own purpose, explained in one sentence each. */
 export function specWarnings(cluster: RealtimeCluster): string[] {
   const g = cluster.spec.gateway;
   const out: string[] = [];
+  const clamped = replicasClampWarning(cluster.spec);
+  if (clamped) out.push(clamped);
   if (g.mode !== 'managed') return out;
   const addressHashing = g.balance !== 'room-affinity';
   if (

@@ -1,6 +1,15 @@
 import type { Condition } from '../api/realtimecluster.js';
 
-export type ConditionType = 'Ready' | 'Progressing' | 'Degraded' | 'RedisCluster';
+export type ConditionType =
+  | 'Ready'
+  | 'Progressing'
+  | 'Degraded'
+  | 'RedisCluster'
+  // Set by the autopilot (operator/autoscale/abnormal.ts): True while the trouble lasts.
+  | 'EventLoopLagging'
+  | 'PublishLoss'
+  | 'ShardWithoutReplica'
+  | 'ConnectionsSkewed';
 
 export interface ConditionInput {
   type: ConditionType;

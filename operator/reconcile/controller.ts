@@ -1,6 +1,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { GROUP, KIND } from '../api/realtimecluster.js';
+import { Autopilot } from '../autoscale/loop.js';
 import { INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from './apply-plan.js';
 import type { EventRecorder } from './events.js';
 import { KindCache } from './informers.js';
@@ -21,6 +22,8 @@ export interface ControllerOptions {
   log: Logger;
   /** Form, heal and reshard each cluster's Redis over the network (off where pods are fake). */
   redisAdmin?: boolean;
+  /** Read server metrics to autoscale and detect trouble (default: as redisAdmin, pods must run). */
+  autopilot?: boolean;
   /** Roots of the per-cluster Redis passwords, current first (desired/redis-acl.ts). */
   operatorKeys: Buffer[];
 }
@@ -48,6 +51,7 @@ export class Controller {
   readonly queue: WorkQueue;
   private readonly reconciler: Reconciler;
   private readonly all: KindCache[];
+  private readonly autopilot: Autopilot | undefined;
 
   constructor(private readonly opts: ControllerOptions) {
     const { kc, client, namespaces, log } = opts;
@@ -76,6 +80,18 @@ export class Controller {
       concurrency: opts.concurrency,
       onDepth: (d) => opts.metrics.queueDepth.set(d),
     });
+    this.autopilot =
+      (opts.autopilot ?? opts.redisAdmin ?? true)
+        ? new Autopilot({
+            client,
+            clusters,
+            pods,
+            events: opts.events,
+            log,
+            enqueue: (key) => this.queue.add(key),
+          })
+        : undefined;
+    const autopilot = this.autopilot;
     this.reconciler = new Reconciler({
       client,
       caches: this.caches,
@@ -84,6 +100,7 @@ export class Controller {
       log,
       failures: (key) => this.queue.failures(key),
       redisAdmin: opts.redisAdmin ?? true,
+      ...(autopilot ? { autopilot: (key: string) => autopilot.observation(key) } : {}),
       operatorKeys: opts.operatorKeys,
     });
 
@@ -112,9 +129,11 @@ export class Controller {
       'caches synced; reconciling',
     );
     this.queue.start((key) => this.reconciler.reconcile(key));
+    this.autopilot?.start();
   }
 
   async stop(): Promise<void> {
+    await this.autopilot?.stop();
     await Promise.all(this.all.map((c) => c.stop()));
     await this.queue.shutdown();
   }

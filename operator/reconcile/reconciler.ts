@@ -13,6 +13,7 @@ import {
   buildRedisAuthSecret,
   clientAuthWarnings,
 } from '../desired/index.js';
+import { serverReplicas } from '../desired/autoscaling.js';
 import { serverSelector } from '../desired/labels.js';
 import { deriveRedisPassword, deriveRedisPasswords, REDIS_USERS } from '../desired/redis-acl.js';
 import { resourceNames } from '../desired/names.js';
@@ -29,6 +30,8 @@ import {
   APPLIED_HASH_ANNOTATION,
 } from './apply-plan.js';
 import { findCondition } from './conditions.js';
+import { withAutopilot } from './autopilot-status.js';
+import type { AutopilotObservation } from '../autoscale/loop.js';
 import { RedisClusterManager } from './redis-cluster.js';
 import { OperatorError, toOperatorError, type ErrorTag } from './errors.js';
 import type { EventRecorder, EventTarget } from './events.js';
@@ -71,6 +74,8 @@ export interface ReconcilerDeps {
   operatorKeys: Buffer[];
   /** Form, heal and reshard Redis over the network; false where pods never run (kwok). */
   redisAdmin?: boolean;
+  /** What the autopilot last observed of a cluster (autoscaling, abnormalities), for status. */
+  autopilot?: (key: string) => AutopilotObservation | undefined;
 }
 
 /** Retriable failures in a row before the cluster is reported Degraded (one blip is not news). */
@@ -296,7 +301,12 @@ export class Reconciler {
             reason: 'NotObserved',
             message: 'The operator runs with --redis-admin=false and does not observe Redis.',
           };
-    const status = computeStatus(facts, raw.status, rfc3339(this.now()));
+    const status = withAutopilot(
+      computeStatus(facts, raw.status, rfc3339(this.now())),
+      this.deps.autopilot?.(`${namespace}/${raw.metadata.name}`),
+      rfc3339(this.now()),
+      cluster.metadata.generation,
+    );
     const wasReady = findCondition(raw.status?.conditions, 'Ready')?.status === 'True';
     await this.writeStatus(raw, namespace, status);
 
@@ -424,7 +434,7 @@ export class Reconciler {
     }
     return {
       generation: cluster.metadata.generation,
-      desiredReplicas: cluster.spec.replicas,
+      desiredReplicas: serverReplicas(cluster.spec),
       server: this.workload('Deployment', namespace, names.server, applied),
       gateway: managedGateway
         ? {

@@ -8,6 +8,7 @@ import type { Server } from 'socket.io';
 import type { ClusterBus } from './adapter/bus.js';
 import type { NewSessionClock } from './drain.js';
 import type { ServerMetrics } from './metrics.js';
+import { createRebalancer } from './rebalance.js';
 
 export interface OpsState {
   io: Server;
@@ -38,12 +39,13 @@ interface RoomMaps {
 }
 
 /**
- * The ops listener: /healthz, /readyz, /prestop and /metrics. Readiness belongs to the process:
+ * The ops listener: /healthz, /readyz, /prestop, /metrics and /rebalance (rebalance.ts). Readiness belongs to the process:
  * once the client has had a slot map, a failing Redis node only delays (or, past the hold, loses)
  * the traffic of the rooms whose slots it owns, so it must not take this server's clients away.
  */
 export function createOpsServer(state: OpsState): HttpServer {
   const { io, bus, metrics } = state;
+  const rebalancer = createRebalancer(io);
   return createHttpServer((req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/';
     if (url === '/healthz') {
@@ -61,6 +63,8 @@ export function createOpsServer(state: OpsState): HttpServer {
         .end(`${reason}\n`);
     } else if (url === '/prestop' || url.startsWith('/prestop?')) {
       state.newSessions.handle(req, res);
+    } else if (url === '/rebalance') {
+      rebalancer.handle(req, res);
     } else if (url === '/metrics') {
       metrics.connectedClients.set(io.engine.clientsCount);
       metrics.busPublishesHeld.set(bus.heldPublishes);

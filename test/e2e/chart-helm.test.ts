@@ -275,6 +275,10 @@ describe('socketfleet-operator chart', () => {
       'SocketfleetOperatorWithoutLeader',
       'SocketfleetReconcileErrors',
       'SocketfleetRedisNodeUnresponsive',
+      'SocketfleetEventLoopLag',
+      'SocketfleetPersistentPublishLoss',
+      'SocketfleetRedisShardWithoutReplica',
+      'SocketfleetConnectionsPileUp',
     ]);
     const cm = one(docs, 'ConfigMap', `${fullname}-dashboard`) as unknown as {
       metadata: { labels: Record<string, string> };

@@ -50,6 +50,29 @@ describe('parseRealtimeCluster defaults', () => {
           resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { memory: '64Mi' } },
         },
       },
+      autoscaling: {
+        enabled: false,
+        minReplicas: 2,
+        maxReplicas: 10,
+        targetConnectionsPerPod: 1000,
+        tolerancePercent: 10,
+        intervalSeconds: 15,
+        behavior: {
+          scaleUp: {
+            stabilizationWindowSeconds: 0,
+            maxPodsPerPeriod: 4,
+            maxPercentPerPeriod: 100,
+            periodSeconds: 15,
+          },
+          scaleDown: {
+            stabilizationWindowSeconds: 300,
+            maxPodsPerPeriod: 1,
+            maxPercentPerPeriod: 100,
+            periodSeconds: 15,
+          },
+        },
+      },
+      rebalance: { enabled: true, spreadSeconds: 60 },
       gateway: {
         mode: 'managed',
         balance: 'consistent-hash',

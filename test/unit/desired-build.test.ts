@@ -185,6 +185,20 @@ describe('buildDesired', () => {
     const np = find(objects, 'NetworkPolicy', 'demo-server');
     expect((np.spec as any).ingress).toEqual([
       { ports: [{ protocol: 'TCP', port: 3000 }] },
+      {
+        from: [
+          {
+            namespaceSelector: {},
+            podSelector: {
+              matchLabels: {
+                'app.kubernetes.io/name': 'socketfleet-operator',
+                'app.kubernetes.io/component': 'operator',
+              },
+            },
+          },
+        ],
+        ports: [{ protocol: 'TCP', port: 9090 }],
+      },
       { ports: [{ protocol: 'TCP', port: 9090 }] },
     ]);
   });
@@ -245,7 +259,11 @@ describe('buildDesired', () => {
       'gateway',
     );
     expect(server.ingress[0].ports).toEqual([{ protocol: 'TCP', port: 3000 }]);
-    expect(server.ingress[1]).toEqual({ ports: [{ protocol: 'TCP', port: 9090 }] });
+    // The operator's autopilot reads the metrics port by its own rule; other scrapers by the open one.
+    expect(server.ingress[1].from[0].podSelector.matchLabels['app.kubernetes.io/component']).toBe(
+      'operator',
+    );
+    expect(server.ingress[2]).toEqual({ ports: [{ protocol: 'TCP', port: 9090 }] });
     expect(
       build({ networkPolicy: { enabled: false } }).some((o) => o.kind === 'NetworkPolicy'),
     ).toBe(false);

@@ -24,6 +24,10 @@ removes rules (and single verbs) to show each one is needed.
 - apiGroups: [socketfleet.dev]
   resources: [realtimeclusters/status]
   verbs: [patch]
+# The autopilot sets spec.replicas through the scale subresource (spec.autoscaling).
+- apiGroups: [socketfleet.dev]
+  resources: [realtimeclusters/scale]
+  verbs: [patch]
 # Server and gateway Deployments, one StatefulSet per Redis shard: cached,
 # server-side applied, and deleted when no longer desired (shards scaled in).
 - apiGroups: [apps]

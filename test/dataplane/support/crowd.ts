@@ -32,7 +32,13 @@ export class Crowd {
   constructor(
     private readonly url: string,
     readonly total: number,
-    private readonly opts: { processes?: number; rooms: number; pollingEvery?: number },
+    private readonly opts: {
+      processes?: number;
+      rooms: number;
+      pollingEvery?: number;
+      /** Index of the first client: crowds started one after another get distinct addresses. */
+      firstIndex?: number;
+    },
   ) {}
 
   get rooms(): number {
@@ -45,7 +51,7 @@ export class Crowd {
     for (let w = 0; w < n; w++) {
       const config: CrowdWorkerConfig = {
         url: this.url,
-        first: w * per,
+        first: (this.opts.firstIndex ?? 0) + w * per,
         count: Math.min(per, this.total - w * per),
         rooms: this.opts.rooms,
         pollingEvery: this.opts.pollingEvery ?? 0,
