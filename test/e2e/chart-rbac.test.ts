@@ -382,6 +382,15 @@ function probeFor(rule: Rule, namespace: string, allowed: boolean, verb = rule.v
   return { verb, resource: qualified(rule.apiGroups[0]!, rule.resources[0]!), namespace, allowed };
 }
 
+/**
+ * The autopilot sets spec.replicas through the scale subresource from the metrics of running
+ * server pods; kwok's pods serve none (--redis-admin=false turns the loop off here). The
+ * autoscale e2e test (test/e2e/autoscale-scale.test.ts) patches /scale on the real API server.
+ */
+function onlyWithRunningPods(group: string, resource: string): boolean {
+  return group === 'socketfleet.dev' && resource === 'realtimeclusters/scale';
+}
+
 describe('chart RBAC, proven with the operator running as the chart ServiceAccount', () => {
   beforeAll(async () => {
     workDir = mkdtempSync(join(tmpdir(), 'socketfleet-rbac-'));
@@ -523,6 +532,7 @@ describe('chart RBAC, proven with the operator running as the chart ServiceAccou
             // Deleting a Redis pod rolls a Redis template change: that needs Redis pods that
             // run (the real-node suite), not kwok's, so --redis-admin=false here.
             if (verb === 'delete' && group === '' && resource === 'pods') continue;
+            if (onlyWithRunningPods(group, resource)) continue;
             if (!used(verb, group, resource)) unused.push(`${verb} ${qualified(group, resource)}`);
           }
         }
@@ -555,8 +565,13 @@ describe('chart RBAC, proven with the operator running as the chart ServiceAccou
         namespace: ns,
       })),
     ];
+    let skipped = 0;
     for (const c of cases) {
       const removed = c.rules[c.index]!;
+      if (removed.apiGroups.some((g) => removed.resources.some((r) => onlyWithRunningPods(g, r)))) {
+        skipped++;
+        continue;
+      }
       const rest = c.rules.filter((_, i) => i !== c.index);
       await setRules(c.kind, c.name, rest, probeFor(removed, c.namespace, false));
       try {
@@ -576,7 +591,7 @@ describe('chart RBAC, proven with the operator running as the chart ServiceAccou
         .join('\n'),
     );
     expect(report.filter((r) => !r.broke).map((r) => r.rule)).toEqual([]);
-    expect(report).toHaveLength(clusterRules.length + leaseRules.length);
+    expect(report).toHaveLength(clusterRules.length + leaseRules.length - skipped);
   }, 1_800_000);
 
   const everyVerb = process.env.SOCKETFLEET_RBAC_SWEEP === 'all';
