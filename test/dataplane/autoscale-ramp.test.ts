@@ -1,24 +1,16 @@
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRealtimeCluster } from '../../operator/api/parse.js';
 import { detectAbnormalities } from '../../operator/autoscale/abnormal.js';
 import { decide, EMPTY_STATE, type DeciderState } from '../../operator/autoscale/decider.js';
 import { scrapeServer } from '../../operator/autoscale/scrape.js';
-import {
-  renderNginxConf,
-  renderUpstreamBlock,
-  type NginxRuntime,
-} from '../../operator/desired/nginx.js';
-import { endpointsFromSlices, type EndpointSliceLike } from '../../operator/desired/upstreams.js';
-import { NginxReloader, pidFromFile } from '../../operator/gateway/reloader.js';
-import { GatewaySync } from '../../operator/gateway/sync.js';
+import type { EndpointSliceLike } from '../../operator/desired/upstreams.js';
+import type { GatewaySync } from '../../operator/gateway/sync.js';
 import { sourceAddress } from '../../operator/bench/addresses.js';
 import { KetamaRing } from '../../server-image/src/ketama.js';
 import { Crowd } from './support/crowd.js';
-import { Fleet, sleep, until, type NginxProcess, type ServerProcess } from './support/fleet.js';
+import { Fleet, sleep, until, type NginxProcess } from './support/fleet.js';
 import type { RedisClusterFixture } from './support/redis-cluster.js';
+import { slicesOf, startSyncedGateway, type GatewayMember } from './support/synced-gateway.js';
 
 /**
  * The autopilot's decision loop against real processes: real socket.io-clients ramping up in
@@ -58,10 +50,7 @@ const parsed = parseRealtimeCluster({
 if (!parsed.ok) throw new Error(parsed.problems.join('\n'));
 const cluster = parsed.cluster;
 
-interface Member {
-  server: ServerProcess;
-  ready: boolean;
-}
+type Member = GatewayMember;
 
 interface ScaleEvent {
   at: number;
@@ -91,13 +80,7 @@ describe(`autoscaling on connections, ${STAGE_CLIENTS} -> ${STAGE_CLIENTS * STAG
   let stopLoop = false;
   let loop: Promise<void> | undefined;
 
-  const slices = (): EndpointSliceLike[] =>
-    members.map((m) => ({
-      ports: [{ name: 'socketio', port: m.server.port }],
-      endpoints: [
-        { addresses: ['127.0.0.1'], conditions: { ready: m.ready, terminating: !m.ready } },
-      ],
-    }));
+  const slices = (): EndpointSliceLike[] => slicesOf(members);
 
   async function addServers(n: number): Promise<void> {
     const servers = await Promise.all(
@@ -174,25 +157,7 @@ describe(`autoscaling on connections, ${STAGE_CLIENTS} -> ${STAGE_CLIENTS * STAG
       server: await fleet.server(redis, { drainSeconds: DRAIN_SECONDS, logLevel: 'warn' }),
       ready: true,
     });
-    nginx = await fleet.nginx((_port, rt) => {
-      const runtime: NginxRuntime = { ...rt, upstreamsFile: join(fleet.dir, 'upstreams.conf') };
-      writeFileSync(
-        runtime.upstreamsFile!,
-        renderUpstreamBlock(cluster.spec.gateway.balance, endpointsFromSlices(slices())),
-      );
-      const reloader = new NginxReloader({
-        upstreamsFile: runtime.upstreamsFile!,
-        master: () => pidFromFile(runtime.pidFile),
-      });
-      sync = new GatewaySync(slices, {
-        balance: cluster.spec.gateway.balance,
-        leavingGraceMs: 0,
-        reloader,
-        log: pino({ level: 'warn' }),
-      });
-      return renderNginxConf(cluster, [], runtime);
-    });
-    await sync.syncNow();
+    ({ nginx, sync } = await startSyncedGateway(fleet, cluster, slices));
     loop = (async () => {
       while (!stopLoop) {
         const t = Date.now();

@@ -1,21 +1,13 @@
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import calculateSlot from 'cluster-key-slot';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRealtimeCluster } from '../../operator/api/parse.js';
-import {
-  renderNginxConf,
-  renderUpstreamBlock,
-  type NginxRuntime,
-} from '../../operator/desired/nginx.js';
-import { endpointsFromSlices, type EndpointSliceLike } from '../../operator/desired/upstreams.js';
-import { NginxReloader, pidFromFile } from '../../operator/gateway/reloader.js';
-import { GatewaySync } from '../../operator/gateway/sync.js';
+import type { EndpointSliceLike } from '../../operator/desired/upstreams.js';
+import type { GatewaySync } from '../../operator/gateway/sync.js';
 import { ServerConfigSchema, type ServerConfigInput } from '../../server-image/src/config.js';
 import { createServer, relayApp, type Socketfleet } from '../../server-image/src/index.js';
 import { Fleet, freePort, sleep, until, type ServerProcess } from './support/fleet.js';
 import type { RedisClusterFixture } from './support/redis-cluster.js';
+import { slicesOf, startSyncedGateway, type GatewayMember } from './support/synced-gateway.js';
 import {
   logOrders,
   Publisher,
@@ -40,10 +32,7 @@ const parsed = parseRealtimeCluster({
 if (!parsed.ok) throw new Error(parsed.problems.join('\n'));
 const cluster = parsed.cluster;
 
-interface Member {
-  server: ServerProcess;
-  ready: boolean;
-}
+type Member = GatewayMember;
 
 function log(line: string): void {
   process.stdout.write(`recovery: ${line}\n`);
@@ -75,13 +64,7 @@ describe.each(['msgpack', 'json'] as const)('connection state recovery (%s parse
     connectionStateRecovery: { enabled: true, maxDisconnectionSeconds: WINDOW_SECONDS },
   };
 
-  const slices = (): EndpointSliceLike[] =>
-    members.map((m) => ({
-      ports: [{ name: 'socketio', port: m.server.port }],
-      endpoints: [
-        { addresses: ['127.0.0.1'], conditions: { ready: m.ready, terminating: !m.ready } },
-      ],
-    }));
+  const slices = (): EndpointSliceLike[] => slicesOf(members);
 
   async function addServer(): Promise<Member> {
     const member = { server: await fleet.server(redis, overrides), ready: true };
@@ -144,25 +127,7 @@ describe.each(['msgpack', 'json'] as const)('connection state recovery (%s parse
     redis = await fleet.redisCluster({ masters: 3, replicas: 0 });
     for (let i = 0; i < 3; i++)
       members.push({ server: await fleet.server(redis, overrides), ready: true });
-    nginx = await fleet.nginx((_port, rt) => {
-      const runtime: NginxRuntime = { ...rt, upstreamsFile: join(fleet.dir, 'upstreams.conf') };
-      writeFileSync(
-        runtime.upstreamsFile!,
-        renderUpstreamBlock(cluster.spec.gateway.balance, endpointsFromSlices(slices())),
-      );
-      const reloader = new NginxReloader({
-        upstreamsFile: runtime.upstreamsFile!,
-        master: () => pidFromFile(runtime.pidFile),
-      });
-      sync = new GatewaySync(slices, {
-        balance: cluster.spec.gateway.balance,
-        leavingGraceMs: 0,
-        reloader,
-        log: pino({ level: 'warn' }),
-      });
-      return renderNginxConf(cluster, [], runtime);
-    });
-    await sync.syncNow();
+    ({ nginx, sync } = await startSyncedGateway(fleet, cluster, slices));
     const config = ServerConfigSchema.parse({
       ...overrides,
       port: await freePort(),

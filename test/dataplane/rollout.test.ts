@@ -1,23 +1,15 @@
-import { writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { join } from 'node:path';
-import { pino } from 'pino';
 import { io, type Socket } from 'socket.io-client';
 import * as msgpackParser from 'socket.io-msgpack-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRealtimeCluster } from '../../operator/api/parse.js';
-import {
-  renderNginxConf,
-  renderUpstreamBlock,
-  type NginxRuntime,
-} from '../../operator/desired/nginx.js';
-import { endpointsFromSlices, type EndpointSliceLike } from '../../operator/desired/upstreams.js';
-import { NginxReloader, pidFromFile } from '../../operator/gateway/reloader.js';
-import { GatewaySync } from '../../operator/gateway/sync.js';
+import type { EndpointSliceLike } from '../../operator/desired/upstreams.js';
+import type { GatewaySync } from '../../operator/gateway/sync.js';
 import { analyse, Crowd, Publisher, settled, type PhaseResult } from './support/crowd.js';
-import { Fleet, sleep, until, type NginxProcess, type ServerProcess } from './support/fleet.js';
+import { Fleet, sleep, until, type NginxProcess } from './support/fleet.js';
 import { CpuSampler, nginxWorkers } from './support/cpu-sampler.js';
 import type { RedisClusterFixture } from './support/redis-cluster.js';
+import { slicesOf, startSyncedGateway, type GatewayMember } from './support/synced-gateway.js';
 
 const CLIENTS = Number(process.env.SOCKETFLEET_ROLLOUT_CLIENTS ?? 3000);
 /** Every tenth client never upgrades: only such clients depend on the hash for every request. */
@@ -36,10 +28,7 @@ const parsed = parseRealtimeCluster({
 if (!parsed.ok) throw new Error(parsed.problems.join('\n'));
 const cluster = parsed.cluster;
 
-interface Member {
-  server: ServerProcess;
-  ready: boolean;
-}
+type Member = GatewayMember;
 
 function log(line: string): void {
   process.stdout.write(`rollout: ${line}\n`);
@@ -70,13 +59,7 @@ describe(`gateway under scale, rollout and failure (${CLIENTS} clients)`, () => 
   const members: Member[] = [];
   const started = Date.now();
 
-  const slices = (): EndpointSliceLike[] =>
-    members.map((m) => ({
-      ports: [{ name: 'socketio', port: m.server.port }],
-      endpoints: [
-        { addresses: ['127.0.0.1'], conditions: { ready: m.ready, terminating: !m.ready } },
-      ],
-    }));
+  const slices = (): EndpointSliceLike[] => slicesOf(members);
 
   /** Who used the cores during a phase: printed when the phase is slower than it should be. */
   function sampleCpu(): CpuSampler {
@@ -123,26 +106,7 @@ describe(`gateway under scale, rollout and failure (${CLIENTS} clients)`, () => 
         ready: true,
       });
     }
-    nginx = await fleet.nginx((_port, rt) => {
-      const runtime: NginxRuntime = { ...rt, upstreamsFile: join(fleet.dir, 'upstreams.conf') };
-      // What the sidecar writes before nginx starts (nginx.conf includes it).
-      writeFileSync(
-        runtime.upstreamsFile!,
-        renderUpstreamBlock(cluster.spec.gateway.balance, endpointsFromSlices(slices())),
-      );
-      const reloader = new NginxReloader({
-        upstreamsFile: runtime.upstreamsFile!,
-        master: () => pidFromFile(runtime.pidFile),
-      });
-      sync = new GatewaySync(slices, {
-        balance: cluster.spec.gateway.balance,
-        leavingGraceMs: 0,
-        reloader,
-        log: pino({ level: 'warn' }),
-      });
-      return renderNginxConf(cluster, [], runtime);
-    });
-    await sync.syncNow();
+    ({ nginx, sync } = await startSyncedGateway(fleet, cluster, slices));
     crowd = new Crowd(nginx.url, CLIENTS, { rooms: ROOMS, pollingEvery: POLLING_EVERY });
     crowd.start();
     await crowd.waitAllJoined(180_000);
