@@ -19,11 +19,18 @@ export interface ReloaderOptions {
 
 export type ReloadResult = 'unchanged' | 'reloaded' | 'written';
 
-/** Reads a pid file; undefined while nginx has not written it yet. */
+/**
+ * Reads nginx's pid file; undefined while nginx has not written it yet, and when the pid is no
+ * longer an nginx master. A master killed outright leaves its pid file behind, and the pid is
+ * soon another process's: a SIGHUP sent there would kill that process instead of reloading.
+ */
 export function pidFromFile(path: string): number | undefined {
   try {
     const pid = Number(readFileSync(path, 'utf8').trim());
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+    if (!Number.isInteger(pid) || pid <= 0) return undefined;
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('nginx: master')
+      ? pid
+      : undefined;
   } catch {
     return undefined;
   }

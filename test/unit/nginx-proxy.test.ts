@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request, createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
@@ -328,6 +328,11 @@ describe('nginx with the rendered conf', () => {
     );
     expect(await servedBy(port, '/')).toBe('a');
     const masterPid = readFileSync(d.runtime.pidFile, 'utf8').trim();
+    expect(pidFromFile(d.runtime.pidFile)).toBe(Number(masterPid));
+    // A pid file left by a killed master names whoever has the pid now: never signalled.
+    const stale = join(d.dir, 'stale.pid');
+    writeFileSync(stale, `${process.pid}\n`);
+    expect(pidFromFile(stale)).toBeUndefined();
 
     const ws = new WebSocket(`ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`);
     cleanups.push(() => ws.terminate());
