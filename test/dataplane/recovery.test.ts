@@ -150,25 +150,31 @@ describe.each(['msgpack', 'json'] as const)('connection state recovery (%s parse
     await fleet.stopAll();
   }, 60_000);
 
-  it('a rolling restart of every server under traffic: every client recovers, zero loss', async () => {
-    await restartTraffic();
-    const before = [...members];
-    for (const old of before) {
-      await addServer();
-      await retire(old);
-      await sleep(500);
-    }
-    await sleep(1000);
-    const v = await finish('rolling restart');
-    expect(v.expected).toBeGreaterThan(CLIENTS * 2 * 20);
-    expect(v.recovered).toBeGreaterThanOrEqual(CLIENTS);
-    expect(v.notRecovered).toBe(0);
-    expect(v.lost).toBe(0);
-    expect(v.duplicates).toBe(0);
-    expect(v.reordered).toBe(0);
-    expect(v.outOfLogOrder).toBe(0);
-    expect(v.binaryBad).toBe(0);
-  }, 120_000);
+  // Every restored packet goes through the parser in the SIGKILL case below; the restart path is
+  // the same code for both parsers: run it once.
+  it.skipIf(parser === 'json')(
+    'a rolling restart of every server under traffic: every client recovers, zero loss',
+    async () => {
+      await restartTraffic();
+      const before = [...members];
+      for (const old of before) {
+        await addServer();
+        await retire(old);
+        await sleep(500);
+      }
+      await sleep(1000);
+      const v = await finish('rolling restart');
+      expect(v.expected).toBeGreaterThan(CLIENTS * 2 * 20);
+      expect(v.recovered).toBeGreaterThanOrEqual(CLIENTS);
+      expect(v.notRecovered).toBe(0);
+      expect(v.lost).toBe(0);
+      expect(v.duplicates).toBe(0);
+      expect(v.reordered).toBe(0);
+      expect(v.outOfLogOrder).toBe(0);
+      expect(v.binaryBad).toBe(0);
+    },
+    120_000,
+  );
 
   it('SIGKILL of a server under traffic: its clients reconnect elsewhere and get what they missed', async () => {
     await freshClients();
