@@ -65,14 +65,17 @@ export class ReloadStatus implements ReloadOutcomes {
     return this.current;
   }
 
-  /** Serves /metrics and /rejection on every address of the pod (the operator and Prometheus). */
-  async listen(port: number, host = '0.0.0.0'): Promise<http.Server> {
+  /**
+   * Serves /metrics and /rejection on every address of the pod (the operator and Prometheus);
+   * without `host`, Node's default: IPv6 and IPv4 where the pod has IPv6, else IPv4.
+   */
+  async listen(port: number, host?: string): Promise<http.Server> {
     const server = http.createServer((req, res) => {
       void this.answer(req.url ?? '/', req.method ?? 'GET', res);
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, host, () => {
+      server.listen({ port, host }, () => {
         server.off('error', reject);
         resolve();
       });
