@@ -1,6 +1,3 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRealtimeCluster } from '../../operator/api/parse.js';
 import { detectAbnormalities } from '../../operator/autoscale/abnormal.js';
@@ -9,11 +6,9 @@ import { scrapeServer } from '../../operator/autoscale/scrape.js';
 import type { EndpointSliceLike } from '../../operator/desired/upstreams.js';
 import type { GatewaySync } from '../../operator/gateway/sync.js';
 import { sourceAddress } from '../../operator/bench/addresses.js';
-import {
-  renderConnectionsReportHtml,
-  type ConnectionsCurve,
-} from '../../operator/bench/report-html.js';
+import type { ConnectionsCurve } from '../../operator/bench/report-html.js';
 import { KetamaRing } from '../../server-image/src/ketama.js';
+import { writeConnectionsReport } from './support/connections-report.js';
 import { Crowd } from './support/crowd.js';
 import { Fleet, sleep, until, type NginxProcess } from './support/fleet.js';
 import type { RedisClusterFixture } from './support/redis-cluster.js';
@@ -198,15 +193,8 @@ describe(`autoscaling on connections, ${STAGE_CLIENTS} -> ${STAGE_CLIENTS * STAG
     );
     log(`whole file: ${Date.now() - started} ms`);
     // The curve as a bench report page (inline SVG), outside the repository unless told where.
-    const dir = join(
-      process.env.SOCKETFLEET_BENCH_RESULTS ?? join(tmpdir(), 'socketfleet-bench-results'),
-      `autoscale-ramp-${new Date(started).toISOString().replace(/[:.]/g, '-')}`,
-    );
-    mkdirSync(dir, { recursive: true });
     const title = `autoscale ramp ${STAGE_CLIENTS} -> ${STAGE_CLIENTS * STAGES} clients, target ${STAGE_CLIENTS} per pod`;
-    writeFileSync(join(dir, 'report.html'), renderConnectionsReportHtml(title, plot, notes));
-    writeFileSync(join(dir, 'curve.json'), `${JSON.stringify(plot)}\n`);
-    log(`report: ${join(dir, 'report.html')}`);
+    log(`report: ${writeConnectionsReport('autoscale-ramp', started, title, plot, notes)}`);
   }, 60_000);
 
   it('replicas follow a ramp up within the stated time, one way, no flapping', async () => {

@@ -1,4 +1,8 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { writeConnectionsReport } from '../dataplane/support/connections-report.js';
 import {
   connectionsSvg,
   renderConnectionsReportHtml,
@@ -164,5 +168,27 @@ describe('connections per server plot', () => {
     const bench = renderReportHtml(evaluate(result(), { maxLoss: 0, maxErrors: 0 }), curve);
     expect(bench.match(/<svg /g)).toHaveLength(3);
     expect(bench).toContain('Connections per server over time');
+  });
+
+  it('is written where SOCKETFLEET_BENCH_RESULTS says, with its data beside it', () => {
+    const root = mkdtempSync(join(tmpdir(), 'sf-report-'));
+    const saved = process.env.SOCKETFLEET_BENCH_RESULTS;
+    process.env.SOCKETFLEET_BENCH_RESULTS = root;
+    try {
+      const page = writeConnectionsReport(
+        'ramp',
+        Date.parse('2026-11-30T02:00:00Z'),
+        't',
+        curve,
+        [],
+      );
+      expect(page).toBe(join(root, 'ramp-2026-11-30T02-00-00-000Z', 'report.html'));
+      expect(readFileSync(page, 'utf8')).toContain('<svg ');
+      expect(JSON.parse(readFileSync(join(dirname(page), 'curve.json'), 'utf8'))).toEqual(curve);
+    } finally {
+      if (saved === undefined) delete process.env.SOCKETFLEET_BENCH_RESULTS;
+      else process.env.SOCKETFLEET_BENCH_RESULTS = saved;
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
