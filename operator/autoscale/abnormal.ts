@@ -149,10 +149,9 @@ export interface GatewayObservation {
  *
  * The upstream block itself is rendered from EndpointSlices, whose addresses the API server
  * validates, so a refusal comes from what nginx re-reads at that reload: nginx.conf from its
- * ConfigMap (the kubelet updates the mounted file in place), where a spec.gateway value that
- * passed the schema but not nginx lands (a spec.gateway.trustedProxies entry such as
- * "10.0.0.300/8" matches the pattern and nginx answers "host not found in set_real_ip_from"),
- * or a renewed spec.gateway.tls Secret whose key does not match its certificate; or a bug.
+ * ConfigMap (the kubelet updates the mounted file in place), or a renewed spec.gateway.tls
+ * Secret whose key does not match its certificate; or a bug. (A spec value nginx would refuse,
+ * such as the trusted proxy "10.0.0.300/8", is refused by validation before it is rendered.)
  */
 export function detectGatewayRejection(gateways: GatewayObservation[]): Abnormality | undefined {
   const read = gateways.filter(

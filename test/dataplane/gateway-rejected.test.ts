@@ -4,10 +4,11 @@
 // words from the syslog listener, the /metrics + /rejection server), and the operator's
 // autopilot reading that sidecar over HTTP with its real scraper. About 3 s.
 //
-// The refused input is a real one: spec.gateway.trustedProxies "10.0.0.300/8" matches the CRD's
-// pattern (characters, not octet ranges), so the operator renders it into the gateway ConfigMap;
-// the kubelet updates the mounted nginx.conf of the running pods in place, and at their next
-// reload (any server joining or leaving) nginx refuses it and keeps the configuration it runs.
+// The refused conf stands for what can reach a running gateway pod after validation: the
+// kubelet updates the mounted nginx.conf and TLS files in place, so a renewed Secret whose key
+// does not match its certificate, or an operator bug, is refused only at nginx's next reload
+// (any server joining or leaving). It is made by editing a valid render: an impossible
+// trusted-proxy address (10.0.0.300/8), which the API and the operator refuse in a spec.
 import http from 'node:http';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { pino } from 'pino';
@@ -41,8 +42,7 @@ function parse(spec: Record<string, unknown>): RealtimeCluster {
 }
 
 const good = parse({ replicas: 1 });
-// Passes the schema (the point: nginx, not validation, refuses it).
-const bad = parse({ replicas: 1, gateway: { trustedProxies: ['10.0.0.300/8'] } });
+const trusting = parse({ replicas: 1, gateway: { trustedProxies: ['10.0.0.0/8'] } });
 
 /** A stand-in upstream that answers every request with its name, so routing is visible. */
 async function named(name: string): Promise<{ port: number; close: () => void }> {
@@ -154,8 +154,10 @@ describe('a gateway configuration nginx refuses', () => {
     expect(await routed()).toBe('a');
     expect(await condition()).toBe('False AsExpected');
 
-    // The operator applied the spec with the bad entry; the kubelet updated the mounted file.
-    writeFileSync(confFile, render(bad));
+    // A conf nginx refuses appears under the running pod.
+    const refusable = render(trusting).replace(' 10.0.0.0/8;', ' 10.0.0.300/8;');
+    expect(refusable).toContain('set_real_ip_from 10.0.0.300/8;');
+    writeFileSync(confFile, refusable);
     const upstreamsBefore = readFileSync(`${fleet.dir}/upstreams.conf`, 'utf8');
     current = [slice(b.port)];
     const t0 = Date.now();
