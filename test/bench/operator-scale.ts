@@ -15,7 +15,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -36,6 +36,10 @@ const { values } = parseArgs({
     single: { type: 'string', default: '5' },
     'idle-seconds': { type: 'string', default: '60' },
     concurrency: { type: 'string', default: '4' },
+    /** Extra node flags for the operator process (e.g. "--max-semi-space-size=1"). */
+    'operator-node-args': { type: 'string', default: '' },
+    /** Write a heap snapshot of the operator into this directory once every cluster is Ready. */
+    'heap-snapshot': { type: 'string' },
   },
 });
 const clusters = Number(values.clusters);
@@ -66,9 +70,18 @@ spec:
 `;
 }
 
-/** Follows every RealtimeCluster's Ready condition through one watch; records when each turned True. */
-function watchReady(cluster: Cluster): { readyAt: Map<string, number>; stop: () => void } {
+/**
+ * Follows every RealtimeCluster's Ready condition through one watch; records when each turned
+ * True (performance.now()) and, from its creationTimestamp, how long after its creation that was
+ * (whole seconds from the API server's clock, which is this machine's).
+ */
+function watchReady(cluster: Cluster): {
+  readyAt: Map<string, number>;
+  createdToReady: Map<string, number>;
+  stop: () => void;
+} {
   const readyAt = new Map<string, number>();
+  const createdToReady = new Map<string, number>();
   const child = spawn(
     join(cluster.binDir, 'kubectl'),
     [
@@ -78,7 +91,7 @@ function watchReady(cluster: Cluster): { readyAt: Map<string, number>; stop: () 
       'realtimeclusters',
       '--watch',
       '-o',
-      'jsonpath={.metadata.name} {.status.conditions[?(@.type=="Ready")].status}{"\\n"}',
+      'jsonpath={.metadata.name} {.metadata.creationTimestamp} {.status.conditions[?(@.type=="Ready")].status}{"\\n"}',
     ],
     { env: cluster.env, stdio: ['ignore', 'pipe', 'inherit'] },
   );
@@ -89,11 +102,14 @@ function watchReady(cluster: Cluster): { readyAt: Map<string, number>; stop: () 
     const lines = partial.split('\n');
     partial = lines.pop() ?? '';
     for (const line of lines) {
-      const [name, status] = line.trim().split(' ');
-      if (name && status === 'True' && !readyAt.has(name)) readyAt.set(name, now);
+      const [name, created, status] = line.trim().split(' ');
+      if (name && status === 'True' && !readyAt.has(name)) {
+        readyAt.set(name, now);
+        createdToReady.set(name, (Date.now() - Date.parse(created ?? '')) / 1000);
+      }
     }
   });
-  return { readyAt, stop: () => child.kill('SIGTERM') };
+  return { readyAt, createdToReady, stop: () => child.kill('SIGTERM') };
 }
 
 interface Operator {
@@ -123,6 +139,10 @@ async function startOperator(cluster: Cluster): Promise<Operator> {
   const child = spawn(
     process.execPath,
     [
+      ...values['operator-node-args'].split(' ').filter((a) => a !== ''),
+      ...(values['heap-snapshot']
+        ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${values['heap-snapshot']}`]
+        : []),
       join(repo, 'bin/socketfleet.js'),
       'operator',
       '--kubeconfig',
@@ -186,6 +206,32 @@ async function startOperator(cluster: Cluster): Promise<Operator> {
   };
 }
 
+/** RSS, V8 heap and off-heap memory from the operator's own metrics, in MiB. */
+async function memoryBreakdown(port: number): Promise<string> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const mib = (re: RegExp): string => {
+    let total = 0;
+    for (const line of text.split('\n')) {
+      const m = re.exec(line);
+      if (m) total += Number(m[1]);
+    }
+    return (total / 2 ** 20).toFixed(0);
+  };
+  const space = (name: string): string =>
+    mib(
+      new RegExp(
+        `^socketfleet_operator_nodejs_heap_space_size_used_bytes\\{space="${name}"\\} (\\S+)$`,
+      ),
+    );
+  return [
+    `RSS ${mib(/^socketfleet_operator_process_resident_memory_bytes (\S+)$/)} MiB`,
+    `heap used ${mib(/^socketfleet_operator_nodejs_heap_size_used_bytes (\S+)$/)}`,
+    `of ${mib(/^socketfleet_operator_nodejs_heap_size_total_bytes (\S+)$/)} MiB`,
+    `(old ${space('old')}, new ${space('new')}, code ${space('code')}, large ${space('large_object')})`,
+    `external ${mib(/^socketfleet_operator_nodejs_external_memory_bytes (\S+)$/)} MiB`,
+  ].join(' ');
+}
+
 async function waitAll(
   readyAt: Map<string, number>,
   names: string[],
@@ -203,6 +249,33 @@ async function waitAll(
 function pidOf(cluster: Cluster, component: string): number | undefined {
   const file = join(dirname(cluster.kubeconfigPath), 'pids', `${component}.pid`);
   return existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : undefined;
+}
+
+/** CPU seconds of each control-plane process (kwokctl's component names). */
+function componentCpu(cluster: Cluster): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const c of [
+    'etcd',
+    'kube-apiserver',
+    'kube-controller-manager',
+    'kube-scheduler',
+    'kwok-controller',
+  ]) {
+    const pid = pidOf(cluster, c);
+    if (pid) out.set(c, sampleProcesses([pid]).cpuSeconds);
+  }
+  return out;
+}
+
+/** Jiffies of all CPUs, and of them idle (idle + iowait), from /proc/stat. */
+function machineCpu(): { total: number; idle: number } {
+  const f = readFileSync('/proc/stat', 'utf8')
+    .split('\n')[0]!
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
+  return { total: f.reduce((a, b) => a + b, 0), idle: (f[3] ?? 0) + (f[4] ?? 0) };
 }
 
 /** The machine is shared: a reader needs to know how busy it was. */
@@ -255,6 +328,8 @@ async function main(): Promise<number> {
       operator: sampleProcesses([operator.child.pid!]).cpuSeconds,
       apiserver: apiserverPid ? sampleProcesses([apiserverPid]).cpuSeconds : NaN,
     };
+    const componentsBefore = componentCpu(cluster);
+    const machineBefore = machineCpu();
     const t0 = performance.now();
     await cluster.kubectlOk(['create', '-f', '-'], names.map(manifest).join(''));
     const applied = (performance.now() - t0) / 1000;
@@ -265,7 +340,25 @@ async function main(): Promise<number> {
       .map((n) => (watcher!.readyAt.get(n)! - t0) / 1000)
       .sort((a, b) => a - b);
     const allReadyS = converged ? readyTimes.at(-1)! : Infinity;
+    const machineAfter = machineCpu();
+    const componentsAfter = componentCpu(cluster);
+    const machineBusy =
+      1 - (machineAfter.idle - machineBefore.idle) / (machineAfter.total - machineBefore.total);
+    const components = [...componentsAfter]
+      .map(([c, s]) => `${c} ${(s - (componentsBefore.get(c) ?? 0)).toFixed(0)} s`)
+      .join(', ');
+    const createdToReady = names
+      .map((n) => watcher!.createdToReady.get(n))
+      .filter((s): s is number => s !== undefined)
+      .sort((a, b) => a - b);
     log(`${readyTimes.length}/${clusters} Ready; last at ${allReadyS.toFixed(1)} s`);
+    const memory = await memoryBreakdown(operator.metricsPort);
+    log(`operator memory with every cluster Ready: ${memory}`);
+    if (values['heap-snapshot']) {
+      operator.child.kill('SIGUSR2');
+      log(`heap snapshot requested into ${values['heap-snapshot']}`);
+      await sleep(15_000);
+    }
     const bulkWrites = (await operator.nonLeaseWrites()) - writesBeforeBulk;
     const afterBulk = await operator.reconciles();
     const cpu = {
@@ -319,7 +412,10 @@ async function main(): Promise<number> {
         `info  write requests per cluster during the bulk convergence: ${(bulkWrites / clusters).toFixed(1)} (operator counter; ${audit.length} writes in the audit log over the whole run, Leases excluded: ${audit.filter((e) => e.objectRef?.resource !== 'leases').length})`,
         `info  reconciles during the bulk convergence: ${bulkReconciles} (${(bulkReconciles / clusters).toFixed(1)} per cluster), mean ${((bulkReconcileSeconds / Math.max(bulkReconciles, 1)) * 1000).toFixed(0)} ms each`,
         `info  CPU during the bulk convergence: operator ${cpu.operator.toFixed(1)} s (${((cpu.operator / clusters) * 1000).toFixed(0)} ms per cluster), kube-apiserver ${cpu.apiserver.toFixed(1)} s; load average ${loadAverage()}`,
+        `info  machine CPU busy ${(machineBusy * 100).toFixed(0)}% of ${cpus().length} cores from the first create to the last Ready; control plane CPU: ${components}`,
         `info  kubectl create of the ${clusters} objects took ${applied.toFixed(1)} s of the convergence time`,
+        `info  each cluster's creationTimestamp -> Ready (whole seconds): p50 ${percentile(createdToReady, 50).toFixed(0)} s, p99 ${percentile(createdToReady, 99).toFixed(0)} s, max ${(createdToReady.at(-1) ?? NaN).toFixed(0)} s`,
+        `info  operator memory with every cluster Ready: ${memory}`,
         '',
       ].join('\n'),
     );
