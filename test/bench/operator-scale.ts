@@ -434,6 +434,10 @@ async function main(): Promise<number> {
     const components = [...componentsAfter]
       .map(([c, s]) => `${c} ${(s - (componentsBefore.get(c) ?? 0)).toFixed(0)} s`)
       .join(', ');
+    const controlPlaneCpu = [...componentsAfter].reduce(
+      (sum, [c, s]) => sum + s - (componentsBefore.get(c) ?? 0),
+      0,
+    );
     const createdToReady = names
       .map((n) => watcher!.createdToReady.get(n))
       .filter((s): s is number => s !== undefined)
@@ -505,6 +509,8 @@ async function main(): Promise<number> {
         `info  reconciles during the bulk convergence: ${bulkReconciles} (${(bulkReconciles / clusters).toFixed(1)} per cluster), mean ${((bulkReconcileSeconds / Math.max(bulkReconciles, 1)) * 1000).toFixed(0)} ms each`,
         `info  CPU during the bulk convergence: operator ${cpu.operator.toFixed(1)} s (${((cpu.operator / clusters) * 1000).toFixed(0)} ms per cluster), kube-apiserver ${cpu.apiserver.toFixed(1)} s; load average ${loadAverage()}`,
         `info  machine CPU busy ${(machineBusy * 100).toFixed(0)}% of ${cpus().length} cores from the first create to the last Ready; control plane CPU: ${components}`,
+        // The work the convergence took, spread perfectly over every core: no schedule of it is faster.
+        `info  CPU floor of this convergence on ${cpus().length} cores: control plane ${(controlPlaneCpu / cpus().length).toFixed(0)} s, with the operator ${((controlPlaneCpu + cpu.operator) / cpus().length).toFixed(0)} s (CPU seconds / cores)`,
         `info  kubectl create of the ${clusters} objects (${values['create-parallelism']} kubectl processes) took ${applied.toFixed(1)} s of the convergence time`,
         `info  each cluster's creationTimestamp -> Ready (whole seconds): p50 ${percentile(createdToReady, 50).toFixed(0)} s, p99 ${percentile(createdToReady, 99).toFixed(0)} s, max ${(createdToReady.at(-1) ?? NaN).toFixed(0)} s`,
         `info  operator memory with every cluster Ready: ${memory}; RSS by mapping: ${smaps}`,
