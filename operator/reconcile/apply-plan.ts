@@ -125,11 +125,19 @@ export function foreignEditOfOurFields(
   ourManager: string,
 ): boolean {
   return (managedFields ?? []).some(
-    (m) =>
-      m.manager !== ourManager &&
-      m.operation === 'Update' &&
-      (m.subresource === undefined || m.subresource === '' || m.subresource === 'scale') &&
-      overlaps(m.fieldsV1, desired),
+    (m) => isForeignSpecUpdate(m, ourManager) && overlaps(m.fieldsV1, desired),
+  );
+}
+
+/**
+ * An entry another manager wrote by Update on the object or its scale subresource: the only
+ * entries foreignEditOfOurFields looks at (and so the only ones the watch caches keep).
+ */
+export function isForeignSpecUpdate(m: ManagedFieldsEntry, ourManager: string): boolean {
+  return (
+    m.manager !== ourManager &&
+    m.operation === 'Update' &&
+    (m.subresource === undefined || m.subresource === '' || m.subresource === 'scale')
   );
 }
 

@@ -1,11 +1,41 @@
-import { makeInformer, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { ListWatch, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { backoffDelay } from './backoff.js';
 import { OperatorError, tagForHttpStatus, type ErrorTag } from './errors.js';
-import type { AnyObject, KubeClient } from './kube-client.js';
+import { trimForCache } from './cache-trim.js';
+import { FIELD_MANAGER, type AnyObject, type KubeClient } from './kube-client.js';
 import { resourcePath, type KindInfo } from './kinds.js';
 
 type Callback = (obj: AnyObject) => void;
+type Trim = (obj: AnyObject) => AnyObject;
+
+/** client-node's watch, with every object trimmed (cache-trim.ts) before the cache stores it. */
+class TrimmingWatch extends Watch {
+  constructor(
+    kc: KubeConfig,
+    private readonly trim: Trim,
+  ) {
+    super(kc);
+  }
+
+  override watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
+    done: (err: unknown) => void,
+  ): Promise<AbortController> {
+    return super.watch(
+      path,
+      queryParams,
+      (phase, obj: unknown, watchObj) => {
+        const isObject =
+          phase !== 'ERROR' && phase !== 'BOOKMARK' && obj !== null && typeof obj === 'object';
+        callback(phase, isObject ? this.trim(obj as AnyObject) : obj, watchObj);
+      },
+      done,
+    );
+  }
+}
 
 /**
  * A list+watch cache of one kind in one namespace (or all namespaces). client-node's ListWatch
@@ -14,7 +44,7 @@ type Callback = (obj: AnyObject) => void;
  * restart heals by itself.
  */
 export class KindInformer {
-  private readonly informer: ReturnType<typeof makeInformer<KubernetesObject>>;
+  private readonly informer: ListWatch<KubernetesObject>;
   private readonly callbacks: Callback[] = [];
   private failures = 0;
   private stopped = false;
@@ -32,11 +62,12 @@ export class KindInformer {
     private readonly log: Logger,
   ) {
     this.synced = new Promise((resolve) => (this.syncedResolve = resolve));
+    const trim: Trim = (obj) => trimForCache(info.kind, obj, FIELD_MANAGER);
     const listFn = async (): Promise<{
       items: KubernetesObject[];
       metadata: { resourceVersion?: string };
     }> => {
-      const list = await client.list<AnyObject>(info, namespace, labelSelector);
+      const list = await client.list<AnyObject>(info, namespace, labelSelector, trim);
       // ListWatch fills its cache synchronously after this promise settles; setImmediate runs later.
       setImmediate(() => this.markSynced());
       return list as unknown as {
@@ -44,10 +75,11 @@ export class KindInformer {
         metadata: { resourceVersion?: string };
       };
     };
-    this.informer = makeInformer<KubernetesObject>(
-      kc,
+    this.informer = new ListWatch<KubernetesObject>(
       resourcePath(info, namespace),
+      new TrimmingWatch(kc, trim),
       listFn,
+      false,
       labelSelector,
     );
     const emit = (obj: KubernetesObject): void => {

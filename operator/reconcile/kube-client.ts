@@ -132,6 +132,8 @@ export class KubeClient {
     info: KindInfo,
     namespace: string | undefined,
     labelSelector?: string,
+    /** Applied to each item as its page arrives, so a large list is never held whole. */
+    transform: (item: AnyObject) => AnyObject = (item) => item,
   ): Promise<ListResult<T>> {
     const items: T[] = [];
     let resourceVersion: string | undefined;
@@ -145,7 +147,7 @@ export class KubeClient {
       });
       // List items carry no apiVersion/kind; the informer caches are easier to use with them.
       for (const item of page.items ?? [])
-        items.push({ ...item, apiVersion: info.apiVersion, kind: info.kind });
+        items.push(transform({ ...item, apiVersion: info.apiVersion, kind: info.kind }) as T);
       resourceVersion = page.metadata?.resourceVersion;
       cont = page.metadata?.continue || undefined;
     } while (cont);

@@ -80,8 +80,11 @@ export interface ReconcilerDeps {
 
 /** Retriable failures in a row before the cluster is reported Degraded (one blip is not news). */
 const DEGRADED_AFTER_FAILURES = 3;
-/** Applies in flight at once within one reconcile (times --concurrency across clusters). */
-const APPLY_PARALLELISM = 6;
+/**
+ * Writes in flight at once within one reconcile (times --concurrency across clusters): enough
+ * for the first wave of a typical cluster (16 objects and its Secret) to go out together.
+ */
+const APPLY_PARALLELISM = 20;
 /** Kinds whose pods mount the other objects: applied after them. */
 const WORKLOAD_KINDS = new Set(['Deployment', 'StatefulSet']);
 /** Level-based safety net: look at every cluster again even if no event arrives. */
@@ -186,25 +189,32 @@ export class Reconciler {
     const names = resourceNames(name);
     const actions: string[] = [];
 
+    // Created with the first wave below, which the workloads mounting them follow.
+    const secrets: (() => Promise<string | undefined>)[] = [];
+    const ensure = (secretName: string, build: () => KubeObject): void => {
+      secrets.push(async () =>
+        (await this.ensureSecret(namespace, secretName, build))
+          ? `created Secret/${secretName}`
+          : undefined,
+      );
+    };
     if (cluster.spec.redis.auth.enabled && !cluster.spec.redis.external) {
       // The UID keys the password derivation: never derive from an empty one.
       if (uid === '') throw new Error(`RealtimeCluster ${namespace}/${name} has no uid yet.`);
-      const created = await this.ensureSecret(namespace, names.redisAuthSecret, () =>
+      ensure(names.redisAuthSecret, () =>
         buildRedisAuthSecret(
           { ...cluster, metadata: { ...cluster.metadata, namespace } },
           deriveRedisPasswords(this.deps.operatorKeys[0]!, uid),
         ),
       );
-      if (created) actions.push(`created Secret/${names.redisAuthSecret}`);
     }
     if (cluster.spec.auth.mode === 'jwt' && cluster.spec.auth.secretName === undefined) {
-      const created = await this.ensureSecret(namespace, names.clientAuthSecret, () =>
+      ensure(names.clientAuthSecret, () =>
         buildClientAuthSecret(
           { ...cluster, metadata: { ...cluster.metadata, namespace } },
           randomBytes(48).toString('base64url'),
         ),
       );
-      if (created) actions.push(`created Secret/${names.clientAuthSecret}`);
     }
 
     // Redis first: which removed shards still hold slots decides which StatefulSets stay.
@@ -232,21 +242,20 @@ export class Reconciler {
     const prepared = desired.map((obj) => prepareForApply(obj, namespace, name));
     for (const obj of prepared) desiredKeys.add(objectKey(obj));
     // Workloads go last, so the ServiceAccounts, ConfigMaps and Secrets their pods mount exist
-    // when the pods are created. Within a wave the applies run in parallel: a reconcile then
+    // when the pods are created. Within a wave the writes run in parallel: a reconcile then
     // costs a few round trips instead of one per object, which is what bounds convergence when
     // hundreds of clusters are applied at once.
+    const applyTask = (obj: KubeObject) => async (): Promise<string | undefined> => {
+      const verb = await this.applyOne(obj, namespace, applied);
+      return verb ? `${verb} ${obj.kind}/${obj.metadata.name}` : undefined;
+    };
     const waves = [
-      prepared.filter((o) => !WORKLOAD_KINDS.has(o.kind)),
-      prepared.filter((o) => WORKLOAD_KINDS.has(o.kind)),
+      [...secrets, ...prepared.filter((o) => !WORKLOAD_KINDS.has(o.kind)).map(applyTask)],
+      prepared.filter((o) => WORKLOAD_KINDS.has(o.kind)).map(applyTask),
     ];
     for (const wave of waves) {
-      const verbs = await mapLimit(wave, APPLY_PARALLELISM, (obj) =>
-        this.applyOne(obj, namespace, applied),
-      );
-      wave.forEach((obj, i) => {
-        const verb = verbs[i];
-        if (verb) actions.push(`${verb} ${obj.kind}/${obj.metadata.name}`);
-      });
+      const done = await mapLimit(wave, APPLY_PARALLELISM, (task) => task());
+      for (const action of done) if (action) actions.push(action);
     }
 
     for (const kind of OWNED_KINDS) {
@@ -308,24 +317,24 @@ export class Reconciler {
       cluster.metadata.generation,
     );
     const wasReady = findCondition(raw.status?.conditions, 'Ready')?.status === 'True';
-    await this.writeStatus(raw, namespace, status);
-
+    // The status and the Events say the same thing from what this reconcile saw, and neither
+    // waits for the other: one round trip, not one each.
+    const writes: Promise<unknown>[] = [this.writeStatus(raw, namespace, status)];
     if (actions.length > 0) {
       // Said on every change, not on every reconcile: an Event per resync would be noise.
       for (const w of clientAuthWarnings(cluster))
-        await this.deps.events.warning(target, 'InsecureAuth', 'Apply', w);
+        writes.push(this.deps.events.warning(target, 'InsecureAuth', 'Apply', w));
       log.info({ cluster: `${namespace}/${name}`, actions }, 'applied changes');
-      await this.deps.events.normal(
-        target,
-        'Applied',
-        'Apply',
-        capitalise(actions.join(', ')) + '.',
+      writes.push(
+        this.deps.events.normal(target, 'Applied', 'Apply', capitalise(actions.join(', ')) + '.'),
       );
     }
     const nowReady = findCondition(status.conditions, 'Ready');
     if (!wasReady && nowReady?.status === 'True') {
-      await this.deps.events.normal(target, 'Ready', 'Reconcile', nowReady.message);
+      writes.push(this.deps.events.normal(target, 'Ready', 'Reconcile', nowReady.message));
     }
+    // Events never reject (events.ts); a failed status write fails the reconcile as before.
+    await Promise.all(writes);
     if (!redisObs || redisObs.plan.phase === 'stable') return RESYNC_MS;
     return redisObs.views.some((v) => v.nodes !== undefined) ? REDIS_BUSY_MS : REDIS_WAIT_MS;
   }
