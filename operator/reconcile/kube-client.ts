@@ -132,6 +132,7 @@ export class KubeClient {
     info: KindInfo,
     namespace: string | undefined,
     labelSelector?: string,
+    fieldSelector?: string,
   ): Promise<ListResult<T>> {
     const items: T[] = [];
     let resourceVersion: string | undefined;
@@ -139,6 +140,7 @@ export class KubeClient {
     do {
       const query: Record<string, string> = { limit: '500' };
       if (labelSelector) query.labelSelector = labelSelector;
+      if (fieldSelector) query.fieldSelector = fieldSelector;
       if (cont) query.continue = cont;
       const page = await this.request<ListResult<T>>('GET', resourcePath(info, namespace), {
         query,
