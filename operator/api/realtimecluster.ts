@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import {
   celList,
@@ -31,6 +32,17 @@ import {
  * so parseRealtimeCluster names it instead. Cross-field rules live twice, as zod refinements
  * (for render and the operator) and as CEL x-kubernetes-validations (for the API server).
  */
+
+const TRUSTED_PROXY_MESSAGE = 'must be an IP address or CIDR';
+
+/** An IPv4 or IPv6 address, or one with a prefix length its family allows. */
+function isIpOrCidr(value: string): boolean {
+  const [address = '', prefix, ...rest] = value.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^[0-9]{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
 
 export const GROUP = 'socketfleet.dev';
 export const VERSION = 'v1alpha1';
@@ -511,7 +523,19 @@ export const GatewaySpecSchema = z
         'Accept the PROXY protocol from the load balancer in front, so the real client address reaches nginx.',
       ),
     trustedProxies: z
-      .array(z.string().regex(/^[0-9a-fA-F.:]+(\/[0-9]{1,3})?$/, 'must be an IP address or CIDR'))
+      .array(
+        z
+          .string()
+          .max(64)
+          // Addresses, not characters: a pattern would allow 10.0.0.300/8, which nginx refuses at
+          // its next reload.
+          .refine(isIpOrCidr, TRUSTED_PROXY_MESSAGE)
+          .meta({
+            'x-kubernetes-validations': [
+              { rule: 'isIP(self) || isCIDR(self)', message: TRUSTED_PROXY_MESSAGE },
+            ],
+          }),
+      )
       .max(64)
       .default([])
       .describe(

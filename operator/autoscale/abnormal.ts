@@ -1,12 +1,16 @@
 import type { RealtimeClusterStatus } from '../api/realtimecluster.js';
-import type { ServerReading } from './prom-text.js';
+import type { GatewayReading, ServerReading } from './prom-text.js';
 
 /**
  * Trouble the operator can see before users do, as conditions that are True while it lasts
  * (like a Node's MemoryPressure). Pure: the loop passes what it read.
  */
 export type AbnormalityType =
-  'EventLoopLagging' | 'PublishLoss' | 'ShardWithoutReplica' | 'ConnectionsSkewed';
+  | 'EventLoopLagging'
+  | 'PublishLoss'
+  | 'ShardWithoutReplica'
+  | 'ConnectionsSkewed'
+  | 'GatewayConfigRejected';
 
 export interface Abnormality {
   type: AbnormalityType;
@@ -130,4 +134,46 @@ export function detectAbnormalities(input: AbnormalityInput): Abnormality[] {
         },
   );
   return out;
+}
+
+export interface GatewayObservation {
+  pod: string;
+  /** undefined: the sidecar did not answer. */
+  reading: GatewayReading | undefined;
+}
+
+/**
+ * A gateway pod whose nginx refused the configuration its sidecar gave it: it keeps serving the
+ * previous one, so servers that joined get no clients from it and servers that left still get
+ * some. Undefined when no sidecar answered (no claim either way).
+ *
+ * The upstream block itself is rendered from EndpointSlices, whose addresses the API server
+ * validates, so a refusal comes from what nginx re-reads at that reload: nginx.conf from its
+ * ConfigMap (the kubelet updates the mounted file in place), or a renewed spec.gateway.tls
+ * Secret whose key does not match its certificate; or a bug. (A spec value nginx would refuse,
+ * such as the trusted proxy "10.0.0.300/8", is refused by validation before it is rendered.)
+ */
+export function detectGatewayRejection(gateways: GatewayObservation[]): Abnormality | undefined {
+  const read = gateways.filter(
+    (g): g is GatewayObservation & { reading: GatewayReading } => g.reading !== undefined,
+  );
+  if (read.length === 0) return undefined;
+  const refused = read.filter((g) => g.reading.configRejected);
+  if (refused.length === 0) {
+    return {
+      type: 'GatewayConfigRejected',
+      status: 'False',
+      reason: 'AsExpected',
+      message: 'Every gateway pod runs the last configuration its sidecar gave nginx.',
+    };
+  }
+  const said = refused.find((g) => g.reading.message !== undefined)?.reading.message;
+  const words =
+    said === undefined ? 'nginx gave no message' : `nginx said: ${said.replace(/\.$/, '')}`;
+  return {
+    type: 'GatewayConfigRejected',
+    status: 'True',
+    reason: 'NginxRejectedConfig',
+    message: `nginx refused a new configuration on gateway pod(s) ${list(refused.map((g) => g.pod))} and keeps serving the previous one; ${words}.`,
+  };
 }

@@ -8,7 +8,7 @@ import {
 } from '../api/realtimecluster.js';
 import { LABEL_COMPONENT, LABEL_INSTANCE } from '../desired/labels.js';
 import { serverReplicas } from '../desired/autoscaling.js';
-import { OPS_PORT, SOCKETIO_PORT } from '../desired/ports.js';
+import { GATEWAY_SYNC_PORT, OPS_PORT, SOCKETIO_PORT } from '../desired/ports.js';
 import type { EventRecorder } from '../reconcile/events.js';
 import type { KindCache } from '../reconcile/informers.js';
 import type { AnyObject, KubeClient } from '../reconcile/kube-client.js';
@@ -18,13 +18,20 @@ import { rfc3339 } from '../reconcile/time.js';
 import {
   DEFAULT_LAG_THRESHOLD_MS,
   detectAbnormalities,
+  detectGatewayRejection,
   PERSISTENT_LOSS_INTERVALS,
   type Abnormality,
 } from './abnormal.js';
 import { decide, EMPTY_STATE, type DeciderState, type PodSample } from './decider.js';
 import type { ServerReading } from './prom-text.js';
 import { INITIAL_REBALANCE_STATE, rebalanceDue, type RebalanceState } from './rebalance-trigger.js';
-import { SCRAPE_TIMEOUT_MS, scrapeServer, type Scraper } from './scrape.js';
+import {
+  SCRAPE_TIMEOUT_MS,
+  scrapeGateway,
+  scrapeServer,
+  type GatewayScraper,
+  type Scraper,
+} from './scrape.js';
 
 /** What the reconciler merges into a cluster's status: one writer of status, one field manager. */
 export interface AutopilotObservation {
@@ -41,12 +48,16 @@ export interface AutopilotDeps {
   /** Asks the reconciler to write the new observation into status. */
   enqueue: (key: string) => void;
   scrape?: Scraper;
+  /** Reads a gateway pod's sync sidecar (GatewayConfigRejected). */
+  scrapeGateway?: GatewayScraper;
   /** POSTs a rebalance request to one server's ops port; answers how many clients it sheds. */
   rebalance?: (url: string, body: unknown) => Promise<{ misplaced: number; shedding: number }>;
   now?: () => number;
   /** How often due clusters are looked for; each cluster runs every spec.autoscaling.intervalSeconds. */
   tickMs?: number;
 }
+
+const GATEWAY_CHECK = 'GatewayConfigRejected';
 
 interface ClusterMemory {
   lastRun: number;
@@ -144,7 +155,7 @@ export class Autopilot {
     mem.lastRun = now;
     this.memory.set(key, mem);
 
-    const pods = this.serverPods(namespace, cluster.metadata.name);
+    const pods = this.podsOf(namespace, cluster.metadata.name, 'server');
     const readings = await Promise.all(
       pods.map(async (p) => {
         try {
@@ -167,7 +178,7 @@ export class Autopilot {
     }));
     for (const pod of mem.loss.keys()) if (!live.some((p) => p.pod === pod)) mem.loss.delete(pod);
     const anyRead = live.some((p) => p.reading !== undefined);
-    const abnormalities = anyRead
+    const serverAbnormalities = anyRead
       ? detectAbnormalities({
           pods: observations,
           lagThresholdMs: cluster.spec.autoscaling.targetEventLoopLagMs
@@ -177,7 +188,13 @@ export class Autopilot {
           redis: cluster.status?.redis,
         })
       : // Nothing answered (pods not running yet, or a network policy in the way): no claim.
-        (mem.observation?.abnormalities ?? []);
+        (mem.observation?.abnormalities ?? []).filter((a) => a.type !== GATEWAY_CHECK);
+    const gateway =
+      cluster.spec.gateway.mode === 'managed'
+        ? ((await this.gatewayCheck(namespace, cluster.metadata.name)) ??
+          mem.observation?.abnormalities.find((a) => a.type === GATEWAY_CHECK))
+        : undefined;
+    const abnormalities = gateway ? [...serverAbnormalities, gateway] : serverAbnormalities;
     await this.report(cluster, namespace, mem, abnormalities);
 
     await this.maybeRebalance(cluster, namespace, mem, pods, live);
@@ -304,15 +321,40 @@ export class Autopilot {
     }
   }
 
-  private serverPods(namespace: string, name: string): { name: string; ip: string }[] {
+  /**
+   * Every gateway pod's sidecar, ready or not: a gateway whose nginx is unready still has a
+   * sidecar to ask, and is no less stuck on an old configuration.
+   */
+  private async gatewayCheck(namespace: string, name: string): Promise<Abnormality | undefined> {
+    const scrape = this.deps.scrapeGateway ?? scrapeGateway;
+    const pods = this.podsOf(namespace, name, 'gateway', false);
+    const readings = await Promise.all(
+      pods.map(async (p) => {
+        try {
+          return await scrape(`http://${hostPort(p.ip, GATEWAY_SYNC_PORT)}`);
+        } catch {
+          return undefined;
+        }
+      }),
+    );
+    return detectGatewayRejection(pods.map((p, i) => ({ pod: p.name, reading: readings[i] })));
+  }
+
+  /** The cluster's running pods of one component (ready ones only, unless told otherwise). */
+  private podsOf(
+    namespace: string,
+    name: string,
+    component: 'server' | 'gateway',
+    readyOnly = true,
+  ): { name: string; ip: string }[] {
     const out: { name: string; ip: string }[] = [];
     for (const obj of this.deps.pods.list(namespace) as RawPod[]) {
       const labels = obj.metadata.labels ?? {};
-      if (labels[LABEL_INSTANCE] !== name || labels[LABEL_COMPONENT] !== 'server') continue;
+      if (labels[LABEL_INSTANCE] !== name || labels[LABEL_COMPONENT] !== component) continue;
       if (obj.metadata.deletionTimestamp) continue;
       const ready = obj.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
       const ip = obj.status?.podIP;
-      if (ready && ip) out.push({ name: obj.metadata.name, ip });
+      if ((ready || !readyOnly) && ip) out.push({ name: obj.metadata.name, ip });
     }
     return out.sort((a, b) => a.name.localeCompare(b.name));
   }

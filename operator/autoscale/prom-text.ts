@@ -46,3 +46,21 @@ export function readServerMetrics(text: string): ServerReading {
     draining: (m.get('socketfleet_draining') ?? 0) > 0,
   };
 }
+
+/** What the operator reads from a gateway sync sidecar's /metrics. */
+export interface GatewayReading {
+  /** socketfleet_gateway_config_rejected is 1: nginx runs a previous configuration. */
+  configRejected: boolean;
+  /** socketfleet_gateway_reload_failures_total. */
+  reloadFailures: number;
+  /** nginx's message, from GET /rejection, while rejected. */
+  message?: string;
+}
+
+export function readGatewayMetrics(text: string): GatewayReading {
+  const m = sumByName(text);
+  return {
+    configRejected: (m.get('socketfleet_gateway_config_rejected') ?? 0) > 0,
+    reloadFailures: m.get('socketfleet_gateway_reload_failures_total') ?? 0,
+  };
+}

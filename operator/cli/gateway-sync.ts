@@ -7,6 +7,8 @@ import type { Balance } from '../desired/nginx.js';
 import type { EndpointSliceLike } from '../desired/upstreams.js';
 import { NginxReloader, pidFromFile } from '../gateway/reloader.js';
 import { FileWatch } from '../gateway/file-watch.js';
+import { NginxErrorListener } from '../gateway/nginx-errors.js';
+import { ReloadStatus } from '../gateway/reload-status.js';
 import { GatewaySync } from '../gateway/sync.js';
 import { KindInformer } from '../reconcile/informers.js';
 import { KubeClient } from '../reconcile/kube-client.js';
@@ -26,6 +28,10 @@ gracefully (SIGHUP to its master, found through the pid file in the shared proce
   --leaving-grace-seconds N   ip-hash: how long a departed server stays listed as down (default 40)
   --reload-on-change FILE     reload nginx when this file changes (the TLS certificate, renewed
                               in its Secret volume); checked every 10 s
+  --metrics-port N            serve GET /metrics (socketfleet_gateway_config_rejected, reload
+                              counters) and GET /rejection (nginx's last refusal) on this port
+  --nginx-log-port N          receive nginx's emerg-level syslog on 127.0.0.1:N (UDP), so a
+                              refused reload fails at once with nginx's message
   --kubeconfig PATH           default: in-cluster, else $KUBECONFIG
   --log-level LEVEL           default: info
 `;
@@ -41,6 +47,8 @@ export interface GatewaySyncFlags {
   pidFile: string;
   leavingGraceSeconds: number;
   reloadOnChange: string | undefined;
+  metricsPort: number | undefined;
+  nginxLogPort: number | undefined;
   kubeconfig: string | undefined;
   logLevel: string;
 }
@@ -62,6 +70,8 @@ export function parseGatewaySyncFlags(argv: string[]): GatewaySyncFlags | 'help'
       'pid-file': { type: 'string' },
       'leaving-grace-seconds': { type: 'string', default: '40' },
       'reload-on-change': { type: 'string' },
+      'metrics-port': { type: 'string' },
+      'nginx-log-port': { type: 'string' },
       kubeconfig: { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
       help: { type: 'boolean', short: 'h' },
@@ -91,9 +101,21 @@ export function parseGatewaySyncFlags(argv: string[]): GatewaySyncFlags | 'help'
     pidFile: required(values, 'pid-file'),
     leavingGraceSeconds: grace,
     reloadOnChange: values['reload-on-change'],
+    metricsPort: portFlag(values, 'metrics-port'),
+    nginxLogPort: portFlag(values, 'nginx-log-port'),
     kubeconfig: values.kubeconfig,
     logLevel: values['log-level'],
   };
+}
+
+function portFlag(values: Record<string, unknown>, name: string): number | undefined {
+  const v = values[name];
+  if (typeof v !== 'string') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) {
+    throw new Error(`gateway-sync: --${name} must be a port from 1 to 65535, got "${v}".`);
+  }
+  return n;
 }
 
 function loadKubeConfig(path: string | undefined): KubeConfig {
@@ -117,9 +139,18 @@ export async function syncGateway(flags: GatewaySyncFlags, log: Logger): Promise
     `kubernetes.io/service-name=${flags.service}`,
     log,
   );
+  const status = new ReloadStatus();
+  const errors =
+    flags.nginxLogPort === undefined
+      ? undefined
+      : await NginxErrorListener.listen(flags.nginxLogPort);
+  const metrics =
+    flags.metricsPort === undefined ? undefined : await status.listen(flags.metricsPort);
   const reloader = new NginxReloader({
     upstreamsFile: flags.upstreamsFile,
     master: () => pidFromFile(flags.pidFile),
+    status,
+    ...(errors ? { errors } : {}),
   });
   const sync = new GatewaySync(() => informer.list(flags.namespace) as EndpointSliceLike[], {
     balance: flags.balance,
@@ -158,6 +189,8 @@ export async function syncGateway(flags: GatewaySyncFlags, log: Logger): Promise
   });
   sync.stop();
   watch?.stop();
+  errors?.close();
+  metrics?.close();
   await informer.stop();
   return 0;
 }

@@ -16,6 +16,8 @@ import {
   GATEWAY_LIVENESS_PATH,
   GATEWAY_PORT,
   GATEWAY_READINESS_PATH,
+  GATEWAY_SYNC_LOG_PORT,
+  GATEWAY_SYNC_PORT,
   GATEWAY_TLS_PORT,
   SOCKETIO_PORT,
 } from './ports.js';
@@ -268,8 +270,13 @@ export function buildGatewayDeployment(cluster: RealtimeCluster): KubeObject {
                 `--upstreams-file=${NGINX_UPSTREAMS_FILE}`,
                 `--pid-file=${kubernetesNginxRuntime(cluster).pidFile}`,
                 `--leaving-grace-seconds=${leavingGraceSeconds(cluster)}`,
+                `--metrics-port=${GATEWAY_SYNC_PORT}`,
+                `--nginx-log-port=${GATEWAY_SYNC_LOG_PORT}`,
                 ...syncArgs,
               ],
+              // socketfleet_gateway_config_rejected and nginx's last refusal, for the operator's
+              // GatewayConfigRejected condition and the chart's alert.
+              ports: [{ name: 'sync-metrics', containerPort: GATEWAY_SYNC_PORT, protocol: 'TCP' }],
               resources: { requests: { cpu: '10m', memory: '48Mi' }, limits: { memory: '128Mi' } },
               // nginx's uid: signalling the master needs the same user.
               securityContext: security,

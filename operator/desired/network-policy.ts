@@ -3,6 +3,7 @@ import { clusterLabels, objectMeta, selectorLabels } from './labels.js';
 import { resourceNames } from './names.js';
 import {
   GATEWAY_PORT,
+  GATEWAY_SYNC_PORT,
   GATEWAY_TLS_PORT,
   NGINX_EXPORTER_PORT,
   OPS_PORT,
@@ -40,13 +41,21 @@ const OPERATOR_PEER = {
 
 const tcp = (port: number): { protocol: string; port: number } => ({ protocol: 'TCP', port });
 
-/** Clients on the gateway's ports (plain, and HTTPS with spec.gateway.tls), scrapers on the exporter's. */
+/**
+ * Clients on the gateway's ports (plain, and HTTPS with spec.gateway.tls), scrapers on the
+ * exporter's and the sync sidecar's.
+ */
 function gatewayIngress(cluster: RealtimeCluster): Record<string, unknown>[] {
   const g = cluster.spec.gateway;
   const ports = g.tls === undefined || g.tls.redirectHttp ? [tcp(GATEWAY_PORT)] : [];
   if (g.tls !== undefined) ports.push(tcp(GATEWAY_TLS_PORT));
   const ingress: Record<string, unknown>[] = [{ ports }];
   if (g.exporter.enabled) ingress.push({ ports: [tcp(NGINX_EXPORTER_PORT)] });
+  // The operator's autopilot reads the sync sidecar's reload state (GatewayConfigRejected); its
+  // own rule keeps it working if the open rule below is ever narrowed to known scrapers.
+  ingress.push({ from: [OPERATOR_PEER], ports: [tcp(GATEWAY_SYNC_PORT)] });
+  // Prometheus scrapes the same port for the chart's alert, from a namespace we cannot know.
+  ingress.push({ ports: [tcp(GATEWAY_SYNC_PORT)] });
   return ingress;
 }
 

@@ -14,7 +14,12 @@ import {
   limitsActive,
 } from './nginx-limits.js';
 import { redirectServer, tlsServerLines, type NginxTls } from './nginx-tls.js';
-import { GATEWAY_STATUS_PATH, GATEWAY_STATUS_PORT, GATEWAY_TLS_PORT } from './ports.js';
+import {
+  GATEWAY_STATUS_PATH,
+  GATEWAY_STATUS_PORT,
+  GATEWAY_SYNC_LOG_PORT,
+  GATEWAY_TLS_PORT,
+} from './ports.js';
 import { sessionTag } from '../../server-image/src/session-tag.js';
 import type { Endpoint } from './types.js';
 
@@ -60,6 +65,12 @@ export interface NginxRuntime {
    * = none. Loopback only, so neither the Service nor other pods can reach it.
    */
   statusPort?: number;
+  /**
+   * UDP port on 127.0.0.1 where the gateway sync sidecar listens for nginx's emerg-level errors
+   * (syslog): when nginx refuses a configuration at a reload, that is how the sidecar learns
+   * why. Omitted = none.
+   */
+  errorLogPort?: number;
 }
 
 /** Mount directory of the rendered conf in the gateway pod (a ConfigMap volume, no subPath). */
@@ -85,6 +96,7 @@ export function kubernetesNginxRuntime(cluster: RealtimeCluster): NginxRuntime {
     healthPort: GATEWAY_HEALTH_PORT,
     reusePort: true,
     upstreamsFile: NGINX_UPSTREAMS_FILE,
+    errorLogPort: GATEWAY_SYNC_LOG_PORT,
   };
   if (g.tls !== undefined) {
     runtime.tls = {
@@ -337,6 +349,15 @@ export function renderNginxConf(
     `worker_shutdown_timeout ${g.workerShutdownTimeoutSeconds}s;`,
     `pid ${runtime.pidFile};`,
     `error_log ${runtime.errorLog} warn;`,
+  );
+  if (runtime.errorLogPort !== undefined) {
+    // A second log, emerg only: a refused reload is logged by the master in the old
+    // configuration's logs, and this one reaches the sidecar in the other container.
+    top.push(
+      `error_log syslog:server=127.0.0.1:${runtime.errorLogPort},nohostname,tag=nginx emerg;`,
+    );
+  }
+  top.push(
     '',
     'events {',
     `    worker_connections ${g.workerConnections};`,

@@ -17,3 +17,10 @@ export const GATEWAY_STATUS_PATH = '/stub_status';
 /** Exporter sidecars' metrics ports (their upstream defaults). */
 export const NGINX_EXPORTER_PORT = 9113;
 export const REDIS_EXPORTER_PORT = 9121;
+/** The gateway sync sidecar's /metrics and /rejection (plain HTTP, read by the operator). */
+export const GATEWAY_SYNC_PORT = 9114;
+/**
+ * UDP on the gateway pod's loopback: nginx sends its emerg-level errors here by syslog, so the
+ * sidecar hears why nginx refused a configuration.
+ */
+export const GATEWAY_SYNC_LOG_PORT = 5140;

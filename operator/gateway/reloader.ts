@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { emergMessage } from './nginx-errors.js';
 
 export interface ReloaderOptions {
   /** The file nginx.conf includes; rewritten atomically. */
@@ -9,12 +10,38 @@ export interface ReloaderOptions {
   /**
    * nginx binary and main conf for `nginx -t` before each reload, where the binary is at hand
    * (`up`, tests). In the pod, nginx runs in the other container: there the master itself
-   * checks the new conf on SIGHUP and keeps the old one when it is invalid, which shows as no
-   * new workers; the file is then restored.
+   * checks the new conf on SIGHUP and keeps the old one when it is invalid, which shows as its
+   * emerg message on `errors` (or, failing that, as no new workers); the file is then restored.
    */
   check?: { nginx: string; conf: string; prefix?: string };
   /** How long to wait for the new workers (default 10 s). */
   timeoutMs?: number;
+  /**
+   * nginx's emerg messages as they arrive (the pod's syslog listener): a refusal then fails the
+   * reload at once with nginx's words instead of after the timeout with none.
+   */
+  errors?: { since: (t: number) => string | undefined };
+  /** Told every outcome that reached nginx, for the sidecar's metrics. */
+  status?: ReloadOutcomes;
+}
+
+export interface ReloadOutcomes {
+  reloaded: () => void;
+  rejected: (message: string) => void;
+}
+
+/**
+ * nginx refused the new configuration and runs the previous one; the previous upstreams were put
+ * back. `nginxMessage` is nginx's own error, when it was heard.
+ */
+export class ReloadRejectedError extends Error {
+  constructor(
+    message: string,
+    readonly nginxMessage: string | undefined,
+  ) {
+    super(message);
+    this.name = 'ReloadRejectedError';
+  }
 }
 
 export type ReloadResult = 'unchanged' | 'reloaded' | 'written';
@@ -80,6 +107,19 @@ export class NginxReloader {
    * reloads even when the block is the same (the main conf around it changed).
    */
   async apply(text: string, force = false): Promise<ReloadResult> {
+    try {
+      const result = await this.applyOnce(text, force);
+      if (result === 'reloaded') this.opts.status?.reloaded();
+      return result;
+    } catch (err) {
+      if (err instanceof ReloadRejectedError) {
+        this.opts.status?.rejected(err.nginxMessage ?? err.message);
+      }
+      throw err;
+    }
+  }
+
+  private async applyOnce(text: string, force: boolean): Promise<ReloadResult> {
     if (text === this.current && !force) return 'unchanged';
     const previous = this.current;
     this.write(text);
@@ -92,17 +132,28 @@ export class NginxReloader {
       });
       if (t.status !== 0) {
         this.restore(previous);
-        throw new Error(`nginx -t rejected the upstreams: ${(t.stderr || t.stdout).trim()}`);
+        const out = (t.stderr || t.stdout).trim();
+        throw new ReloadRejectedError(`nginx -t rejected the upstreams: ${out}`, emergMessage(out));
       }
     }
     const master = this.opts.master();
     // No nginx yet: it reads the file when it starts.
     if (master === undefined) return 'written';
     const before = new Set(childrenOf(master));
+    const sentAt = Date.now();
     process.kill(master, 'SIGHUP');
-    const deadline = Date.now() + (this.opts.timeoutMs ?? 10_000);
+    const deadline = sentAt + (this.opts.timeoutMs ?? 10_000);
     while (Date.now() < deadline) {
-      if (childrenOf(master).some((pid) => !before.has(pid))) {
+      const started = childrenOf(master).some((pid) => !before.has(pid));
+      const refused = started ? undefined : this.opts.errors?.since(sentAt);
+      if (refused !== undefined) {
+        this.restore(previous);
+        throw new ReloadRejectedError(
+          `nginx (pid ${master}) refused the new configuration and keeps the previous one: ${refused}`,
+          refused,
+        );
+      }
+      if (started) {
         // New workers run; the old ones close their listeners once the master tells them to.
         // Until then they may still accept a connection with the old upstreams.
         while (Date.now() < deadline && [...before].some(stillAccepting)) {
@@ -113,8 +164,9 @@ export class NginxReloader {
       await new Promise((r) => setTimeout(r, 20));
     }
     this.restore(previous);
-    throw new Error(
+    throw new ReloadRejectedError(
       `nginx (pid ${master}) started no new workers within ${this.opts.timeoutMs ?? 10_000} ms of SIGHUP; it kept its previous configuration (see its error log), and the previous upstreams were put back.`,
+      undefined,
     );
   }
 

@@ -9,7 +9,8 @@ export type ConditionType =
   | 'EventLoopLagging'
   | 'PublishLoss'
   | 'ShardWithoutReplica'
-  | 'ConnectionsSkewed';
+  | 'ConnectionsSkewed'
+  | 'GatewayConfigRejected';
 
 export interface ConditionInput {
   type: ConditionType;

@@ -6,12 +6,16 @@
 // recovery off, one on. Prints server CPU per 1000 deliveries, Redis CPU and bytes per publish,
 // latency, and the Redis memory recovery holds: per room log entry, per session, per journal
 // entry, then per room at a given rate and window.
-import { readFileSync } from 'node:fs';
 import calculateSlot from 'cluster-key-slot';
 import { logKeyOf } from '../../server-image/src/adapter/recovery-keys.js';
-import { connect, type Client } from '../dataplane/support/clients.js';
-import { Fleet, sleep, until, type ServerProcess } from '../dataplane/support/fleet.js';
+import { Fleet, sleep, type ServerProcess } from '../dataplane/support/fleet.js';
 import type { RedisClusterFixture } from '../dataplane/support/redis-cluster.js';
+import {
+  cpuSeconds,
+  joinRoomClients,
+  publishOpenLoop,
+  quantile,
+} from '../dataplane/support/room-traffic.js';
 
 const SERVERS = 3;
 const ROOMS = 30;
@@ -22,11 +26,6 @@ const PAYLOAD = 'x'.repeat(330);
 const WINDOW_SECONDS = 120;
 /** Default heartbeat (pingInterval 25 s + pingTimeout 20 s) and margin: what the logs keep beyond the window. */
 const RETENTION_SECONDS = WINDOW_SECONDS + 45 + 10;
-
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 interface Result {
   label: string;
@@ -88,51 +87,28 @@ async function run(label: string, recovery: boolean): Promise<Result> {
         }),
       );
     }
-    const clients: Client[] = [];
-    const latencies: number[] = [];
-    let delivered = 0;
-    for (let i = 0; i < CLIENTS; i++) {
-      const room = i % ROOMS;
-      const c = await connect(servers[Math.floor(i / ROOMS) % SERVERS]!.url);
-      c.on('message', (m: { data: { t: number } }) => {
-        delivered++;
-        latencies.push(performance.now() - m.data.t);
-      });
-      await c.emitWithAck('join', `room-${room}`);
-      clients.push(c);
-    }
+    const load = await joinRoomClients(
+      servers,
+      CLIENTS,
+      ROOMS,
+      (i) => Math.floor(i / ROOMS) % SERVERS,
+    );
     await sleep(1000);
     const cpu0 = servers.map((s) => cpuSeconds(s.child.pid!));
     const bytes0 = await redis.netBytes();
     const redisCpu0 = await redis.cpuSeconds();
-    const total = RATE * SECONDS;
-    let published = 0;
-    const started = performance.now();
-    while (published < total) {
-      const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * RATE));
-      for (; published < due; published++) {
-        const publisher = clients[(published * 7) % CLIENTS]!;
-        const room = `room-${((published * 7) % CLIENTS) % ROOMS}`;
-        publisher.emit('publish', { room, data: { t: performance.now(), p: PAYLOAD } });
-      }
-      await sleep(5);
-    }
-    const expected = total * (CLIENTS / ROOMS);
-    await until('deliveries', () => delivered >= expected, 30_000).catch(() => undefined);
-    await sleep(500);
+    const { total, expected } = await publishOpenLoop(load, RATE, SECONDS, PAYLOAD);
     const cpu = servers.reduce((sum, s, i) => sum + cpuSeconds(s.child.pid!) - cpu0[i]!, 0);
     const bytes = (await redis.netBytes()) - bytes0;
     const redisCpu = (await redis.cpuSeconds()) - redisCpu0;
-    latencies.sort((a, b) => a - b);
-    const p = (q: number): number =>
-      latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
+    const delivered = load.delivered();
     const result: Result = {
       label,
       cpuPer1000: (cpu * 1e6) / delivered,
       redisCpuUsPerPublish: (redisCpu * 1e6) / total,
       redisBytesPerPublish: bytes / total,
-      p50: p(0.5),
-      p99: p(0.99),
+      p50: quantile(load.latencies, 0.5),
+      p99: quantile(load.latencies, 0.99),
       lost: expected - delivered,
     };
     if (recovery) {
@@ -154,7 +130,7 @@ async function run(label: string, recovery: boolean): Promise<Result> {
         journalPerSec: journals.items / SERVERS / (SECONDS + 2),
       };
     }
-    for (const c of clients) c.close();
+    for (const c of load.clients) c.close();
     return result;
   } finally {
     await fleet.stopAll();

@@ -6,7 +6,9 @@ import { scrapeServer } from '../../operator/autoscale/scrape.js';
 import type { EndpointSliceLike } from '../../operator/desired/upstreams.js';
 import type { GatewaySync } from '../../operator/gateway/sync.js';
 import { sourceAddress } from '../../operator/bench/addresses.js';
+import type { ConnectionsCurve } from '../../operator/bench/report-html.js';
 import { KetamaRing } from '../../server-image/src/ketama.js';
+import { writeConnectionsReport } from './support/connections-report.js';
 import { Crowd } from './support/crowd.js';
 import { Fleet, sleep, until, type NginxProcess } from './support/fleet.js';
 import type { RedisClusterFixture } from './support/redis-cluster.js';
@@ -74,7 +76,11 @@ describe(`autoscaling on connections, ${STAGE_CLIENTS} -> ${STAGE_CLIENTS * STAG
   const events: ScaleEvent[] = [];
   /** [ms since start, replicas, connections per server] each interval: the curve in the log. */
   const curve: [number, number, number[]][] = [];
+  /** The same samples by server name, and the moments to mark: the report's plot. */
+  const plot: Required<ConnectionsCurve> = { points: [], marks: [] };
+  const notes: string[] = [];
   const started = Date.now();
+  const seconds = (at: number): number => Math.round((at - started) / 100) / 10;
   let state: DeciderState = EMPTY_STATE;
   /** The operator's pile-up check on the last scrape. */
   let skewed: { status: string; message: string } | undefined;
@@ -138,8 +144,16 @@ describe(`autoscaling on connections, ${STAGE_CLIENTS} -> ${STAGE_CLIENTS * STAG
     });
     state = d.state;
     curve.push([Date.now() - started, current, pods.map((p) => p.connections ?? -1)]);
+    plot.points.push({
+      t: seconds(Date.now()),
+      replicas: current,
+      servers: Object.fromEntries(
+        pods.flatMap((p) => (p.connections === undefined ? [] : [[p.pod, p.connections]])),
+      ),
+    });
     if (d.desiredReplicas === current) return;
     events.push({ at: Date.now(), from: current, to: d.desiredReplicas, reason: d.reason });
+    plot.marks.push({ t: seconds(Date.now()), label: `${current} -> ${d.desiredReplicas}` });
     log(`${((Date.now() - started) / 1000).toFixed(1)} s: ${d.reason}`);
     if (d.desiredReplicas > current) await addServers(d.desiredReplicas - current);
     else await retire(current - d.desiredReplicas);
@@ -178,6 +192,9 @@ describe(`autoscaling on connections, ${STAGE_CLIENTS} -> ${STAGE_CLIENTS * STAG
       `curve (s, replicas, connections per server): ${JSON.stringify(curve.map(([t, r, c]) => [Math.round(t / 1000), r, c]))}`,
     );
     log(`whole file: ${Date.now() - started} ms`);
+    // The curve as a bench report page (inline SVG), outside the repository unless told where.
+    const title = `autoscale ramp ${STAGE_CLIENTS} -> ${STAGE_CLIENTS * STAGES} clients, target ${STAGE_CLIENTS} per pod`;
+    log(`report: ${writeConnectionsReport('autoscale-ramp', started, title, plot, notes)}`);
   }, 60_000);
 
   it('replicas follow a ramp up within the stated time, one way, no flapping', async () => {
@@ -203,6 +220,7 @@ describe(`autoscaling on connections, ${STAGE_CLIENTS} -> ${STAGE_CLIENTS * STAG
     }
     const upEvents = events.length;
     log(`ramp up: ${upEvents} scale events, follow times ${JSON.stringify(followMs)} ms`);
+    notes.push(`ramp up: ${upEvents} scale events, follow times ${JSON.stringify(followMs)} ms`);
     expect(members.length).toBe(STAGES);
     // Every event went up; never more events than stages (a step may cover several stages).
     expect(events.every((e) => e.to > e.from)).toBe(true);
@@ -255,6 +273,7 @@ describe(`autoscaling on connections, ${STAGE_CLIENTS} -> ${STAGE_CLIENTS * STAG
     );
     const misplaced = answers.reduce((a, r) => a + r.misplaced, 0);
     const t0 = Date.now();
+    plot.marks.push({ t: seconds(t0), label: `rebalance (${misplaced} misplaced)` });
     const after = await until(
       'every server at its ring share',
       async () => {
@@ -285,6 +304,9 @@ describe(`autoscaling on connections, ${STAGE_CLIENTS} -> ${STAGE_CLIENTS * STAG
         `after ${JSON.stringify(after)} (CV ${cv(after).toFixed(2)}; the ring's own CV ${cv(ideal).toFixed(2)}) ` +
         `${settledMs} ms after the request (spread 5 s), clients moved ${moved} (twice ${movedTwice}), connect errors ${errors}`,
     );
+    notes.push(
+      `rebalance: ${JSON.stringify(before)} -> ${JSON.stringify(after)} in ${settledMs} ms, ${moved} clients moved (twice ${movedTwice}), ${errors} connect errors`,
+    );
     // Every server ends exactly at the ring's share: only misplaced clients moved, once each.
     expect(after).toEqual(ideal);
     expect(moved).toBe(misplaced);
@@ -301,6 +323,10 @@ describe(`autoscaling on connections, ${STAGE_CLIENTS} -> ${STAGE_CLIENTS * STAG
     const leftAt = Date.now();
     const reachedAt = await replicasReach(STAGES / 2, 90_000);
     log(`ramp down: ${STAGES / 2} replicas ${reachedAt - leftAt} ms after half the clients left`);
+    notes.push(
+      `ramp down: ${STAGES / 2} replicas ${reachedAt - leftAt} ms after half the clients left`,
+    );
+    plot.marks.push({ t: seconds(leftAt), label: 'half the clients leave' });
     const down = events.slice(before);
     expect(down.every((e) => e.to < e.from)).toBe(true);
     // The window holds the count first (less one interval: the load may leave just before a

@@ -56,6 +56,19 @@ describe('API server validation', () => {
     expect(ok.stderr).toBe('');
   });
 
+  it('refuses a trusted proxy that is no IP address or CIDR (nginx would refuse it at reload)', async () => {
+    for (const bad of ['10.0.0.300/8', '10.0.0.0/33', 'fd00::/129']) {
+      const r = await apply(rtc('proxies', { gateway: { trustedProxies: ['10.0.0.0/8', bad] } }));
+      expect(r.code, bad).not.toBe(0);
+      expect(r.stderr, bad).toContain('spec.gateway.trustedProxies[1]');
+      expect(r.stderr, bad).toContain('must be an IP address or CIDR');
+    }
+    const ok = await apply(
+      rtc('proxies', { gateway: { trustedProxies: ['10.0.0.0/8', '192.168.1.7', 'fd00::/8'] } }),
+    );
+    expect(ok.stderr).toBe('');
+  });
+
   it('safe-sysctls: refuses an explicit sysctl it cannot set, accepts the defaults and the kubelet-allowed route', async () => {
     const refused = await apply(
       rtc('safe', { tuning: { mode: 'safe-sysctls', sysctls: { 'net.core.somaxconn': '4096' } } }),

@@ -279,6 +279,7 @@ describe('socketfleet-operator chart', () => {
       'SocketfleetPersistentPublishLoss',
       'SocketfleetRedisShardWithoutReplica',
       'SocketfleetConnectionsPileUp',
+      'SocketfleetGatewayConfigRejected',
     ]);
     const cm = one(docs, 'ConfigMap', `${fullname}-dashboard`) as unknown as {
       metadata: { labels: Record<string, string> };

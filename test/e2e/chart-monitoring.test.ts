@@ -1,6 +1,7 @@
 // Every metric the chart's alerts and dashboard query is exported by a target the chart scrapes:
 // the chart rendered by helm with its monitoring switched on, the metric names taken from every
-// PromQL expression, and each one traced to a real registry (the operator's or the server's)
+// PromQL expression, and each one traced to a real registry (the operator's, the server's or the
+// gateway sync sidecar's)
 // and to a ServiceMonitor/PodMonitor whose selector and port match the objects that serve it.
 // The exporter sidecars' series (nginx_*, redis_*) are checked against the names their exporters
 // document (operator/desired/exporters.ts): no exporter binary runs here, so this proves the
@@ -19,6 +20,7 @@ import {
   REDIS_EXPORTER_METRICS,
   REDIS_EXPORTER_PORT_NAME,
 } from '../../operator/desired/exporters.js';
+import { ReloadStatus } from '../../operator/gateway/reload-status.js';
 import { createMetrics as operatorMetrics } from '../../operator/reconcile/metrics.js';
 import { createMetrics as serverMetrics } from '../../server-image/src/metrics.js';
 import { examplesDir, helmTemplate, type KubeDoc } from '../lint/tools.js';
@@ -135,6 +137,7 @@ describe('chart monitoring', () => {
   it('scrapes a target that exports every metric an alert or the dashboard uses', async () => {
     const operator = await names(operatorMetrics().registry);
     const server = await names(serverMetrics().registry);
+    const gatewaySync = await names(new ReloadStatus().registry);
 
     // The operator: its ServiceMonitor selects the metrics Service, on a port that Service has.
     const sm = docs.find((d) => d.kind === 'ServiceMonitor') as unknown as
@@ -163,6 +166,7 @@ describe('chart monitoring', () => {
     const withoutExporters = scrapedPortNames(podTemplates(false));
     const exported: Record<string, ReadonlySet<string>> = {
       ops: server,
+      'sync-metrics': gatewaySync,
       [NGINX_EXPORTER_PORT_NAME]: new Set(NGINX_EXPORTER_METRICS),
       [REDIS_EXPORTER_PORT_NAME]: new Set(REDIS_EXPORTER_METRICS),
     };

@@ -1,11 +1,12 @@
 // The user's path on a real node: `helm install` the operator chart with the built
 // operator image, `kubectl apply` a RealtimeCluster, and real pods serve real Socket.IO
 // traffic through the gateway over real Redis. Then what a platform engineer does to
-// it: scale under traffic, lose a server pod, lose a Redis pod; and what the security
-// review checks: sysctls inside the pod, Pod Security "restricted", NetworkPolicies
-// enforced by kube-router, and an operator that never gets a 403.
+// it: scale under traffic, lose a server pod, lose a Redis pod, let the operator autoscale
+// on connections; and what the security review checks: sysctls inside the pod, Pod Security
+// "restricted", NetworkPolicies enforced by kube-router, and an operator that never gets a 403.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { AutoscalingStatus } from '../../operator/api/realtimecluster.js';
 import { closeAllClients } from '../dataplane/support/clients.js';
 import { readAuditEvents, run, waitFor } from '../cluster/harness.js';
 import { attachNode, repo } from './harness.js';
@@ -197,6 +198,7 @@ interface Rtc {
         retiring?: boolean;
       }[];
     };
+    autoscaling?: AutoscalingStatus;
   };
 }
 
@@ -1088,6 +1090,92 @@ describe('the user path on a real node', () => {
     ]);
     expect(range.trim().replace(/\s+/g, ' ')).toBe('10000 60999');
     await node.kubectlOk(['delete', 'namespace', rns, '--wait=false']);
+  });
+
+  it('autoscales on connections: the operator reads the server pods and scales 3 -> 4 -> 3', async () => {
+    // The operator's own loop on real pods: it scrapes every ready server's metrics port (through
+    // the NetworkPolicy, enforced by kube-router), decides, and sets spec.replicas through the
+    // scale subresource. 3 connections per pod: the 12 members want 4 pods (maxReplicas 4 holds
+    // it there if a stray session of an earlier step is still counted); when half of them leave,
+    // 6 want 2, so minReplicas 3 after the 10 s scale-down window.
+    const errorsBefore = members.reduce((n, m) => n + m.errors.length, 0);
+    const since = new Date();
+    await node.kubectlOk([
+      '-n',
+      ns,
+      'patch',
+      'rtc',
+      name,
+      '--type=merge',
+      '-p',
+      JSON.stringify({
+        spec: {
+          autoscaling: {
+            enabled: true,
+            minReplicas: 3,
+            maxReplicas: 4,
+            targetConnectionsPerPod: 3,
+            intervalSeconds: 2,
+            behavior: { scaleDown: { stabilizationWindowSeconds: 10 } },
+          },
+        },
+      }),
+    ]);
+    await readyPods(ns, sel('server'), 4, 120_000);
+    const upMs = Date.now() - since.getTime();
+    const up = await rtcStatus();
+    const leaving = members.slice(CLIENTS / 2);
+    const staying = members.slice(0, CLIENTS / 2);
+    for (const m of leaving) m.client.close();
+    const leftAt = Date.now();
+    await waitFor(
+      'the operator to scale down',
+      async () => ((await rtcStatus()).autoscaling?.desiredReplicas === 3 ? true : undefined),
+      120_000,
+    );
+    const decidedMs = Date.now() - leftAt;
+    await readyPods(ns, sel('server'), 3, 120_000);
+    const downMs = Date.now() - leftAt;
+    await waitFor(
+      'the staying clients connected',
+      until(() => staying.every((m) => m.client.connected)),
+      60_000,
+    );
+    const events = JSON.parse(
+      await node.kubectlOk([
+        '-n',
+        ns,
+        'get',
+        'events',
+        '--field-selector',
+        `involvedObject.kind=RealtimeCluster,involvedObject.name=${name}`,
+        '-o',
+        'json',
+      ]),
+    ) as {
+      // The operator records events.k8s.io/v1 Events: eventTime, and a series once repeated.
+      items: { reason: string; message: string; eventTime?: string; series?: { count: number } }[];
+    };
+    const scalings = events.items.filter(
+      (e) =>
+        ['ScaleUp', 'ScaleDown'].includes(e.reason) &&
+        new Date(e.eventTime ?? 0).getTime() >= since.getTime() - 1000,
+    );
+    const errors = staying.reduce((n, m) => n + m.errors.length, 0) - errorsBefore;
+    console.log(
+      `[node] autoscaling: 4 ready ${upMs} ms after it was turned on (status: ${up.autoscaling?.connections} ` +
+        `connections on ${up.autoscaling?.sampledPods} pods: ${up.autoscaling?.reason}); half the clients left: ` +
+        `decided 3 after ${decidedMs} ms (window 10 s), 3 ready after ${downMs} ms; events: ` +
+        `${JSON.stringify(scalings.map((e) => [e.reason, e.series?.count ?? 1, e.message]))}; staying clients' errors ${errors}`,
+    );
+    expect(up.autoscaling?.sampledPods).toBeGreaterThanOrEqual(3);
+    expect(up.autoscaling?.connections).toBeGreaterThanOrEqual(CLIENTS);
+    expect(scalings.map((e) => [e.reason, e.series?.count ?? 1]).sort()).toEqual([
+      ['ScaleDown', 1],
+      ['ScaleUp', 1],
+    ]);
+    expect(decidedMs).toBeGreaterThanOrEqual(8_000);
+    expect(errors).toBe(0);
   });
 
   it('never refused the operator anything (audit log, its own ServiceAccount)', async () => {

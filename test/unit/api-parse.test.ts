@@ -264,6 +264,16 @@ describe('parseRealtimeCluster rejections', () => {
       'spec.gateway.trustedProxies[0]: must be an IP address or CIDR',
     ],
     [
+      'trusted proxy with an octet over 255',
+      { gateway: { trustedProxies: ['10.0.0.0/8', '10.0.0.300/8'] } },
+      'spec.gateway.trustedProxies[1]: must be an IP address or CIDR',
+    ],
+    [
+      'trusted proxy with a prefix too long',
+      { gateway: { trustedProxies: ['fd00::/129'] } },
+      'spec.gateway.trustedProxies[0]: must be an IP address or CIDR',
+    ],
+    [
       'small worker_connections',
       { gateway: { workerConnections: 10 } },
       'spec.gateway.workerConnections: must be >= 1024',

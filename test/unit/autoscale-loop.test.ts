@@ -2,16 +2,21 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { parseRealtimeCluster } from '../../operator/api/parse.js';
 import type { RealtimeCluster } from '../../operator/api/realtimecluster.js';
-import { detectAbnormalities } from '../../operator/autoscale/abnormal.js';
+import { detectAbnormalities, detectGatewayRejection } from '../../operator/autoscale/abnormal.js';
 import { Autopilot } from '../../operator/autoscale/loop.js';
-import { readServerMetrics, type ServerReading } from '../../operator/autoscale/prom-text.js';
+import {
+  readGatewayMetrics,
+  readServerMetrics,
+  type GatewayReading,
+  type ServerReading,
+} from '../../operator/autoscale/prom-text.js';
 import {
   INITIAL_REBALANCE_STATE,
   rebalanceDue,
 } from '../../operator/autoscale/rebalance-trigger.js';
 import { replicasClampWarning, serverReplicas } from '../../operator/desired/autoscaling.js';
 import { buildNetworkPolicies } from '../../operator/desired/network-policy.js';
-import { OPS_PORT } from '../../operator/desired/ports.js';
+import { GATEWAY_SYNC_PORT, OPS_PORT } from '../../operator/desired/ports.js';
 import type { EventRecorder } from '../../operator/reconcile/events.js';
 import type { KindCache } from '../../operator/reconcile/informers.js';
 import type { AnyObject, KubeClient } from '../../operator/reconcile/kube-client.js';
@@ -41,18 +46,22 @@ function cluster(over: Record<string, unknown> = {}, replicas = 2): RealtimeClus
   return r.cluster;
 }
 
-const pod = (name: string, ip: string, ready = true): AnyObject => ({
+const pod = (name: string, ip: string, ready = true, component = 'server'): AnyObject => ({
   apiVersion: 'v1',
   kind: 'Pod',
   metadata: {
     name,
     namespace: 'ns',
-    labels: { 'app.kubernetes.io/instance': 'chat', 'app.kubernetes.io/component': 'server' },
+    labels: { 'app.kubernetes.io/instance': 'chat', 'app.kubernetes.io/component': component },
   },
   status: { podIP: ip, conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }] },
 });
 
-function harness(pods: AnyObject[], readings: Record<string, ServerReading | Error>) {
+function harness(
+  pods: AnyObject[],
+  readings: Record<string, ServerReading | Error>,
+  gateways: Record<string, GatewayReading | Error> = {},
+) {
   const requests: { method: string; path: string; body: unknown }[] = [];
   const events: string[] = [];
   const enqueued: string[] = [];
@@ -82,6 +91,12 @@ function harness(pods: AnyObject[], readings: Record<string, ServerReading | Err
     enqueue: (k) => enqueued.push(k),
     scrape: (url) => {
       const r = readings[url];
+      return r instanceof Error || r === undefined
+        ? Promise.reject(r ?? new Error('no'))
+        : Promise.resolve(r);
+    },
+    scrapeGateway: (base) => {
+      const r = gateways[base];
       return r instanceof Error || r === undefined
         ? Promise.reject(r ?? new Error('no'))
         : Promise.resolve(r);
@@ -173,6 +188,93 @@ describe('Autopilot.run', () => {
       status: 'True',
       reason: 'ConnectionsPileUp',
     });
+  });
+});
+
+describe('GatewayConfigRejected', () => {
+  const NGINX_SAID =
+    'host not found in set_real_ip_from "10.0.0.300/8" in /etc/socketfleet/nginx/nginx.conf:37';
+  const refused: GatewayReading = { configRejected: true, reloadFailures: 2, message: NGINX_SAID };
+  const fine: GatewayReading = { configRejected: false, reloadFailures: 2 };
+
+  it('reads the sidecar gauge and failure counter', () => {
+    expect(
+      readGatewayMetrics(
+        '# TYPE socketfleet_gateway_config_rejected gauge\nsocketfleet_gateway_config_rejected 1\nsocketfleet_gateway_reload_failures_total 3\n',
+      ),
+    ).toEqual({ configRejected: true, reloadFailures: 3 });
+    expect(readGatewayMetrics('')).toEqual({ configRejected: false, reloadFailures: 0 });
+  });
+
+  it("names the pods and nginx's message; no claim while no sidecar answers", () => {
+    expect(detectGatewayRejection([{ pod: 'g-a', reading: undefined }])).toBeUndefined();
+    expect(
+      detectGatewayRejection([
+        { pod: 'g-a', reading: fine },
+        { pod: 'g-b', reading: refused },
+        { pod: 'g-c', reading: undefined },
+      ]),
+    ).toEqual({
+      type: 'GatewayConfigRejected',
+      status: 'True',
+      reason: 'NginxRejectedConfig',
+      message: `nginx refused a new configuration on gateway pod(s) g-b and keeps serving the previous one; nginx said: ${NGINX_SAID}.`,
+    });
+    expect(
+      detectGatewayRejection([{ pod: 'g-a', reading: { ...fine, configRejected: true } }])?.message,
+    ).toBe(
+      'nginx refused a new configuration on gateway pod(s) g-a and keeps serving the previous one; nginx gave no message.',
+    );
+    expect(detectGatewayRejection([{ pod: 'g-a', reading: fine }])).toMatchObject({
+      status: 'False',
+      reason: 'AsExpected',
+    });
+  });
+
+  it("warns once with nginx's message, keeps the condition while no sidecar answers, clears after a good reload", async () => {
+    const gw = `http://10.0.1.1:${GATEWAY_SYNC_PORT}`;
+    const gateways: Record<string, GatewayReading | Error> = { [gw]: refused };
+    const h = harness(
+      [pod('s-a', '10.0.0.1'), pod('g-a', '10.0.1.1', false, 'gateway')],
+      { 'http://10.0.0.1:9090/metrics': reading(10) },
+      gateways,
+    );
+    const c = cluster({ enabled: false }, 1);
+    await h.ap.run('ns/chat', c);
+    await h.ap.run('ns/chat', c);
+    gateways[gw] = new Error('refused');
+    await h.ap.run('ns/chat', c);
+    const status = withAutopilot({}, h.ap.observation('ns/chat'), 'T', 1);
+    expect(status.conditions?.find((x) => x.type === 'GatewayConfigRejected')).toMatchObject({
+      status: 'True',
+      reason: 'NginxRejectedConfig',
+    });
+    gateways[gw] = fine;
+    await h.ap.run('ns/chat', c);
+    expect(h.events).toEqual([
+      `Warning NginxRejectedConfig: nginx refused a new configuration on gateway pod(s) g-a and keeps serving the previous one; nginx said: ${NGINX_SAID}.`,
+      'Normal GatewayConfigRejectedResolved: Every gateway pod runs the last configuration its sidecar gave nginx.',
+    ]);
+  });
+
+  it('lets the operator reach the sync sidecar port', () => {
+    const gateway = buildNetworkPolicies(cluster()).find((p) =>
+      (p.metadata.name ?? '').endsWith('-gateway'),
+    ) as { spec: { ingress: { from?: unknown[]; ports: { port: number }[] }[] } } | undefined;
+    const rules = gateway?.spec.ingress.filter((r) =>
+      r.ports.some((p) => p.port === GATEWAY_SYNC_PORT),
+    );
+    expect(rules?.[0]?.from).toEqual([
+      {
+        namespaceSelector: {},
+        podSelector: {
+          matchLabels: {
+            'app.kubernetes.io/name': 'socketfleet-operator',
+            'app.kubernetes.io/component': 'operator',
+          },
+        },
+      },
+    ]);
   });
 });
 

@@ -78,7 +78,8 @@ describe('gateway TLS', () => {
     const gw = buildNetworkPolicies(clusterFrom(manifest(only))).find((n) =>
       n.metadata.name.endsWith('-gateway'),
     ) as unknown as { spec: { ingress: { ports: { port: number }[] }[] } };
-    expect(gw.spec.ingress.flatMap((i) => i.ports.map((x) => x.port))).toEqual([8443]);
+    // No clear-text client port; 9114 is the sync sidecar's metrics (the operator, then scrapers).
+    expect(gw.spec.ingress.flatMap((i) => i.ports.map((x) => x.port))).toEqual([8443, 9114, 9114]);
   });
 
   it('reports an https endpoint on the TLS port', () => {

@@ -74,6 +74,7 @@ interface PodSpec {
   containers: {
     name: string;
     args?: string[];
+    ports?: { name: string; containerPort: number; protocol: string }[];
     command?: string[];
     securityContext: { runAsUser: number };
     volumeMounts: { name: string; mountPath: string }[];
@@ -129,7 +130,10 @@ describe('gateway sync sidecar', () => {
       '--upstreams-file=/tmp/nginx/upstreams.conf',
       '--pid-file=/tmp/nginx/nginx.pid',
       '--leaving-grace-seconds=40',
+      '--metrics-port=9114',
+      '--nginx-log-port=5140',
     ]);
+    expect(sync.ports).toEqual([{ name: 'sync-metrics', containerPort: 9114, protocol: 'TCP' }]);
     // nginx starts once the sidecar has written the file its conf includes.
     expect(nginx.command?.join(' ')).toContain('until [ -s /tmp/nginx/upstreams.conf ]');
   });

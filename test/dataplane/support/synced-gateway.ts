@@ -11,7 +11,11 @@ import {
   endpointsFromSlices,
   type EndpointSliceLike,
 } from '../../../operator/desired/upstreams.js';
-import { NginxReloader, pidFromFile } from '../../../operator/gateway/reloader.js';
+import {
+  NginxReloader,
+  pidFromFile,
+  type ReloaderOptions,
+} from '../../../operator/gateway/reloader.js';
 import { GatewaySync } from '../../../operator/gateway/sync.js';
 import type { Fleet, NginxProcess, ServerProcess } from './fleet.js';
 
@@ -31,27 +35,37 @@ export function slicesOf(members: readonly GatewayMember[]): EndpointSliceLike[]
   }));
 }
 
+/** What a test adds to the pod's sidecar setup: nginx's error syslog, the reload status. */
+export interface SyncedGatewayOptions {
+  runtime?: Pick<NginxRuntime, 'errorLogPort'>;
+  reloader?: Pick<ReloaderOptions, 'errors' | 'status'>;
+}
+
 /**
  * nginx on the operator's rendered conf, with the sync sidecar's GatewaySync and reloader keeping
  * its upstreams file current from `slices` (call `sync.syncNow()` after editing them); synced once
- * before it returns.
+ * before it returns. `runtime` is what nginx.conf was rendered with.
  */
 export async function startSyncedGateway(
   fleet: Fleet,
   cluster: RealtimeCluster,
   slices: () => EndpointSliceLike[],
-): Promise<{ nginx: NginxProcess; sync: GatewaySync }> {
+  opts: SyncedGatewayOptions = {},
+): Promise<{ nginx: NginxProcess; sync: GatewaySync; runtime: NginxRuntime }> {
   let sync: GatewaySync | undefined;
+  let runtime: NginxRuntime | undefined;
   const nginx = await fleet.nginx((_port, rt) => {
-    const runtime: NginxRuntime = { ...rt, upstreamsFile: join(fleet.dir, 'upstreams.conf') };
+    runtime = { ...rt, ...opts.runtime, upstreamsFile: join(fleet.dir, 'upstreams.conf') };
     // What the sidecar writes before nginx starts (nginx.conf includes it).
     writeFileSync(
       runtime.upstreamsFile!,
       renderUpstreamBlock(cluster.spec.gateway.balance, endpointsFromSlices(slices())),
     );
+    const pidFile = runtime.pidFile;
     const reloader = new NginxReloader({
+      ...opts.reloader,
       upstreamsFile: runtime.upstreamsFile!,
-      master: () => pidFromFile(runtime.pidFile),
+      master: () => pidFromFile(pidFile),
     });
     sync = new GatewaySync(slices, {
       balance: cluster.spec.gateway.balance,
@@ -62,5 +76,5 @@ export async function startSyncedGateway(
     return renderNginxConf(cluster, [], runtime);
   });
   await sync!.syncNow();
-  return { nginx, sync: sync! };
+  return { nginx, sync: sync!, runtime: runtime! };
 }

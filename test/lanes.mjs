@@ -1,0 +1,106 @@
+// `npm test`: the static checks, then every vitest project, in as little wall time as two cores
+// allow without making the timed tests noisy.
+//  1. format, typecheck, lint and build run side by side (each is one busy process);
+//  2. two lanes run at once: the data-plane project (real processes, most of the CPU) in one, and
+//     the unit, e2e (a kwok control plane, mostly waiting on it) and real-node projects in the
+//     other;
+//  3. the files in SOLO, whose assertions are about time under load (reconnect rates, seconds to
+//     recover), run last, alone.
+// Each run writes its JSON report into .vitest-lanes/; they are merged into .vitest-results.json,
+// which .ci/run counts. Extra arguments go to every vitest run (e.g. --bail=1).
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+
+const SOLO = ['test/dataplane/rollout.test.ts'];
+const CHECKS = ['format:check', 'typecheck', 'lint', 'build'];
+const REPORTS = '.vitest-lanes';
+const RESULTS = '.vitest-results.json';
+const extra = process.argv.slice(2);
+
+/** Runs a command; its output goes to ours as it comes, or is held and returned when `hold`. */
+function run(cmd, args, hold) {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: hold ? ['ignore', 'pipe', 'pipe'] : 'inherit' });
+    let out = '';
+    if (hold) {
+      child.stdout.on('data', (d) => (out += d));
+      child.stderr.on('data', (d) => (out += d));
+    }
+    child.on('close', (code, signal) =>
+      resolve({ code: code ?? 1, signal, out, s: Math.round((Date.now() - started) / 1000) }),
+    );
+  });
+}
+
+function vitest(name, args, hold) {
+  const json = `${REPORTS}/${name}.json`;
+  return run('npx', ['vitest', 'run', ...args, `--outputFile.json=${json}`, ...extra], hold).then(
+    (r) => ({ ...r, name, json }),
+  );
+}
+
+function banner(line) {
+  console.log(`\n::: ${line}`);
+}
+
+banner(`checks: ${CHECKS.join(', ')} (side by side)`);
+const checks = await Promise.all(CHECKS.map((c) => run('npm', ['run', '--silent', c], true)));
+let failed = false;
+checks.forEach((r, i) => {
+  banner(`${CHECKS[i]}: exit ${r.code} after ${r.s}s`);
+  if (r.out.trim()) process.stdout.write(r.out);
+  if (r.code !== 0) failed = true;
+});
+if (failed) {
+  banner('a check failed; the tests did not run');
+  process.exit(1);
+}
+
+rmSync(REPORTS, { recursive: true, force: true });
+mkdirSync(REPORTS, { recursive: true });
+rmSync(RESULTS, { force: true });
+const exclude = SOLO.flatMap((f) => ['--exclude', f]);
+banner('lanes: dataplane (shown live) beside unit, e2e and node (shown when done)');
+const lanes = await Promise.all([
+  vitest('dataplane', ['--project', 'dataplane', ...exclude], false),
+  vitest('others', ['--project', 'unit', '--project', 'e2e', '--project', 'node'], true),
+]);
+banner(`lane unit, e2e and node: exit ${lanes[1].code} after ${lanes[1].s}s`);
+process.stdout.write(lanes[1].out);
+banner(`lane dataplane: exit ${lanes[0].code} after ${lanes[0].s}s`);
+banner(`alone: ${SOLO.join(', ')}`);
+const solo = await vitest('solo', SOLO, false);
+banner(`alone: exit ${solo.code} after ${solo.s}s`);
+
+// One report in vitest's JSON shape: the counts summed, the files concatenated.
+const runs = [...lanes, solo];
+const merged = {
+  numPassedTests: 0,
+  numFailedTests: 0,
+  numPendingTests: 0,
+  numTodoTests: 0,
+  numTotalTests: 0,
+  success: true,
+  testResults: [],
+};
+for (const r of runs) {
+  let report;
+  try {
+    report = JSON.parse(readFileSync(r.json, 'utf8'));
+  } catch {
+    // The run died before it wrote a report: count it as one failure.
+    banner(`${r.name}: no report (exit ${r.code}${r.signal ? `, ${r.signal}` : ''})`);
+    merged.numFailedTests += 1;
+    merged.success = false;
+    continue;
+  }
+  for (const k of ['numPassedTests', 'numFailedTests', 'numPendingTests', 'numTodoTests']) {
+    merged[k] += report[k] ?? 0;
+  }
+  merged.numTotalTests += report.numTotalTests ?? 0;
+  merged.success &&= report.success !== false && r.code === 0;
+  merged.testResults.push(...(report.testResults ?? []));
+}
+writeFileSync(RESULTS, JSON.stringify(merged));
+process.exit(merged.success ? 0 : 1);
