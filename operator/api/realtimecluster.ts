@@ -17,6 +17,11 @@ import {
   GatewayTlsSchema,
   REDIS_EXPORTER_DOC,
 } from './gateway-options.js';
+import {
+  REDIS_TLS_EXTERNAL_MESSAGE,
+  REDIS_TLS_IMMUTABLE_MESSAGE,
+  RedisTlsSchema,
+} from './redis-tls.js';
 
 /**
  * The RealtimeCluster API: the single source of truth for its types, defaults and field docs.
@@ -434,12 +439,34 @@ export const RedisSpecSchema = z
       .strict()
       .prefault({})
       .describe('Redis authentication.'),
+    tls: RedisTlsSchema.optional(),
     external: ExternalRedisSchema.optional(),
     exporter: exporterSchema('Redis', DEFAULT_REDIS_EXPORTER_IMAGE, REDIS_EXPORTER_DOC).prefault(
       {},
     ),
   })
   .strict()
+  .superRefine((v, ctx) => {
+    if (v.tls !== undefined && v.external !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['tls'], message: REDIS_TLS_EXTERNAL_MESSAGE });
+    }
+  })
+  .meta({
+    'x-kubernetes-validations': [
+      {
+        rule: '!has(self.tls) || !has(self.external)',
+        message: REDIS_TLS_EXTERNAL_MESSAGE,
+        fieldPath: '.tls',
+      },
+      {
+        // A transition rule: the API server checks it on updates only. A rolling restart
+        // cannot switch a live cluster, because a TLS node and a plaintext node share no bus.
+        rule: 'has(self.tls) == has(oldSelf.tls)',
+        message: REDIS_TLS_IMMUTABLE_MESSAGE,
+        fieldPath: '.tls',
+      },
+    ],
+  })
   .describe(
     'The Redis Cluster that carries messages between Socket.IO servers: operator-run shards, or an external cluster.',
   );

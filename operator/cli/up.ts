@@ -170,6 +170,11 @@ export async function run(argv: string[]): Promise<number> {
       'spec.gateway.tls applies to Kubernetes pods (the certificate is a Secret there); up serves plain HTTP',
     );
   }
+  if (current.spec.redis.tls !== undefined) {
+    stamp(
+      'spec.redis.tls applies to Kubernetes pods (the certificate is a Secret there); up runs Redis in plain TCP on loopback',
+    );
+  }
   if (current.spec.gateway.exporter.enabled || current.spec.redis.exporter.enabled) {
     stamp(
       'spec.gateway.exporter and spec.redis.exporter add sidecars to Kubernetes pods; up runs none',

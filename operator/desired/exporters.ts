@@ -68,6 +68,8 @@ export function gatewayExporterContainers(cluster: RealtimeCluster): Record<stri
 
 /** The address redis_exporter scrapes: its own pod's node, over loopback. */
 export const EXPORTER_REDIS_ADDRESS = `redis://127.0.0.1:${REDIS_PORT}`;
+/** The same with spec.redis.tls (rediss: TLS); the password map holds both addresses. */
+export const EXPORTER_REDIS_TLS_ADDRESS = `rediss://127.0.0.1:${REDIS_PORT}`;
 const EXPORTER_AUTH_DIR = '/etc/redis-exporter';
 
 function redisExporterOn(cluster: RealtimeCluster): boolean {
@@ -96,13 +98,18 @@ export function redisExporterContainers(cluster: RealtimeCluster): Record<string
   // redis_exporter logs in as its own read-only ACL user (redis-acl.ts); its password comes from
   // a Secret file, never an argument or an environment variable that /proc would show.
   const auth = r.auth.enabled;
+  // Over TLS the exporter skips the certificate check: it talks to its own pod over loopback,
+  // which nothing outside the pod can reach or intercept, and the node certificate names
+  // serverName, not 127.0.0.1.
+  const tls = r.tls !== undefined;
   return [
     {
       name: 'exporter',
       image: e.image,
       ...pullPolicy(cluster.spec.imagePullPolicy),
       args: [
-        `--redis.addr=${EXPORTER_REDIS_ADDRESS}`,
+        `--redis.addr=${tls ? EXPORTER_REDIS_TLS_ADDRESS : EXPORTER_REDIS_ADDRESS}`,
+        ...(tls ? ['--skip-tls-verification'] : []),
         `--web.listen-address=:${REDIS_EXPORTER_PORT}`,
         ...(auth ? [`--redis.password-file=${EXPORTER_AUTH_DIR}/password-map.json`] : []),
       ],

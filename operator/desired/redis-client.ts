@@ -6,11 +6,15 @@ import {
 import type { RealtimeCluster } from '../api/realtimecluster.js';
 import { resourceNames } from './names.js';
 import { REDIS_SECRET_KEYS, REDIS_USERS } from './redis-acl.js';
+import { redisTlsServerName } from './redis-tls.js';
 
 /** Where a server pod finds its Redis password (one file from a Secret, readable by it only). */
 export const REDIS_AUTH_DIR = '/etc/socketfleet/redis-auth';
 
-/** Where a server pod finds the external cluster's TLS files (mounted from the user's Secrets). */
+/**
+ * Where a server pod finds the TLS files: the external cluster's (from the user's Secrets), or
+ * the operator-run shards' CA bundle (from spec.redis.tls.caConfigMap).
+ */
 export const REDIS_TLS_DIR = '/etc/socketfleet/redis-tls';
 /** The TLS settings reach the server as file paths and a server name, never key material. */
 export const REDIS_TLS_ENV = SERVER_REDIS_TLS_ENV;
@@ -43,6 +47,29 @@ export function redisClientPodParts(cluster: RealtimeCluster): RedisClientPodPar
       password(
         resourceNames(cluster.metadata.name).redisAuthSecret,
         REDIS_SECRET_KEYS.serverPassword,
+      );
+    }
+    const serverName = redisTlsServerName(cluster);
+    if (r.tls && serverName !== undefined) {
+      // The CA bundle only: the node key stays in the Redis pods, and no client certificate is
+      // asked for (tls-auth-clients optional), so a server pod holds nothing that could pass
+      // for a Redis node.
+      parts.volumes.push({
+        name: 'redis-tls-ca',
+        configMap: {
+          name: r.tls.caConfigMap.name,
+          items: [{ key: r.tls.caConfigMap.key, path: 'ca.crt' }],
+        },
+      });
+      parts.volumeMounts.push({
+        name: 'redis-tls-ca',
+        mountPath: `${REDIS_TLS_DIR}/ca`,
+        readOnly: true,
+      });
+      parts.env.push(
+        { name: REDIS_TLS_ENV.enabled, value: 'true' },
+        { name: REDIS_TLS_ENV.caFile, value: `${REDIS_TLS_DIR}/ca/ca.crt` },
+        { name: REDIS_TLS_ENV.serverName, value: serverName },
       );
     }
     return parts;

@@ -5,6 +5,12 @@ import { componentLabels, objectMeta, selectorLabels } from './labels.js';
 import { resourceNames } from './names.js';
 import { REDIS_PORT } from './ports.js';
 import { REDIS_SECRET_KEYS, REDIS_USERS, redisAuthStartScript } from './redis-acl.js';
+import {
+  POD_REDIS_TLS_FILES,
+  redisCliTlsArgs,
+  redisTlsConfLines,
+  redisTlsPodParts,
+} from './redis-tls.js';
 import { podSecurity, pullPolicy, REDIS_UID, restrictedContainerSecurity } from './security.js';
 import { HOSTNAME_TOPOLOGY_KEY } from './spread.js';
 import type { KubeObject } from './types.js';
@@ -32,7 +38,8 @@ export function renderRedisConf(cluster: RealtimeCluster): string {
     '# Rendered by socketfleet; the password and host name come from the pod at start-up.',
     'bind * -::*',
     'protected-mode no',
-    `port ${REDIS_PORT}`,
+    // With TLS there is no plaintext listener at all (redis-tls.ts).
+    ...(r.tls ? redisTlsConfLines(POD_REDIS_TLS_FILES) : [`port ${REDIS_PORT}`]),
     'tcp-backlog 1024',
     'tcp-keepalive 60',
     'timeout 0',
@@ -186,6 +193,9 @@ export function buildRedisStatefulSet(
       { name: 'run', mountPath: RUN_DIR },
     );
   }
+  const tls = redisTlsPodParts(cluster);
+  volumes.push(...tls.volumes);
+  volumeMounts.push(...tls.volumeMounts);
   if (!r.persistence.enabled) volumes.push({ name: 'data', emptyDir: {} });
   volumes.push(...redisExporterVolumes(cluster));
 
@@ -241,9 +251,15 @@ export function buildRedisStatefulSet(
             // Ready means the process answers; joining the cluster is the operator's job and
             // needs the pod's DNS name, which the Service publishes before readiness anyway.
             // With the default user off, NOAUTH is that answer: the probe needs no password.
+            // With TLS the probe speaks TLS too: ready then also means a handshake that the
+            // mounted CA accepts.
             readinessProbe: {
               exec: {
-                command: ['sh', '-c', 'redis-cli -p 6379 ping | grep -q -e PONG -e NOAUTH'],
+                command: [
+                  'sh',
+                  '-c',
+                  `redis-cli${redisCliTlsArgs(cluster)} -p ${REDIS_PORT} ping | grep -q -e PONG -e NOAUTH`,
+                ],
               },
               periodSeconds: 5,
               timeoutSeconds: 3,

@@ -2,7 +2,7 @@ import type { RealtimeCluster } from '../api/realtimecluster.js';
 import { componentLabels, objectMeta } from './labels.js';
 import { resourceNames } from './names.js';
 import { REDIS_SECRET_KEYS, REDIS_USERS, sha256Hex, type RedisPasswords } from './redis-acl.js';
-import { EXPORTER_REDIS_ADDRESS } from './exporters.js';
+import { EXPORTER_REDIS_ADDRESS, EXPORTER_REDIS_TLS_ADDRESS } from './exporters.js';
 import type { KubeObject } from './types.js';
 
 /**
@@ -20,6 +20,7 @@ export function buildRedisAuthSecret(
     [REDIS_SECRET_KEYS.replicationPassword]: passwords.replication,
     [REDIS_SECRET_KEYS.exporterPasswordMap]: JSON.stringify({
       [EXPORTER_REDIS_ADDRESS]: passwords.exporter,
+      [EXPORTER_REDIS_TLS_ADDRESS]: passwords.exporter,
     }),
   };
   for (const role of Object.keys(REDIS_USERS) as (keyof typeof REDIS_USERS)[]) {

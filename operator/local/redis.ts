@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { RealtimeCluster } from '../api/realtimecluster.js';
 import { renderRedisConf, type RedisPodRef } from '../desired/redis.js';
 import { renderRedisAclConf, type RedisPasswords } from '../desired/redis-acl.js';
+import { redisTlsConfLines, type RedisTlsFiles } from '../desired/redis-tls.js';
 import { resourceNames } from '../desired/names.js';
 import { canConnect, waitFor } from './ports.js';
 import { Supervised } from './process.js';
@@ -20,7 +21,8 @@ export interface RedisNodeProcess {
  * and data dir, the loopback address announced as the node's name, and the operator's ACL users
  * written in (instead of the pod's start-up include), in a file only we can read, so no password
  * shows up in `ps`. Replaced rather than appended because redis applies `dir` (a chdir) as soon
- * as it reads it.
+ * as it reads it. spec.redis.tls needs local certificate files (`tls`); without them the node
+ * listens in plain TCP, as `socketfleet up` runs it.
  */
 export function localRedisConf(
   cluster: RealtimeCluster,
@@ -28,10 +30,11 @@ export function localRedisConf(
   busPort: number,
   dataDir: string,
   passwords: RedisPasswords | undefined,
+  tls?: RedisTlsFiles,
 ): string {
   const overrides = [
     'bind 127.0.0.1',
-    `port ${port}`,
+    ...(tls ? redisTlsConfLines(tls, port) : [`port ${port}`]),
     // Free ports are picked at random, so port + 10000 may be taken: the bus gets its own.
     `cluster-port ${busPort}`,
     'cluster-announce-hostname 127.0.0.1',
@@ -40,7 +43,9 @@ export function localRedisConf(
     'logfile ""',
   ];
   const replaced = new Set([...overrides.map((l) => l.split(' ')[0]), 'include']);
-  const base = renderRedisConf(cluster)
+  const plain = { ...cluster, spec: { ...cluster.spec, redis: { ...cluster.spec.redis } } };
+  delete plain.spec.redis.tls;
+  const base = renderRedisConf(tls ? cluster : plain)
     .split('\n')
     .filter(
       (l) => l.trim() !== '' && !l.startsWith('#') && !replaced.has(l.trim().split(/\s+/)[0]),
@@ -80,6 +85,8 @@ export async function startRedisNode(opts: {
   fresh?: boolean;
   /** Lines appended to the node's config (a test's own user). */
   extraConf?: string[];
+  /** Certificate, key and CA files: TLS only, as spec.redis.tls makes the pods. */
+  tls?: RedisTlsFiles;
 }): Promise<RedisNodeProcess> {
   const ref = localRedisRef(opts.cluster, opts.shard, opts.ordinal, opts.port);
   const dir = join(opts.stateDir, `redis-${opts.shard}-${opts.ordinal}`);
@@ -88,7 +95,7 @@ export async function startRedisNode(opts: {
   mkdirSync(join(opts.stateDir, 'logs'), { recursive: true });
   const conf = join(dir, 'redis.conf');
   const text =
-    localRedisConf(opts.cluster, opts.port, opts.busPort, dir, opts.passwords) +
+    localRedisConf(opts.cluster, opts.port, opts.busPort, dir, opts.passwords, opts.tls) +
     (opts.extraConf ?? []).map((l) => l + '\n').join('');
   writeFileSync(conf, text, { mode: 0o600 });
   const name = `redis-${opts.shard}-${opts.ordinal}`;

@@ -67,7 +67,7 @@ export class KindInformer {
       items: KubernetesObject[];
       metadata: { resourceVersion?: string };
     }> => {
-      const list = await client.list<AnyObject>(info, namespace, labelSelector, trim);
+      const list = await client.list<AnyObject>(info, namespace, labelSelector, undefined, trim);
       // ListWatch fills its cache synchronously after this promise settles; setImmediate runs later.
       setImmediate(() => this.markSynced());
       return list as unknown as {

@@ -132,6 +132,7 @@ export class KubeClient {
     info: KindInfo,
     namespace: string | undefined,
     labelSelector?: string,
+    fieldSelector?: string,
     /** Applied to each item as its page arrives, so a large list is never held whole. */
     transform: (item: AnyObject) => AnyObject = (item) => item,
   ): Promise<ListResult<T>> {
@@ -141,6 +142,7 @@ export class KubeClient {
     do {
       const query: Record<string, string> = { limit: '500' };
       if (labelSelector) query.labelSelector = labelSelector;
+      if (fieldSelector) query.fieldSelector = fieldSelector;
       if (cont) query.continue = cont;
       const page = await this.request<ListResult<T>>('GET', resourcePath(info, namespace), {
         query,

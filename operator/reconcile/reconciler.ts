@@ -32,6 +32,7 @@ import {
 import { findCondition } from './conditions.js';
 import { withAutopilot } from './autopilot-status.js';
 import type { AutopilotObservation } from '../autoscale/loop.js';
+import { RedisCaReader } from './redis-ca.js';
 import { RedisClusterManager } from './redis-cluster.js';
 import { OperatorError, toOperatorError, type ErrorTag } from './errors.js';
 import type { EventRecorder, EventTarget } from './events.js';
@@ -110,9 +111,11 @@ export class Reconciler {
   private readonly secretsEnsured = new Map<string, number>();
   private readonly now: () => Date;
   private readonly redis: RedisClusterManager | undefined;
+  private readonly redisCa: RedisCaReader;
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.now = deps.now ?? (() => new Date());
+    this.redisCa = new RedisCaReader(deps.client);
     this.redis =
       deps.redisAdmin === false
         ? undefined
@@ -126,6 +129,7 @@ export class Reconciler {
                 password: deriveRedisPassword(key, uid, 'operator'),
               })),
             deps.log,
+            (namespace, name, key) => this.redisCa.read(namespace, name, key),
           );
   }
 

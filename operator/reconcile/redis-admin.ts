@@ -24,6 +24,18 @@ export interface RedisAdminOptions {
   timeoutMs?: number;
   /** Seconds MIGRATE may take per batch of keys. */
   migrateTimeoutMs?: number;
+  /** TLS to every node (spec.redis.tls); plain TCP when unset. */
+  tls?: RedisAdminTls | undefined;
+}
+
+/**
+ * The operator's side of spec.redis.tls: the public CA bundle and the one name every node
+ * certificate carries. No client certificate: the operator reads no Secret, and the nodes ask
+ * for none (tls-auth-clients optional); its login is the ACL password.
+ */
+export interface RedisAdminTls {
+  ca: string;
+  serverName: string;
 }
 
 export interface ObservedPod {
@@ -71,6 +83,10 @@ export class RedisAdmin {
         port: ref.port,
         ...(this.opts.password !== undefined ? { password: this.opts.password } : {}),
         ...(this.opts.username !== undefined ? { username: this.opts.username } : {}),
+        // Nodes are reached by IP; the certificate is checked against the shared server name.
+        ...(this.opts.tls
+          ? { tls: { ca: this.opts.tls.ca, servername: this.opts.tls.serverName } }
+          : {}),
         lazyConnect: true,
         connectTimeout: this.timeoutMs,
         commandTimeout: this.timeoutMs,

@@ -3,10 +3,17 @@ import type { RealtimeCluster } from '../api/realtimecluster.js';
 import { LABEL_COMPONENT, LABEL_INSTANCE, LABEL_SHARD } from '../desired/labels.js';
 import { resourceNames } from '../desired/names.js';
 import { kubernetesRedisPods } from '../desired/redis.js';
+import { redisTlsServerName } from '../desired/redis-tls.js';
 import { planRedisCluster, type RedisPlan, type RedisPodView } from '../desired/redis-planner.js';
 import type { KindCache } from './informers.js';
 import type { AnyObject } from './kube-client.js';
-import { RedisAdmin, type ObservedPod, type RedisLogin } from './redis-admin.js';
+import type { CaBundle } from './redis-ca.js';
+import {
+  RedisAdmin,
+  type ObservedPod,
+  type RedisAdminTls,
+  type RedisLogin,
+} from './redis-admin.js';
 
 /** What the operator saw of one cluster's Redis this reconcile, and what it plans to do. */
 export interface RedisObservation {
@@ -37,14 +44,21 @@ export class RedisClusterManager {
      */
     private readonly logins: (clusterUid: string) => RedisLogin[],
     private readonly log: Logger,
+    /** spec.redis.tls: the CA bundle from the user's ConfigMap (public; never a Secret). */
+    private readonly caBundle?: (namespace: string, name: string, key: string) => Promise<CaBundle>,
   ) {}
 
-  private admin(key: string, login: RedisLogin | undefined): RedisAdmin {
-    const id = login ? `${login.username}\0${login.password}` : '';
+  private admin(
+    key: string,
+    login: RedisLogin | undefined,
+    tls: RedisAdminTls | undefined,
+  ): RedisAdmin {
+    // A new password, CA bundle or server name means new connections.
+    const id = [login?.username, login?.password, tls?.serverName, tls?.ca].join('\0');
     const known = this.admins.get(key);
     if (known && known.login === id) return known.admin;
     known?.admin.close();
-    const admin = new RedisAdmin({ ...login, timeoutMs: 2000 });
+    const admin = new RedisAdmin({ ...login, tls, timeoutMs: 2000 });
     this.admins.set(key, { login: id, admin });
     return admin;
   }
@@ -98,7 +112,27 @@ export class RedisClusterManager {
     const { pods, uids } = this.pods(cluster, namespace);
     const logins = cluster.spec.redis.auth.enabled ? this.logins(clusterUid) : [];
     const index = (this.loginIndex.get(key) ?? 0) % Math.max(1, logins.length);
-    const admin = this.admin(key, logins[index]);
+    const tls = await this.tls(cluster, namespace);
+    if (tls && !tls.ok) {
+      // Without the CA the operator will not talk to the nodes (an unverified TLS connection
+      // would hand its password to whoever answers): report why, and plan nothing.
+      const views: RedisPodView[] = pods.map((p) => ({
+        ref: p.ref,
+        ip: undefined,
+        nodes: undefined,
+        masterLinkUp: false,
+        outdated: p.outdated,
+      }));
+      const plan = planRedisCluster(
+        {
+          shards: cluster.spec.redis.shards,
+          replicasPerShard: cluster.spec.redis.replicasPerShard,
+        },
+        views,
+      );
+      return { plan: { ...plan, steps: [], reason: tls.problem }, views, podUids: uids };
+    }
+    const admin = this.admin(key, logins[index], tls?.value);
     // Pods without an IP are not up yet; the planner sees them as not answering.
     const views = await admin.observe(pods.filter((p) => p.ip !== undefined));
     // Every node refused this password: the cluster was made under the other operator key.
@@ -121,6 +155,24 @@ export class RedisClusterManager {
       views,
     );
     return { plan, views, podUids: uids };
+  }
+
+  /** spec.redis.tls as the operator's connections need it; undefined without TLS. */
+  private async tls(
+    cluster: RealtimeCluster,
+    namespace: string,
+  ): Promise<{ ok: true; value: RedisAdminTls } | { ok: false; problem: string } | undefined> {
+    const t = cluster.spec.redis.tls;
+    if (!t) return undefined;
+    const serverName = redisTlsServerName({
+      ...cluster,
+      metadata: { ...cluster.metadata, namespace },
+    })!;
+    if (!this.caBundle) {
+      return { ok: false, problem: 'spec.redis.tls: this operator cannot read CA bundles.' };
+    }
+    const ca = await this.caBundle(namespace, t.caConfigMap.name, t.caConfigMap.key);
+    return ca.ok ? { ok: true, value: { ca: ca.pem, serverName } } : ca;
   }
 
   /** Carries out the plan's steps; failures are logged and the next reconcile plans again. */

@@ -1,10 +1,14 @@
 // What the API server itself refuses, from the generated CRD's CEL rules and the admission
 // plugins the test control plane enables: host-wide sysctls, sysctls safe-sysctls mode cannot
-// set, a persistence change on an existing cluster, and (OwnerReferencesPermissionEnforcement)
+// set, a persistence change (or spec.redis.tls turned on or off) on an existing cluster, and (OwnerReferencesPermissionEnforcement)
 // blockOwnerDeletion without update on realtimeclusters/finalizers; and that it stores the
 // gateway's TLS, limits and exporter fields with their defaults. About 15 s.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import {
+  REDIS_TLS_EXTERNAL_MESSAGE,
+  REDIS_TLS_IMMUTABLE_MESSAGE,
+} from '../../operator/api/redis-tls.js';
 import { startCluster, type Cluster } from '../cluster/harness.js';
 import { find } from './support/kube.js';
 import { createNamespace, installCrd } from './support/setup.js';
@@ -124,6 +128,34 @@ describe('API server validation', () => {
       rtc('pv', { redis: { persistence: { retentionPolicy: { whenDeleted: 'Retain' } } } }),
     );
     expect(retention.stderr).toBe('');
+  });
+
+  it('spec.redis.tls: stored with its defaults, refused without secretName, with external, and as a toggle', async () => {
+    const tls = { secretName: 'tls-redis-tls', caConfigMap: { name: 'tls-redis-ca' } };
+    expect((await apply(rtc('tls', { redis: { tls } }))).stderr).toBe('');
+    const stored = await cluster.kubectl(['-n', ns, 'get', 'rtc', 'tls', '-o', 'json']);
+    const spec = (JSON.parse(stored.stdout) as { spec: { redis: Record<string, unknown> } }).spec;
+    expect(spec.redis.tls).toEqual({
+      ...tls,
+      caConfigMap: { name: 'tls-redis-ca', key: 'ca.crt' },
+    });
+    // Off again on the same cluster: a TLS node and a plaintext node share no cluster bus.
+    const off = await apply(rtc('tls', { redis: {} }));
+    expect(off.code).not.toBe(0);
+    expect(off.stderr).toContain('spec.redis.tls');
+    expect(off.stderr).toContain(REDIS_TLS_IMMUTABLE_MESSAGE);
+    expect((await apply(rtc('plain', { redis: {} }))).code).toBe(0);
+    const on = await apply(rtc('plain', { redis: { tls } }));
+    expect(on.code).not.toBe(0);
+    expect(on.stderr).toContain(REDIS_TLS_IMMUTABLE_MESSAGE);
+    const noSecret = await apply(rtc('tls2', { redis: { tls: { caConfigMap: { name: 'ca' } } } }));
+    expect(noSecret.code).not.toBe(0);
+    expect(noSecret.stderr).toContain('spec.redis.tls.secretName');
+    const external = await apply(
+      rtc('tls3', { redis: { tls, external: { nodes: [{ host: 'redis.example' }] } } }),
+    );
+    expect(external.code).not.toBe(0);
+    expect(external.stderr).toContain(REDIS_TLS_EXTERNAL_MESSAGE);
   });
 
   it('blockOwnerDeletion needs update on realtimeclusters/finalizers (OwnerReferencesPermissionEnforcement)', async () => {

@@ -10,8 +10,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
+import { KubeClient } from '../../operator/reconcile/kube-client.js';
+import { RedisCaReader } from '../../operator/reconcile/redis-ca.js';
 import { readAuditEvents, startCluster, type Cluster } from '../cluster/harness.js';
 import { deriveRedisPassword, REDIS_SECRET_KEYS } from '../../operator/desired/redis-acl.js';
 import { chartDir, ensureNodeEphemeralStorage, helm, repoRoot } from '../lint/tools.js';
@@ -487,6 +490,39 @@ describe('chart RBAC, proven with the operator running as the chart ServiceAccou
       expect(all.stdout.trim(), `${verb} secrets -A`).toBe('no');
     }
     expect(await saCan('create', 'secrets', app)).toBe(true);
+  });
+
+  // spec.redis.tls: the operator checks Redis node certificates against a CA bundle that the user
+  // publishes as a ConfigMap, read by a name-filtered list, which the ConfigMap rule already
+  // grants: no new permission, no get, and still no Secret.
+  it("reads spec.redis.tls's CA bundle ConfigMap as the chart ServiceAccount, with list only", async () => {
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n';
+    await cluster.kubectlOk(
+      ['-n', app, 'apply', '-f', '-'],
+      stringify({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'demo-redis-ca', namespace: app },
+        data: { 'ca.crt': pem },
+      }),
+    );
+    const kc = new KubeConfig();
+    kc.loadFromFile(saKubeconfig);
+    const client = await KubeClient.create(kc);
+    try {
+      expect(await new RedisCaReader(client).read(app, 'demo-redis-ca', 'ca.crt')).toEqual({
+        ok: true,
+        pem,
+      });
+      const missing = await new RedisCaReader(client).read(app, 'no-such-ca', 'ca.crt');
+      expect(missing).toEqual({
+        ok: false,
+        problem: `spec.redis.tls.caConfigMap: ConfigMap ${app}/no-such-ca does not exist; the operator cannot verify the Redis nodes without it.`,
+      });
+    } finally {
+      client.close();
+    }
+    expect(await saCan('get', 'configmaps', app)).toBe(false);
   });
 
   it('converges (create, Ready, scale-in, Ready) and uses every write it is granted', async () => {

@@ -35,7 +35,9 @@ removes rules (and single verbs) to show each one is needed.
   verbs: [list, watch, create, patch, delete]
 # Server/gateway/shard Services, Redis/server/nginx ConfigMaps: cached,
 # server-side applied, deleted when no longer desired (shards scaled in,
-# gateway.mode none).
+# gateway.mode none). With spec.redis.tls the operator also lists the user's
+# CA bundle ConfigMap by name (fieldSelector metadata.name): public data, read
+# with this same list verb, so no get is needed.
 - apiGroups: ['']
   resources: [services, configmaps]
   verbs: [list, watch, create, patch, delete]
