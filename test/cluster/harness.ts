@@ -60,7 +60,7 @@ export interface AuditEvent {
     name?: string;
     apiGroup?: string;
   };
-  responseStatus?: { code?: number };
+  responseStatus?: { code?: number; details?: { causes?: { reason?: string }[] } };
   stageTimestamp?: string;
 }
 

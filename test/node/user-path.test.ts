@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { AutoscalingStatus } from '../../operator/api/realtimecluster.js';
 import { closeAllClients } from '../dataplane/support/clients.js';
-import { readAuditEvents, run, waitFor } from '../cluster/harness.js';
+import { readAuditEvents, run, waitFor, type AuditEvent } from '../cluster/harness.js';
 import { attachNode, repo } from './harness.js';
 import { httpErrors, startHandshakeProbe, timeouts, type ProbeSummary } from './support/probe.js';
 import { clusterNodes, ownerOf, roomSlot, shardOfPod } from './support/redis.js';
@@ -1182,7 +1182,17 @@ describe('the user path on a real node', () => {
     const user = `system:serviceaccount:${opNs}:${operatorSa}`;
     const events = await readAuditEvents(node.auditLogPath, { user, since: t0 });
     expect(events.length).toBeGreaterThan(10);
+    // A write into a namespace being deleted (the restricted cluster's, deleted while the
+    // operator still reconciles it) is refused with 403 too, but for the namespace, not for RBAC.
+    const terminating = (e: AuditEvent): boolean =>
+      (e.responseStatus?.details?.causes ?? []).some((c) => c.reason === 'NamespaceTerminating');
     const refused = events.filter((e) => e.responseStatus?.code === 403);
-    expect(refused.map((e) => `${e.verb} ${e.requestURI}`)).toEqual([]);
+    console.log(
+      `[node] operator requests: ${events.length}, refused ${refused.length} ` +
+        `(${refused.filter(terminating).length} into a terminating namespace)`,
+    );
+    expect(refused.filter((e) => !terminating(e)).map((e) => `${e.verb} ${e.requestURI}`)).toEqual(
+      [],
+    );
   });
 });
