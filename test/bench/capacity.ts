@@ -32,6 +32,7 @@ import {
 } from '../../operator/bench/resources.js';
 import { formatSummary } from '../../operator/bench/result.js';
 import { runBench } from '../../operator/bench/run.js';
+import { REDIS_USERS } from '../../operator/desired/redis-acl.js';
 import { LocalCluster } from '../../operator/local/cluster.js';
 import { ensureBinaries } from '../../operator/local/deps.js';
 import { freePort } from '../../operator/local/ports.js';
@@ -241,6 +242,8 @@ async function main(argv: string[]): Promise<number> {
       metrics: [],
       redis: local.redisPorts().map((port) => ({ host: '127.0.0.1', port })),
       redisPassword: local.redisPassword,
+      // The servers' ACL user: the sampler reads INFO and CLUSTER counters with their password.
+      redisUsername: local.redisPassword === undefined ? undefined : REDIS_USERS.server,
       out: undefined,
       maxLoss: 0,
       maxErrors: 0,

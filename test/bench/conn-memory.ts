@@ -144,8 +144,10 @@ async function main(argv: string[]): Promise<number> {
   const rounds = Number(values.rounds ?? 1);
   const names = (values.variants ?? 'baseline').split(',').filter((s) => s.length > 0);
   for (const n of names)
-    if (!VARIANTS[n])
-      throw new Error(`unknown variant "${n}"; known: ${Object.keys(VARIANTS).join(', ')}.`);
+    if (!VARIANTS[n] && !n.startsWith('app='))
+      throw new Error(
+        `unknown variant "${n}"; known: ${Object.keys(VARIANTS).join(', ')}, or app=PATH (another build's server-image/bin/socketfleet-server.js).`,
+      );
   if (!Number.isInteger(connections) || connections < 1 || connections > 18000)
     throw new Error('--connections must be an integer from 1 to 18000 (one server process).');
   const out = resolve(
@@ -176,7 +178,13 @@ async function main(argv: string[]): Promise<number> {
     let id = 100;
     for (let round = 1; round <= rounds; round++) {
       for (const name of names) {
-        const v = VARIANTS[name]!;
+        // app=PATH: another build's server entry (say, a copy of an earlier commit's dist).
+        const v: Variant = name.startsWith('app=')
+          ? {
+              env: { SOCKETFLEET_APP: resolve(name.slice(4)) },
+              note: `the server at ${name.slice(4)}`,
+            }
+          : VARIANTS[name]!;
         const saved = { ...process.env };
         process.env.SOCKETFLEET_NODE_OPTIONS = `${v.nodeOptions ?? ''}${v.snapshot ? ` --diagnostic-dir=${out}` : ''}`;
         Object.assign(process.env, v.env ?? {});
