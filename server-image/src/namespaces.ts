@@ -32,12 +32,14 @@ export function careForEveryNamespace(io: Server, care: NamespaceCare): void {
     labels.add(name);
     return name;
   };
+  // One middleware shared by every socket, not a closure per connection.
+  const countEvent = (packet: unknown[], next: (err?: Error) => void): void => {
+    care.metrics.eventsIn.inc({ event: label(packet[0]) });
+    care.onEvent?.();
+    next();
+  };
   const onConnection = (socket: Socket): void => {
-    socket.use((packet, next) => {
-      care.metrics.eventsIn.inc({ event: label(packet[0]) });
-      care.onEvent?.();
-      next();
-    });
+    socket.use(countEvent);
     if (!care.keepHttpRequest) slimRequest(socket);
   };
   const setUp = (nsp: Namespace): void => {

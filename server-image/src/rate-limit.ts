@@ -27,6 +27,18 @@ export class TokenBucket {
   }
 }
 
+const messages = new Map<number, string>();
+
+/** One string per limit, not one per connection. */
+function limitMessage(eventsPerSecond: number): string {
+  let m = messages.get(eventsPerSecond);
+  if (m === undefined) {
+    m = `rate limit exceeded: at most ${eventsPerSecond} events per second per connection.`;
+    if (messages.size < 100) messages.set(eventsPerSecond, m);
+  }
+  return m;
+}
+
 type SocketMiddleware = (packet: unknown[], next: (err?: Error) => void) => void;
 
 export interface RateLimitOptions {
@@ -45,7 +57,7 @@ export interface RateLimitOptions {
  */
 export function rateLimit(options: RateLimitOptions): SocketMiddleware {
   const bucket = new TokenBucket(options.eventsPerSecond);
-  const message = `rate limit exceeded: at most ${options.eventsPerSecond} events per second per connection.`;
+  const message = limitMessage(options.eventsPerSecond);
   return (packet, next) => {
     if (bucket.take()) {
       next();
