@@ -1,3 +1,6 @@
+/** One clock function for every bucket (a default arrow would be a closure per connection). */
+const monotonicNow = (): number => performance.now();
+
 /**
  * A token bucket refilled continuously at `ratePerSecond` and holding at most one second of
  * tokens, so a client may burst up to its per-second budget but not beyond it.
@@ -8,7 +11,7 @@ export class TokenBucket {
 
   constructor(
     private readonly ratePerSecond: number,
-    private readonly now: () => number = () => performance.now(),
+    private readonly now: () => number = monotonicNow,
   ) {
     this.tokens = ratePerSecond;
     this.last = now();

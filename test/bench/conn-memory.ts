@@ -93,9 +93,10 @@ async function snapshot(pid: number, dir: string): Promise<void> {
   while (Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 1000));
     const file = readdirSync(dir).find((f) => f.endsWith('.heapsnapshot') && !before.has(f));
-    // Node writes the snapshot in one go; its size stops changing once done.
+    // The file appears empty, then grows; its size stops changing once the snapshot is written.
     if (file !== undefined) {
       const size = statSync(join(dir, file)).size;
+      if (size === 0) continue;
       await new Promise((r) => setTimeout(r, 2000));
       if (statSync(join(dir, file)).size === size) {
         log(`heap snapshot ${join(dir, file)}`);
