@@ -55,7 +55,7 @@ export interface CapacityFacts {
     /** The most file descriptors one process of each role held, and the per-process hard limit. */
     maxFds: { role: string; fds: number }[];
     fdLimit: number;
-    /** Kernel memory of all TCP sockets at the hold (sockstat pages x page size). */
+    /** Kernel memory of all TCP sockets, the most seen (sockstat pages x page size). */
     tcpKernelBytes: number;
   };
   cpuRamp: PhaseCpu;
@@ -96,7 +96,7 @@ export function capacityReport(
     `${verdict(held)}  ${n(t.connections)} connections held ${t.holdSeconds} s with zero unexpected disconnects: ${n(f.connected)} of ${n(f.asked)} held for ${f.holdSeconds.toFixed(0)} s, ${n(f.failed)} failed to connect, ${n(f.joinFailed)} joins refused, ${n(f.disconnects)} unexpected disconnects`,
     `${verdict(background)}  ${n(t.publishesPerSecond)} publishes/s in the background, none lost: ${achievedRate.toFixed(0)}/s for ${f.holdSeconds.toFixed(0)} s, ${n(f.lost)} of ${n(f.expected)} deliveries lost, ${n(f.refused)} refused; latency from due time p50 ${f.latencyMs.p50} ms, p99 ${f.latencyMs.p99} ms, p999 ${f.latencyMs.p999} ms, max ${f.latencyMs.max} ms (generator late p99 ${f.generatorLateP99Ms} ms)`,
     `${verdict(memory)}  server RSS per idle connection <= ${t.serverRssPerConnectionKiB} KiB: ${kib(f.serverRssPerConnectionBytes)} after the ramp${f.serverRssPerConnectionHeldBytes === undefined ? '' : `, ${kib(f.serverRssPerConnectionHeldBytes)} at the end of the hold (with the background traffic)`}`,
-    `INFO  nginx memory per connection: ${kib(f.nginxRssPerConnectionBytes)} RSS (${f.nginxWorkers} workers; the kernel's TCP buffers are not in any process's RSS: ${gib(f.machine.tcpKernelBytes)} for all sockets at the hold)`,
+    `INFO  nginx memory per connection: ${kib(f.nginxRssPerConnectionBytes)} RSS (${f.nginxWorkers} workers; the kernel's TCP buffers are in no process's RSS: ${gib(f.machine.tcpKernelBytes)} for all TCP sockets at the most)`,
   ];
   const m = f.machine;
   const ours = (c: PhaseCpu): number => c.clients + c.servers + c.nginx + c.redis;

@@ -215,7 +215,15 @@ async function main(argv: string[]): Promise<number> {
     let nginxAfterConnect = nginxBefore;
     let serverRssHeld: number | undefined;
     let tcpBytes = 0;
-    const fds: { role: string; fds: number }[] = [];
+    // The most open files per role, read when every client is connected and again after the hold.
+    const fds = [
+      { role: 'server', fds: 0, pids: (): number[] => local.serverPids() },
+      { role: 'nginx', fds: 0, pids: gatewayPids },
+      { role: 'client', fds: 0, pids: (): number[] => clientPids },
+    ];
+    const countFds = (): void => {
+      for (const f of fds) f.fds = Math.max(f.fds, maxOpenFiles(f.pids()));
+    };
     log(
       `${servers} servers, ${nginxWorkers} nginx workers at ${local.url ?? ''}; opening ${connections} connections from ${workers} client processes at ${rampRate}/s, holding ${hold}s at ${rate} publishes/s to ${rooms} rooms`,
     );
@@ -258,16 +266,14 @@ async function main(argv: string[]): Promise<number> {
       connected: () => {
         connectedMark = mark();
         nginxAfterConnect = sampleProcesses(gatewayPids()).rssBytes;
+        tcpBytes = tcpKernelBytes();
+        countFds();
       },
       held: () => {
         heldMark = mark();
         serverRssHeld = sampleProcesses(local.serverPids()).rssBytes;
-        tcpBytes = tcpKernelBytes();
-        fds.push(
-          { role: 'server', fds: maxOpenFiles(local.serverPids()) },
-          { role: 'nginx', fds: maxOpenFiles(gatewayPids()) },
-          { role: 'client', fds: maxOpenFiles(clientPids) },
-        );
+        tcpBytes = Math.max(tcpBytes, tcpKernelBytes());
+        countFds();
       },
     }).finally(() => clearInterval(memTimer));
     writeFileSync(join(out, 'capacity.json'), JSON.stringify(r, null, 2) + '\n');
@@ -310,7 +316,7 @@ async function main(argv: string[]): Promise<number> {
         busyHold: busy(c, h),
         memTotalBytes: mem.totalBytes,
         memAvailableMinBytes: memAvailableMin,
-        maxFds: fds,
+        maxFds: fds.map(({ role, fds: n }) => ({ role, fds: n })),
         fdLimit: openFilesHardLimit(),
         tcpKernelBytes: tcpBytes,
       },
