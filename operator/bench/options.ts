@@ -25,6 +25,11 @@ export interface BenchOptions {
   event: string;
   workers: number;
   rampConcurrency: number;
+  /**
+   * New connections per second over all workers; 0 opens them as fast as rampConcurrency lets.
+   * A paced ramp keeps the handshakes' queueing (and so their timeouts) off a saturated machine.
+   */
+  rampRate?: number;
   payloadBytes: number;
   spreadSources: boolean;
   pids: number[];
@@ -67,6 +72,7 @@ publishes --rate messages/s for --duration seconds and reports delivery, loss an
   --event NAME           event the server emits to room members (default message)
   --workers N            client worker processes (default ceil(clients / ${SOCKETS_PER_WORKER}))
   --ramp-concurrency N   handshakes in flight per worker (default 100)
+  --ramp-rate N          new connections per second over all workers (default 0: unpaced)
   --payload-bytes N      approximate JSON payload size (default 370)
   --no-spread            do not bind 127.X.Y.1 source addresses on loopback targets
   --pids LIST            server pids to sample CPU and memory from /proc (local runs)
@@ -126,6 +132,7 @@ export function parseBenchArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         event: { type: 'string' },
         workers: { type: 'string' },
         'ramp-concurrency': { type: 'string' },
+        'ramp-rate': { type: 'string' },
         'payload-bytes': { type: 'string' },
         'no-spread': { type: 'boolean' },
         pids: { type: 'string' },
@@ -167,6 +174,7 @@ export function parseBenchArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     ],
     ['workers', values.workers, 0, 1],
     ['ramp-concurrency', values['ramp-concurrency'], 100, 1],
+    ['ramp-rate', values['ramp-rate'], 0, 0],
     ['payload-bytes', values['payload-bytes'], 370, 100],
     ['max-errors', values['max-errors'], 0, 0],
     ['drain-timeout', values['drain-timeout'], 10, 0],
@@ -243,6 +251,7 @@ export function parseBenchArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       event: values.event ?? 'message',
       workers,
       rampConcurrency: nums['ramp-concurrency']!,
+      rampRate: nums['ramp-rate']!,
       payloadBytes: nums['payload-bytes']!,
       spreadSources: !(values['no-spread'] ?? false),
       pids,

@@ -13,6 +13,8 @@ export interface WorkerConfig {
   event: string;
   spreadSources: boolean;
   rampConcurrency: number;
+  /** New connections per second this worker opens at most; 0: unpaced. */
+  rampPerSecond: number;
   payloadBytes: number;
   rooms: number;
   /** Global indices [firstClient, firstClient + clientCount) of the room members in this worker. */

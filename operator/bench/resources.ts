@@ -162,3 +162,50 @@ export function infoNumber(info: string, field: string): number {
   const m = new RegExp(`^${field}:(\\d+)`, 'm').exec(info);
   return m ? Number(m[1]) : 0;
 }
+
+/** Busy and total jiffies of all cores (the first line of /proc/stat): the whole machine. */
+export function machineCpu(): { busy: number; total: number; cores: number } {
+  const text = readFileSync('/proc/stat', 'utf8');
+  const fields = text.split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal: idle and iowait are not busy.
+  const total = fields.slice(0, 8).reduce((a, b) => a + b, 0);
+  const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
+  const cores = text.split('\n').filter((l) => /^cpu\d+ /.test(l)).length;
+  return { busy: total - idle, total, cores };
+}
+
+export function memInfo(): { totalBytes: number; availableBytes: number } {
+  const text = readFileSync('/proc/meminfo', 'utf8');
+  const kb = (key: string): number =>
+    Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? 0) * 1024;
+  return { totalBytes: kb('MemTotal'), availableBytes: kb('MemAvailable') };
+}
+
+/** Kernel memory held by all TCP sockets (sockstat counts pages). */
+export function tcpKernelBytes(): number {
+  try {
+    const m = /^TCP:.* mem (\d+)/m.exec(readFileSync('/proc/net/sockstat', 'utf8'));
+    return m ? Number(m[1]) * 4096 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** The most open file descriptors held by any one process of these pids and their children. */
+export function maxOpenFiles(pids: number[]): number {
+  let max = 0;
+  for (const pid of processTree(pids)) {
+    try {
+      max = Math.max(max, readdirSync(`/proc/${pid}/fd`).length);
+    } catch {
+      // gone
+    }
+  }
+  return max;
+}
+
+/** This process's hard limit on open files (children inherit it). */
+export function openFilesHardLimit(): number {
+  const m = /^Max open files\s+\S+\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+  return m && m[1] !== 'unlimited' ? Number(m[1]) : Infinity;
+}

@@ -55,7 +55,14 @@ export interface BenchResult {
   latencyBuckets: { upToMs: number; count: number }[];
   wire: { bytesReceived: number; bytesPerDelivered: number };
   /** CPU of the bench's own worker processes during the publish phase and drain. */
-  clients: { processes: number; cpuSecondsRun: number; runSeconds: number };
+  clients: {
+    processes: number;
+    /** CPU of the workers while they opened and joined their connections (the ramp). */
+    cpuSecondsConnect?: number;
+    rssAfterConnectBytes?: number;
+    cpuSecondsRun: number;
+    runSeconds: number;
+  };
   errors: {
     total: number;
     connectFailed: number;
@@ -77,6 +84,8 @@ export interface BenchResult {
     rssBeforeBytes: number;
     rssAfterConnectBytes: number;
     rssPerConnectionBytes: number;
+    /** RSS at the end of the hold, clients still connected: the steady state after heartbeats. */
+    rssAfterRunBytes?: number;
   };
   redis?: { shards: number; netBytes: number; bytesPerPublished: number };
   timeline: TimelinePoint[];

@@ -19,6 +19,16 @@ import { evaluate, type BenchResult, type TimelinePoint } from './result.js';
 
 export type ProgressSink = (line: string) => void;
 
+/** Points in a run where a caller (the capacity and memory benches) samples what it watches. */
+export interface BenchHooks {
+  /** The client worker processes are forked (their pids), before any connects. */
+  started?(clientPids: number[]): void;
+  /** Every client is connected and joined, the servers have settled; publishing starts next. */
+  connected?(): Promise<void> | void;
+  /** Publishing and the drain are over; the clients are still connected. */
+  held?(): Promise<void> | void;
+}
+
 function workerPath(): string {
   const here = fileURLToPath(import.meta.url);
   // Under tsx the sources run as .ts; the forked worker inherits tsx's loader through execArgv.
@@ -57,6 +67,7 @@ function splitClients(options: BenchOptions): WorkerConfig[] {
       event: options.event,
       spreadSources: spread,
       rampConcurrency: options.rampConcurrency,
+      rampPerSecond: (options.rampRate ?? 0) / options.workers,
       payloadBytes: options.payloadBytes,
       rooms: options.rooms,
       firstClient: first,
@@ -83,6 +94,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 export async function runBench(
   options: BenchOptions,
   progress: ProgressSink,
+  hooks: BenchHooks = {},
 ): Promise<BenchResult> {
   const path = workerPath();
   const workers: WorkerState[] = [];
@@ -165,6 +177,9 @@ export async function runBench(
     }
 
     const before = await sampleServers(options);
+    const clientPids = workers.map((w) => w.child.pid).filter((p): p is number => p !== undefined);
+    const clientBefore = sampleProcesses(clientPids);
+    hooks.started?.(clientPids);
     const connectStart = nowMs();
     for (const w of workers) w.child.send({ type: 'init', config: w.config } satisfies ToWorker);
     const ramp = setInterval(() => {
@@ -199,9 +214,9 @@ export async function runBench(
     // Let the servers settle (GC, buffers) before reading memory per connection.
     await sleep(1000);
     const afterConnect = await sampleServers(options);
-    const clientPids = workers.map((w) => w.child.pid).filter((p): p is number => p !== undefined);
     const clientStart = sampleProcesses(clientPids);
     const redisStart: RedisSample | undefined = await redis?.sample();
+    await hooks.connected?.();
     const durationMs = options.durationS * 1000;
     const startAt = nowMs() + 500;
     for (const w of workers) w.child.send({ type: 'run', startAt, durationMs } satisfies ToWorker);
@@ -241,6 +256,7 @@ export async function runBench(
     const afterRun = await sampleServers(options);
     const clientEnd = sampleProcesses(clientPids);
     const redisEnd = await redis?.sample();
+    await hooks.held?.();
     for (const w of workers)
       if (w.child.connected) w.child.send({ type: 'stop' } satisfies ToWorker);
     await until(() => workers.every((w) => w.done), 10_000);
@@ -303,6 +319,8 @@ export async function runBench(
       // The load generator shares the machine: if its CPU nears workers x 1 core, latency is ours.
       clients: {
         processes: clientPids.length,
+        cpuSecondsConnect: clientStart.cpuSeconds - clientBefore.cpuSeconds,
+        rssAfterConnectBytes: clientStart.rssBytes,
         cpuSecondsRun: clientEnd.cpuSeconds - clientStart.cpuSeconds,
         runSeconds,
       },
@@ -336,6 +354,7 @@ export async function runBench(
         rssAfterConnectBytes: afterConnect.rssBytes,
         rssPerConnectionBytes:
           connected === 0 ? 0 : (afterConnect.rssBytes - before.rssBytes) / connected,
+        rssAfterRunBytes: afterRun.rssBytes,
       };
     }
     if (redisStart && redisEnd) {

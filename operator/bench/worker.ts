@@ -187,9 +187,15 @@ async function connectAll(): Promise<void> {
     () => send({ type: 'progress', workerId: config.workerId, connected, failed }),
     500,
   );
+  const rampStart = nowMs();
   const lane = async (): Promise<void> => {
     while (next < config.clientCount) {
-      const index = config.firstClient + next++;
+      const k = next++;
+      const index = config.firstClient + k;
+      // Paced ramp: connection k of this worker starts no earlier than k / rate after the start.
+      const wait =
+        config.rampPerSecond > 0 ? rampStart + (k * 1000) / config.rampPerSecond - nowMs() : 0;
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       const roomIndex = roomOf(index, config.rooms);
       const room = roomName(roomIndex);
       try {

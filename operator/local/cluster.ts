@@ -97,6 +97,15 @@ export class LocalCluster {
     return this.servers.map((s) => s.proc.pid);
   }
 
+  /** The nginx master (its workers are its children); undefined before start or after stop. */
+  gatewayPid(): number | undefined {
+    return this.gateway?.pid;
+  }
+
+  redisPids(): number[] {
+    return this.sortedNodes().map((n) => n.proc.pid);
+  }
+
   redisPorts(): number[] {
     return this.sortedNodes().map((n) => n.ref.port);
   }

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Namespace, Server, Socket } from 'socket.io';
 import type { ServerMetrics } from './metrics.js';
 
@@ -32,12 +32,14 @@ export function careForEveryNamespace(io: Server, care: NamespaceCare): void {
     labels.add(name);
     return name;
   };
+  // One middleware shared by every socket, not a closure per connection.
+  const countEvent = (packet: unknown[], next: (err?: Error) => void): void => {
+    care.metrics.eventsIn.inc({ event: label(packet[0]) });
+    care.onEvent?.();
+    next();
+  };
   const onConnection = (socket: Socket): void => {
-    socket.use((packet, next) => {
-      care.metrics.eventsIn.inc({ event: label(packet[0]) });
-      care.onEvent?.();
-      next();
-    });
+    socket.use(countEvent);
     if (!care.keepHttpRequest) slimRequest(socket);
   };
   const setUp = (nsp: Namespace): void => {
@@ -77,6 +79,48 @@ function slimRequest(socket: Socket): void {
       connection: { encrypted: Boolean((request.socket as { encrypted?: boolean }).encrypted) },
     };
     conn.request = slim;
+  });
+}
+
+const UPGRADE_RESPONSE = Symbol('socketfleet.upgradeResponse');
+
+interface UpgradeResponse {
+  req?: unknown;
+  setHeader?: unknown;
+  getHeader?: unknown;
+  removeHeader?: unknown;
+}
+
+const noHeader = (): undefined => undefined;
+
+/**
+ * engine.io answers a WebSocket upgrade with a stand-in response that stays referenced by the TCP
+ * socket (a 'close' listener) for the connection's life, and it holds the upgrade's HTTP request:
+ * about 3 KB per connection (the request is in dictionary mode), whether or not the session's
+ * first request is kept, and for a polling client that upgraded it is a second request. Once the
+ * engine emits 'headers' for the upgrade (it has taken the headers middleware set, and ws writes
+ * the 101 response next), the stand-in has no more use: it lets go of the request and ignores
+ * headers. The engine's own event, not ws's: the engine replaces its ws server on 'listening'.
+ */
+export function releaseUpgradeRequests(io: Server): void {
+  const engine = io.engine as unknown as {
+    use(fn: (req: IncomingMessage, res: object, next: (err?: unknown) => void) => void): void;
+    on(event: 'headers', fn: (headers: unknown, req: IncomingMessage) => void): void;
+  };
+  engine.use((req, res, next) => {
+    if (!(res instanceof ServerResponse))
+      (req as unknown as Record<symbol, unknown>)[UPGRADE_RESPONSE] = res;
+    next();
+  });
+  engine.on('headers', (_headers, req) => {
+    const slot = req as unknown as Record<symbol, UpgradeResponse | undefined>;
+    const res = slot[UPGRADE_RESPONSE];
+    if (res === undefined) return;
+    slot[UPGRADE_RESPONSE] = undefined;
+    res.req = undefined;
+    res.setHeader = noHeader;
+    res.getHeader = noHeader;
+    res.removeHeader = noHeader;
   });
 }
 

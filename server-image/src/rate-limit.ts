@@ -1,3 +1,6 @@
+/** One clock function for every bucket (a default arrow would be a closure per connection). */
+const monotonicNow = (): number => performance.now();
+
 /**
  * A token bucket refilled continuously at `ratePerSecond` and holding at most one second of
  * tokens, so a client may burst up to its per-second budget but not beyond it.
@@ -8,7 +11,7 @@ export class TokenBucket {
 
   constructor(
     private readonly ratePerSecond: number,
-    private readonly now: () => number = () => performance.now(),
+    private readonly now: () => number = monotonicNow,
   ) {
     this.tokens = ratePerSecond;
     this.last = now();
@@ -25,6 +28,18 @@ export class TokenBucket {
     this.tokens -= 1;
     return true;
   }
+}
+
+const messages = new Map<number, string>();
+
+/** One string per limit, not one per connection. */
+function limitMessage(eventsPerSecond: number): string {
+  let m = messages.get(eventsPerSecond);
+  if (m === undefined) {
+    m = `rate limit exceeded: at most ${eventsPerSecond} events per second per connection.`;
+    if (messages.size < 100) messages.set(eventsPerSecond, m);
+  }
+  return m;
 }
 
 type SocketMiddleware = (packet: unknown[], next: (err?: Error) => void) => void;
@@ -45,7 +60,7 @@ export interface RateLimitOptions {
  */
 export function rateLimit(options: RateLimitOptions): SocketMiddleware {
   const bucket = new TokenBucket(options.eventsPerSecond);
-  const message = `rate limit exceeded: at most ${options.eventsPerSecond} events per second per connection.`;
+  const message = limitMessage(options.eventsPerSecond);
   return (packet, next) => {
     if (bucket.take()) {
       next();

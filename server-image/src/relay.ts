@@ -59,17 +59,17 @@ export function relayEvents(io: Server, ops: Ops): Record<string, EventHandler<u
 export function relayApp(io: Server, ops: Ops): void {
   const { config, metrics, logger } = ops;
   const events = validatedEvents(relayEvents(io, ops), { strict: true, metrics, logger });
+  // Shared by every connection's limiter; only the bucket is per connection.
+  const limit = {
+    eventsPerSecond: config.eventsPerSecond,
+    onLimited: (packet: unknown[], error: string): void => {
+      metrics.rejectedEvents.inc({ reason: 'rate-limited' });
+      const ack = packet[packet.length - 1];
+      if (typeof ack === 'function') (ack as (reply: AckReply) => void)({ ok: false, error });
+    },
+  };
   io.on('connection', (socket) => {
-    socket.use(
-      rateLimit({
-        eventsPerSecond: config.eventsPerSecond,
-        onLimited: (packet, error) => {
-          metrics.rejectedEvents.inc({ reason: 'rate-limited' });
-          const ack = packet[packet.length - 1];
-          if (typeof ack === 'function') (ack as (reply: AckReply) => void)({ ok: false, error });
-        },
-      }),
-    );
+    socket.use(rateLimit(limit));
     events(socket);
   });
 }

@@ -16,7 +16,7 @@ import { NewSessionClock, refuseWhileDraining, spreadDisconnects } from './drain
 import { EXIT_CONFIG, loadConfig } from './load-config.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
-import { careForEveryNamespace } from './namespaces.js';
+import { careForEveryNamespace, releaseUpgradeRequests } from './namespaces.js';
 import { createOpsServer } from './ops-http.js';
 import { sessionTag } from './session-tag.js';
 import { TrafficLog } from './traffic-log.js';
@@ -357,6 +357,7 @@ export async function attach(io: Server, options: SocketfleetOptions = {}): Prom
 
   const httpServer = rest.httpServer ?? createHttpServer();
   io.attach(httpServer);
+  releaseUpgradeRequests(io);
   const sessionAddress = rest.sessionAddress;
   if (sessionAddress !== undefined) {
     const plainId = io.engine.generateId.bind(io.engine);

@@ -59,6 +59,9 @@ describe('socketfleet bench against socketfleet up', () => {
         '10',
         '--transports',
         'polling,websocket',
+        // Paced: 200 clients at 100/s cannot be open in less than 2 s.
+        '--ramp-rate',
+        '100',
         '--pids',
         status.servers.map((s) => s.pid).join(','),
         '--redis',
@@ -77,6 +80,7 @@ describe('socketfleet bench against socketfleet up', () => {
     expect(r.stderr).toBe('');
     const result = JSON.parse(r.stdout) as BenchResult;
     expect(result.connections).toMatchObject({ connected: 200, failed: 0, joinFailed: 0 });
+    expect(result.connections.connectSeconds).toBeGreaterThanOrEqual(1.9);
     // 50/s for 10 s, each to a room of 20 members.
     expect(result.delivery.published).toBe(500);
     expect(result.delivery.expected).toBe(500 * 20);

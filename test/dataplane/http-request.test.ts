@@ -2,6 +2,7 @@ import { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { relayApp } from '../../server-image/src/index.js';
 import { connect } from './support/clients.js';
+import { until } from './support/fleet.js';
 import { useLibraryServers, type LibraryServer } from './support/library-servers.js';
 
 // Socket.IO keeps each session's first HTTP request (headers, socket references) for the life of
@@ -55,5 +56,33 @@ describe('the handshake HTTP request', () => {
         second.disconnect();
       },
     );
+  }
+
+  // engine.io's stand-in response of each WebSocket upgrade lives as long as the connection (a
+  // listener on its TCP socket holds it) and would keep that upgrade's request alive with it.
+  for (const transports of [['websocket'], ['polling', 'websocket']] as const) {
+    it(`is not held by the upgrade's stand-in response (${transports.join(' then ')})`, async () => {
+      const responses: { req?: unknown }[] = [];
+      const server = await servers.start({ keepHttpRequest: false }, (io, ops) => {
+        relayApp(io, ops);
+        io.engine.use((req: IncomingMessage, res: object, next: () => void) => {
+          // Only upgrades get a response that is not an http.ServerResponse.
+          if (!('statusCode' in res)) {
+            // An app's middleware may still set a header while the handshake runs.
+            (res as { setHeader(name: string, value: string): void }).setHeader('x-app', 'yes');
+            responses.push(res);
+          }
+          next();
+        });
+      });
+      const client = await connect(`http://127.0.0.1:${server.port}`, {
+        transports: [...transports],
+      });
+      await until('upgraded', () => client.io.engine.transport.name === 'websocket');
+      expect(await client.emitWithAck('join', 'r')).toMatchObject({ ok: true });
+      expect(responses).toHaveLength(1);
+      expect(responses[0]!.req).toBeUndefined();
+      client.disconnect();
+    });
   }
 });

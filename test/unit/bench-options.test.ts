@@ -22,7 +22,13 @@ describe('parseBenchArgs', () => {
       maxLoss: 0,
       maxErrors: 0,
       spreadSources: true,
+      rampRate: 0,
     });
+  });
+
+  it('paces the ramp when asked', () => {
+    const r = parseBenchArgs(['--url', 'http://h', '--ramp-rate', '250'], {});
+    expect(r.ok && r.options.rampRate).toBe(250);
   });
 
   it('reads the Redis password from the environment only, and parses lists', () => {
@@ -66,6 +72,10 @@ describe('parseBenchArgs', () => {
     [
       ['--url', 'http://h', '--redis', 'nohost'],
       '--redis expects host:port[,host:port...], got "nohost".',
+    ],
+    [
+      ['--url', 'http://h', '--ramp-rate', '1.5'],
+      '--ramp-rate must be an integer >= 0, got "1.5".',
     ],
     [
       ['--url', 'http://h', '--clients', '40000', '--workers', '2'],
