@@ -9,7 +9,7 @@
 // Each run writes its JSON report into .vitest-lanes/; they are merged into .vitest-results.json,
 // which .ci/run counts. Extra arguments go to every vitest run (e.g. --bail=1).
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 
 const SOLO = ['test/dataplane/rollout.test.ts'];
 const CHECKS = ['format:check', 'typecheck', 'lint', 'build'];
@@ -17,25 +17,32 @@ const REPORTS = '.vitest-lanes';
 const RESULTS = '.vitest-results.json';
 const extra = process.argv.slice(2);
 
-/** Runs a command; its output goes to ours as it comes, or is held and returned when `hold`. */
-function run(cmd, args, hold) {
+/**
+ * Runs a command; its output goes to ours as it comes, or, with `logFile`, to that file (so a
+ * run cut short still shows how far it got), returned when the command ends.
+ */
+function run(cmd, args, logFile) {
   const started = Date.now();
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: hold ? ['ignore', 'pipe', 'pipe'] : 'inherit' });
-    let out = '';
-    if (hold) {
-      child.stdout.on('data', (d) => (out += d));
-      child.stderr.on('data', (d) => (out += d));
-    }
-    child.on('close', (code, signal) =>
-      resolve({ code: code ?? 1, signal, out, s: Math.round((Date.now() - started) / 1000) }),
-    );
+    const out = logFile ? openSync(logFile, 'w') : undefined;
+    const stdio = out === undefined ? 'inherit' : ['ignore', out, out];
+    const child = spawn(cmd, args, { stdio });
+    child.on('close', (code, signal) => {
+      if (out !== undefined) closeSync(out);
+      resolve({
+        code: code ?? 1,
+        signal,
+        out: logFile ? readFileSync(logFile, 'utf8') : '',
+        s: Math.round((Date.now() - started) / 1000),
+      });
+    });
   });
 }
 
-function vitest(name, args, hold) {
+function vitest(name, args, shown) {
   const json = `${REPORTS}/${name}.json`;
-  return run('npx', ['vitest', 'run', ...args, `--outputFile.json=${json}`, ...extra], hold).then(
+  const log = shown ? undefined : `${REPORTS}/${name}.log`;
+  return run('npx', ['vitest', 'run', ...args, `--outputFile.json=${json}`, ...extra], log).then(
     (r) => ({ ...r, name, json }),
   );
 }
@@ -45,7 +52,10 @@ function banner(line) {
 }
 
 banner(`checks: ${CHECKS.join(', ')} (side by side)`);
-const checks = await Promise.all(CHECKS.map((c) => run('npm', ['run', '--silent', c], true)));
+mkdirSync(REPORTS, { recursive: true });
+const checks = await Promise.all(
+  CHECKS.map((c) => run('npm', ['run', '--silent', c], `${REPORTS}/${c.replace(':', '-')}.log`)),
+);
 let failed = false;
 checks.forEach((r, i) => {
   banner(`${CHECKS[i]}: exit ${r.code} after ${r.s}s`);
@@ -57,20 +67,23 @@ if (failed) {
   process.exit(1);
 }
 
-rmSync(REPORTS, { recursive: true, force: true });
-mkdirSync(REPORTS, { recursive: true });
+for (const name of ['dataplane', 'others', 'solo']) {
+  rmSync(`${REPORTS}/${name}.json`, { force: true });
+}
 rmSync(RESULTS, { force: true });
 const exclude = SOLO.flatMap((f) => ['--exclude', f]);
-banner('lanes: dataplane (shown live) beside unit, e2e and node (shown when done)');
+banner(
+  `lanes: dataplane (shown live) beside unit, e2e and node (in ${REPORTS}/others.log, shown when done)`,
+);
 const lanes = await Promise.all([
-  vitest('dataplane', ['--project', 'dataplane', ...exclude], false),
-  vitest('others', ['--project', 'unit', '--project', 'e2e', '--project', 'node'], true),
+  vitest('dataplane', ['--project', 'dataplane', ...exclude], true),
+  vitest('others', ['--project', 'unit', '--project', 'e2e', '--project', 'node'], false),
 ]);
 banner(`lane unit, e2e and node: exit ${lanes[1].code} after ${lanes[1].s}s`);
 process.stdout.write(lanes[1].out);
 banner(`lane dataplane: exit ${lanes[0].code} after ${lanes[0].s}s`);
 banner(`alone: ${SOLO.join(', ')}`);
-const solo = await vitest('solo', SOLO, false);
+const solo = await vitest('solo', SOLO, true);
 banner(`alone: exit ${solo.code} after ${solo.s}s`);
 
 // One report in vitest's JSON shape: the counts summed, the files concatenated.
