@@ -113,10 +113,12 @@ describe('offline manifest checks (kube-score, PromQL parser)', () => {
     expect(broken.code).toBe(1);
     expect(broken.stdout).toContain('broken: ');
 
-    // Every socketfleet_ metric a query names is registered by the operator or the server.
+    // Every socketfleet_ metric a query names is registered by the operator, the server or the
+    // gateway's sync sidecar.
     const sources = [
       readFileSync(join(repoRoot, 'operator', 'reconcile', 'metrics.ts'), 'utf8'),
       readFileSync(join(repoRoot, 'server-image', 'src', 'metrics.ts'), 'utf8'),
+      readFileSync(join(repoRoot, 'operator', 'gateway', 'reload-status.ts'), 'utf8'),
     ].join('\n');
     const named = new Set(
       queries
