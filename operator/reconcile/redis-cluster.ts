@@ -27,6 +27,16 @@ interface PodLike extends AnyObject {
   status?: { podIP?: string };
 }
 
+/** A pod the operator cannot ask (no IP yet, or no CA to verify it): the planner's view of it. */
+function notAnswering(p: { ref: ObservedPod['ref']; outdated: boolean }): RedisPodView {
+  return { ref: p.ref, ip: undefined, nodes: undefined, masterLinkUp: false, outdated: p.outdated };
+}
+
+function planFor(cluster: RealtimeCluster, views: RedisPodView[]): RedisPlan {
+  const { shards, replicasPerShard } = cluster.spec.redis;
+  return planRedisCluster({ shards, replicasPerShard }, views);
+}
+
 /**
  * Keeps one admin connection set per cluster and turns the Pod and StatefulSet caches into the
  * planner's input: which Redis pods exist, their IPs, and whether they run an older template.
@@ -116,20 +126,8 @@ export class RedisClusterManager {
     if (tls && !tls.ok) {
       // Without the CA the operator will not talk to the nodes (an unverified TLS connection
       // would hand its password to whoever answers): report why, and plan nothing.
-      const views: RedisPodView[] = pods.map((p) => ({
-        ref: p.ref,
-        ip: undefined,
-        nodes: undefined,
-        masterLinkUp: false,
-        outdated: p.outdated,
-      }));
-      const plan = planRedisCluster(
-        {
-          shards: cluster.spec.redis.shards,
-          replicasPerShard: cluster.spec.redis.replicasPerShard,
-        },
-        views,
-      );
+      const views = pods.map(notAnswering);
+      const plan = planFor(cluster, views);
       return { plan: { ...plan, steps: [], reason: tls.problem }, views, podUids: uids };
     }
     const admin = this.admin(key, logins[index], tls?.value);
@@ -139,22 +137,8 @@ export class RedisClusterManager {
     if (logins.length > 1 && admin.everyLoginRefused()) {
       this.loginIndex.set(key, (index + 1) % logins.length);
     }
-    for (const p of pods) {
-      if (p.ip === undefined) {
-        views.push({
-          ref: p.ref,
-          ip: undefined,
-          nodes: undefined,
-          masterLinkUp: false,
-          outdated: p.outdated,
-        });
-      }
-    }
-    const plan = planRedisCluster(
-      { shards: cluster.spec.redis.shards, replicasPerShard: cluster.spec.redis.replicasPerShard },
-      views,
-    );
-    return { plan, views, podUids: uids };
+    views.push(...pods.filter((p) => p.ip === undefined).map(notAnswering));
+    return { plan: planFor(cluster, views), views, podUids: uids };
   }
 
   /** spec.redis.tls as the operator's connections need it; undefined without TLS. */

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { plaintextPingReply } from './support/plaintext-probe.js';
 import { join } from 'node:path';
 import calculateSlot from 'cluster-key-slot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -187,15 +187,7 @@ describe('operator-run Redis shards over TLS only (spec.redis.tls)', () => {
   });
 
   it('refuses plaintext: a plain TCP PING gets no answer, and a client trusting another CA or expecting another name sees no node', async () => {
-    const reply = await new Promise<string>((resolve) => {
-      const sock = connect(nodes[0]!.ref.port, '127.0.0.1', () => sock.write('PING\r\n'));
-      let got = '';
-      sock.setEncoding('utf8');
-      sock.on('data', (d: string) => (got += d));
-      sock.on('close', () => resolve(got));
-      sock.on('error', () => resolve(got));
-      setTimeout(() => sock.destroy(), 1500);
-    });
+    const reply = await plaintextPingReply(nodes[0]!.ref.port, 1500);
     expect(reply).not.toContain('PONG');
     const ca = readFileSync(files.caFile, 'utf8');
     for (const tls of [

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect } from 'node:net';
+import { plaintextPingReply } from './support/plaintext-probe.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REDIS_ACL_RULES } from '../../operator/desired/redis-acl.js';
 import { closeAllClients } from './support/clients.js';
@@ -202,15 +202,7 @@ describe('servers on a TLS-only external Redis Cluster (CA, client certificate, 
   });
 
   it('a plain TCP client gets no answer from a TLS port', async () => {
-    const reply = await new Promise<string>((resolve) => {
-      const sock = connect(seeds[0]!.port, '127.0.0.1', () => sock.write('PING\r\n'));
-      let got = '';
-      sock.setEncoding('utf8');
-      sock.on('data', (d: string) => (got += d));
-      sock.on('close', () => resolve(got));
-      sock.on('error', () => resolve(got));
-      setTimeout(() => sock.destroy(), 2000);
-    });
+    const reply = await plaintextPingReply(seeds[0]!.port, 2000);
     expect(reply).not.toContain('PONG');
   });
 
