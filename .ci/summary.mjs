@@ -16,6 +16,18 @@ if (resultsPath && existsSync(resultsPath)) {
     (r) => r.status === 'failed' && (r.assertionResults ?? []).every((a) => a.status !== 'failed'),
   ).length;
   if (report.success === false && failed === 0) failed += 1;
+  // CI shows only the tail of its output: name every failure here, next to the closing line.
+  for (const file of report.testResults ?? []) {
+    const name = file.name?.replace(`${process.cwd()}/`, '') ?? '?';
+    for (const a of file.assertionResults ?? []) {
+      if (a.status !== 'failed') continue;
+      const why = String(a.failureMessages?.[0] ?? '').split('\n').slice(0, 3).join(' | ').slice(0, 600);
+      console.log(`::: FAILED ${name} > ${a.fullName ?? a.title}: ${why}`);
+    }
+    if (file.status === 'failed' && (file.assertionResults ?? []).every((a) => a.status !== 'failed')) {
+      console.log(`::: FAILED ${name} (did not load): ${String(file.message ?? '').slice(0, 600)}`);
+    }
+  }
 } else if (failed === 0) {
   // npm test stopped before vitest wrote a report (format, typecheck, lint or build failed).
   failed += 1;
