@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseRealtimeCluster } from '../../operator/api/parse.js';
 import type { RealtimeCluster } from '../../operator/api/realtimecluster.js';
+import { REDIS_USERS } from '../../operator/desired/redis-acl.js';
 import type { RedisTarget } from '../../operator/bench/options.js';
 import { LocalCluster } from '../../operator/local/cluster.js';
 import type { Binaries } from '../../operator/local/deps.js';
@@ -21,6 +22,8 @@ export interface Target {
   serverPids: () => number[];
   redis: RedisTarget[];
   redisPassword: string | undefined;
+  /** The ACL user that password belongs to; the default user when undefined. */
+  redisUsername: string | undefined;
   stop: () => Promise<void>;
 }
 
@@ -157,6 +160,7 @@ export async function startPlain(o: TargetOptions): Promise<Target> {
       serverPids: () => servers.map((s) => s.proc.pid),
       redis: [{ host: '127.0.0.1', port: redisPort }],
       redisPassword: undefined,
+      redisUsername: undefined,
       stop,
     };
   } catch (err) {
@@ -196,6 +200,8 @@ export async function startSocketfleet(
     serverPids: () => local.serverPids(),
     redis: local.redisPorts().map((port) => ({ host: '127.0.0.1', port })),
     redisPassword: local.redisPassword,
+    // The servers' own ACL user: the sampler reads INFO and CLUSTER counters with its password.
+    redisUsername: local.redisPassword === undefined ? undefined : REDIS_USERS.server,
     stop: () => local.stop(),
   };
 }
@@ -231,6 +237,7 @@ export async function startWsFloor(o: TargetOptions): Promise<Target> {
     serverPids: () => [p.pid],
     redis: [],
     redisPassword: undefined,
+    redisUsername: undefined,
     stop: () => p.stop(5000),
   };
 }

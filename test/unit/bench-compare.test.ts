@@ -24,7 +24,7 @@ const plain: Metrics = {
 };
 
 describe('comparison verdicts', () => {
-  it('compares each socketfleet variant with plain against issue 7 limits', () => {
+  it("compares each socketfleet variant with its baseline (plain, or the ws floor) against issue 18's limits", () => {
     const affinity: Metrics = {
       ...plain,
       cpuMsPer1000: 50,
@@ -33,12 +33,16 @@ describe('comparison verdicts', () => {
       rssPerConnectionBytes: 19 * 1024,
     };
     const ipHash: Metrics = { ...plain, cpuMsPer1000: 80, redisBytesPerPublish: 1200, p99Ms: 20 };
-    const v = judge(TARGETS, plain, { 'room-affinity': affinity, 'ip-hash': ipHash });
+    const floor: Metrics = { ...plain, cpuMsPer1000: 45 };
+    const v = judge(
+      TARGETS,
+      { plain, ws: floor },
+      { 'room-affinity': affinity, 'ip-hash': ipHash },
+    );
     const byText = Object.fromEntries(v.map((x) => [x.target.text, x]));
-    expect(byText['room-affinity: server CPU per 1000 delivered <= 0.5x plain']).toMatchObject({
-      value: 0.5,
-      pass: true,
-    });
+    expect(
+      byText['room-affinity: server CPU per 1000 delivered <= 1.15x the raw ws floor'],
+    ).toMatchObject({ value: 50 / 45, pass: true });
     expect(byText['room-affinity: Redis bytes per published message <= 0.25x plain']).toMatchObject(
       { value: 0.3, pass: false },
     );
@@ -46,10 +50,13 @@ describe('comparison verdicts', () => {
       value: 1.05,
       pass: false,
     });
-    expect(byText['ip-hash: server CPU per 1000 delivered <= 0.8x plain']).toMatchObject({
+    expect(byText['ip-hash: server CPU per 1000 delivered <= 0.9x plain']).toMatchObject({
       value: 0.8,
       pass: true,
     });
+    // Without the floor in the run, its ratio is not measured rather than judged against plain.
+    const noFloor = judge(TARGETS, { plain }, { 'room-affinity': affinity });
+    expect(noFloor.find((x) => x.target.baseline === 'ws')?.pass).toBeUndefined();
     expect(byText['ip-hash: Redis bytes per published message <= 0.6x plain']).toMatchObject({
       value: 0.6,
       pass: true,
@@ -62,9 +69,9 @@ describe('comparison verdicts', () => {
 
   it('fails zero-loss on any lost delivery or error, and marks unmeasured targets N/A', () => {
     const lossy: Metrics = { ...plain, lost: 1, lossRatio: 0.0001 };
-    const v = judge(AT_SCALE_TARGETS, plain, { 'room-affinity': lossy });
+    const v = judge(AT_SCALE_TARGETS, { plain }, { 'room-affinity': lossy });
     expect(v.find((x) => x.target.metric === 'loss')?.pass).toBe(false);
-    const none = judge(TARGETS, plain, {});
+    const none = judge(TARGETS, { plain }, {});
     expect(none.every((x) => x.pass === undefined)).toBe(true);
     expect(formatVerdicts(none)).toContain('N/A   room-affinity: zero loss: not measured');
     expect(ratio(1, 0)).toBeUndefined();
