@@ -21,10 +21,17 @@ if (resultsPath && existsSync(resultsPath)) {
     const name = file.name?.replace(`${process.cwd()}/`, '') ?? '?';
     for (const a of file.assertionResults ?? []) {
       if (a.status !== 'failed') continue;
-      const why = String(a.failureMessages?.[0] ?? '').split('\n').slice(0, 3).join(' | ').slice(0, 600);
+      const why = String(a.failureMessages?.[0] ?? '')
+        .split('\n')
+        .slice(0, 3)
+        .join(' | ')
+        .slice(0, 600);
       console.log(`::: FAILED ${name} > ${a.fullName ?? a.title}: ${why}`);
     }
-    if (file.status === 'failed' && (file.assertionResults ?? []).every((a) => a.status !== 'failed')) {
+    if (
+      file.status === 'failed' &&
+      (file.assertionResults ?? []).every((a) => a.status !== 'failed')
+    ) {
       console.log(`::: FAILED ${name} (did not load): ${String(file.message ?? '').slice(0, 600)}`);
     }
   }
