@@ -12,6 +12,7 @@ export const ERROR_TAGS = [
   'ApiNotFound',
   'ApiTransient',
   'LeaderLost',
+  'NamespaceTerminating',
   'Internal',
 ] as const;
 
@@ -40,8 +41,14 @@ export function isTerminal(tag: ErrorTag): boolean {
   return TERMINAL.has(tag);
 }
 
-/** Maps an API server response code to the tag of the failure it stands for. */
-export function tagForHttpStatus(status: number): ErrorTag {
+/**
+ * Maps an API server response code to the tag of the failure it stands for. `causes` are the
+ * reasons in the Status object's details: a create refused because its namespace is being deleted
+ * is a 403 like a missing permission, but no retry and no fix is wanted, only the cluster's own
+ * deletion, which the namespace's deletion brings.
+ */
+export function tagForHttpStatus(status: number, causes: readonly string[] = []): ErrorTag {
+  if (status === 403 && causes.includes('NamespaceTerminating')) return 'NamespaceTerminating';
   if (status === 409) return 'ApiConflict';
   if (status === 401 || status === 403) return 'ApiForbidden';
   if (status === 404) return 'ApiNotFound';

@@ -314,14 +314,19 @@ export class KubeClient {
       return (body ? JSON.parse(body) : {}) as T;
     }
     let message = body.trim();
+    let causes: string[] = [];
     try {
-      const parsed = JSON.parse(body) as { message?: string };
+      const parsed = JSON.parse(body) as {
+        message?: string;
+        details?: { causes?: { reason?: string }[] };
+      };
       if (parsed.message) message = parsed.message;
+      causes = (parsed.details?.causes ?? []).flatMap((c) => (c.reason ? [c.reason] : []));
     } catch {
       // not a Status object; keep the raw text
     }
     throw new OperatorError(
-      tagForHttpStatus(status),
+      tagForHttpStatus(status, causes),
       `${method} ${url.pathname} returned ${status}: ${message}`,
       {
         httpStatus: status,

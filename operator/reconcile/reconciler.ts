@@ -163,6 +163,12 @@ export class Reconciler {
       return { kind: 'requeue', afterMs };
     } catch (e) {
       const err = toOperatorError(e);
+      if (err.tag === 'NamespaceTerminating') {
+        // Not a failure: the namespace's deletion removes this cluster next, and its watch event
+        // ends the work. Retrying would only be refused again until then.
+        log.info({ cluster: key, detail: err.message }, 'namespace is being deleted; not retrying');
+        return { kind: 'done' };
+      }
       metrics.recordError(err.tag);
       log.warn({ err: err.tag, cluster: key, detail: err.message }, 'reconcile failed');
       if (err.terminal) {

@@ -18,6 +18,9 @@ describe('error tags', () => {
     expect(tagForHttpStatus(429)).toBe('ApiTransient');
     expect(tagForHttpStatus(503)).toBe('ApiTransient');
     expect(tagForHttpStatus(418)).toBe('Internal');
+    // A create in a namespace being deleted: 403 like RBAC, but its own tag (not retried).
+    expect(tagForHttpStatus(403, ['NamespaceTerminating'])).toBe('NamespaceTerminating');
+    expect(tagForHttpStatus(403, ['FieldValueForbidden'])).toBe('ApiForbidden');
   });
   it('treats only spec problems as terminal', () => {
     const terminal = ERROR_TAGS.filter((t) => new OperatorError(t, 'x').terminal);
