@@ -16,6 +16,19 @@ if (resultsPath && existsSync(resultsPath)) {
     (r) => r.status === 'failed' && (r.assertionResults ?? []).every((a) => a.status !== 'failed'),
   ).length;
   if (report.success === false && failed === 0) failed += 1;
+  for (const file of report.flaky ?? []) {
+    const name = file.name?.replace(`${process.cwd()}/`, '') ?? '?';
+    for (const a of file.tests ?? []) {
+      const why = String(a.failureMessages?.[0] ?? '')
+        .split('\n')
+        .slice(0, 3)
+        .join(' | ')
+        .slice(0, 600);
+      console.log(
+        `::: FLAKY ${name} > ${a.fullName}: failed, then passed when its file ran again alone: ${why}`,
+      );
+    }
+  }
   // CI shows only the tail of its output: name every failure here, next to the closing line.
   for (const file of report.testResults ?? []) {
     const name = file.name?.replace(`${process.cwd()}/`, '') ?? '?';
