@@ -321,7 +321,10 @@ export class LocalCluster {
     for (const shard of keep) {
       for (let ordinal = 0; ordinal <= r.replicasPerShard; ordinal++) {
         const n = this.nodes.get(`${cluster.metadata.name}-redis-${shard}-${ordinal}`);
-        if (!n) starts.push(this.startNode(cluster, shard, ordinal, false));
+        // A node this process never ran starts empty: a nodes.conf left in the state dir (an
+        // earlier `up`, or a shard removed and added again) names peers and ports that are gone,
+        // and the node would wait for them to fail over instead of joining.
+        if (!n) starts.push(this.startNode(cluster, shard, ordinal, true));
         else if (!n.proc.running) {
           this.opts.log(`${n.ref.pod} exited; restarting it on port ${n.ref.port}`);
           starts.push(this.startNode(cluster, shard, ordinal, false));

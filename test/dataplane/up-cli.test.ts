@@ -251,4 +251,21 @@ describe('socketfleet up', () => {
     for (const pid of pids) expect(alive(pid)).toBe(false);
     expect(groupMembers(pids)).toEqual([]);
   });
+
+  it("starts again on the same state dir with a new Redis Cluster, not the last run's peers", async () => {
+    // The last run's nodes.conf files are still in the state dir; their peers' ports are gone.
+    up.writeSpec((spec) => {
+      spec.replicas = 1;
+      spec.redis = { shards: 1 };
+    });
+    const from = up.output.length;
+    const started = Date.now();
+    up.start();
+    await up.waitReady();
+    const out = up.output.slice(from);
+    console.log(`[up] second start on the same state dir: ready after ${Date.now() - started} ms`);
+    expect(out).toContain('redis: Joining');
+    expect(out).not.toContain('not settled yet');
+    expect(await up.stop('SIGTERM')).toBe(0);
+  });
 });

@@ -90,7 +90,12 @@ export class UpProcess {
     writeFileSync(this.file, stringify(doc));
   }
 
+  /** Where the output of the latest start() begins (a test may start up again when it ended). */
+  private outputFrom = 0;
+
   start(): void {
+    this.exitCode = undefined;
+    this.outputFrom = this.output.length;
     const child = spawn(
       process.execPath,
       [CLI, 'up', '-f', this.file, '--port', String(this.port), '--state-dir', this.stateDir],
@@ -130,7 +135,7 @@ export class UpProcess {
   async waitReady(timeoutMs = 90_000): Promise<UpStatus> {
     await until(
       `up to print its URL; output so far:\n${this.output}`,
-      () => this.output.includes('Socket.IO URL:') || this.exitCode !== undefined,
+      () => this.output.includes('Socket.IO URL:', this.outputFrom) || this.exitCode !== undefined,
       timeoutMs,
     );
     if (this.exitCode !== undefined)
