@@ -3,6 +3,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 
 const [resultsPath, stepsPassed, stepsFailed, testStatus] = process.argv.slice(2);
+const relative = (path) => String(path ?? '?').replace(`${process.cwd()}/`, '');
+/** A failed test's first message, its first three lines on one line. */
+const firstLines = (a) =>
+  String(a.failureMessages?.[0] ?? '')
+    .split('\n')
+    .slice(0, 3)
+    .join(' | ')
+    .slice(0, 600);
 let passed = Number(stepsPassed ?? 0);
 let failed = Number(stepsFailed ?? 0);
 let skipped = 0;
@@ -17,35 +25,27 @@ if (resultsPath && existsSync(resultsPath)) {
   ).length;
   if (report.success === false && failed === 0) failed += 1;
   for (const file of report.flaky ?? []) {
-    const name = file.name?.replace(`${process.cwd()}/`, '') ?? '?';
     for (const a of file.tests ?? []) {
-      const why = String(a.failureMessages?.[0] ?? '')
-        .split('\n')
-        .slice(0, 3)
-        .join(' | ')
-        .slice(0, 600);
       console.log(
-        `::: FLAKY ${name} > ${a.fullName}: failed, then passed when its file ran again alone: ${why}`,
+        `::: FLAKY ${relative(file.name)} > ${a.fullName}: failed, then passed when its file ran again alone: ${firstLines(a)}`,
       );
     }
   }
   // CI shows only the tail of its output: name every failure here, next to the closing line.
   for (const file of report.testResults ?? []) {
-    const name = file.name?.replace(`${process.cwd()}/`, '') ?? '?';
     for (const a of file.assertionResults ?? []) {
-      if (a.status !== 'failed') continue;
-      const why = String(a.failureMessages?.[0] ?? '')
-        .split('\n')
-        .slice(0, 3)
-        .join(' | ')
-        .slice(0, 600);
-      console.log(`::: FAILED ${name} > ${a.fullName ?? a.title}: ${why}`);
+      if (a.status === 'failed')
+        console.log(
+          `::: FAILED ${relative(file.name)} > ${a.fullName ?? a.title}: ${firstLines(a)}`,
+        );
     }
     if (
       file.status === 'failed' &&
       (file.assertionResults ?? []).every((a) => a.status !== 'failed')
     ) {
-      console.log(`::: FAILED ${name} (did not load): ${String(file.message ?? '').slice(0, 600)}`);
+      console.log(
+        `::: FAILED ${relative(file.name)} (did not load): ${String(file.message ?? '').slice(0, 600)}`,
+      );
     }
   }
 } else if (failed === 0) {
