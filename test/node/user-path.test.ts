@@ -262,6 +262,10 @@ interface PodLoss {
    */
   lostFromMoved: number;
   lostFromSteady: number;
+  /** Moved members that noticed the delete only after the others were back. */
+  lateMovers: number;
+  /** Why publishes failed (ack error or timeout), over all members. */
+  ackErrors: Record<string, number>;
   /** Connect errors and failed publishes of members that did not move. */
   steadyErrors: string[];
   movedErrors: string[];
@@ -322,13 +326,22 @@ async function deleteServerPodUnderLoad(tag: string, force: boolean): Promise<Po
     60_000,
     100,
   );
-  const backMs = Math.max(...moved.map((m) => backAt(m, since)! - since));
-  const longestGapMs = Math.max(
-    ...moved.map((m) => backAt(m, since)! - m.disconnects.find((t) => t >= since)!),
-  );
   await readyPods(ns, sel('server'), 3);
   const summary = await probe.stop();
   const result = await load.stop();
+  // A client of the victim can notice its loss after the others were back (seen once in CI: a
+  // client counted unmoved had one publish time out): whoever disconnected since the delete
+  // moved, and is waited for and timed like the rest rather than counted as an unmoved error.
+  const late = movedSince(members, since).filter((m) => !moved.includes(m));
+  if (late.length > 0) {
+    await waitFor(
+      'the clients that noticed the delete late connected, rejoined and receiving again',
+      until(() => late.every((m) => backAt(m, since) !== undefined)),
+      60_000,
+      100,
+    );
+    moved.push(...late);
+  }
   const isMoved = (m: Member): boolean => moved.includes(m);
   const errorsOf = (m: Member): string[] => [
     ...m.errors.slice(errorsBefore[m.index]),
@@ -338,6 +351,10 @@ async function deleteServerPodUnderLoad(tag: string, force: boolean): Promise<Po
     ),
   ];
   const steadyLoss = lossOfSteadyMembers(members, tag, since, result);
+  const backMs = Math.max(...moved.map((m) => backAt(m, since)! - since));
+  const longestGapMs = Math.max(
+    ...moved.map((m) => backAt(m, since)! - m.disconnects.find((t) => t >= since)!),
+  );
   const movedIndex = new Set(moved.map((m) => String(m.index)));
   const lostFromMoved = steadyLoss.lost.filter((k) => movedIndex.has(k.split(':')[0]!)).length;
   return {
@@ -355,6 +372,8 @@ async function deleteServerPodUnderLoad(tag: string, force: boolean): Promise<Po
     steadyLoss,
     lostFromMoved,
     lostFromSteady: steadyLoss.lost.length - lostFromMoved,
+    lateMovers: late.length,
+    ackErrors: Object.fromEntries(result.ackErrors),
     steadyErrors: members.filter((m) => !isMoved(m)).flatMap(errorsOf),
     movedErrors: moved.flatMap(errorsOf),
   };
@@ -798,7 +817,7 @@ describe('the user path on a real node', () => {
       `[node] deleted ${r.victim} (${r.victimSessions} sessions): ${r.moved.length}/${members.length} clients moved, ` +
         `all connected, rejoined and receiving again ${r.backMs} ms after the delete (longest gap ${r.longestGapMs} ms; ` +
         `preStop wait and a ${3} s drain included); ${r.handshakes} new handshakes meanwhile, not 200: ${JSON.stringify(r.httpErrors)} ` +
-        `(slowest ${r.maxHandshakeMs} ms, ${r.slowHandshakes} took >= 5 s, ${r.handshakeTimeouts} unanswered in 20 s); unmoved clients received ${r.steadyLoss.received}/${r.steadyLoss.expected}; moved clients' errors: ${r.movedErrors.length}` +
+        `(slowest ${r.maxHandshakeMs} ms, ${r.slowHandshakes} took >= 5 s, ${r.handshakeTimeouts} unanswered in 20 s); unmoved clients received ${r.steadyLoss.received}/${r.steadyLoss.expected}; moved clients' errors: ${r.movedErrors.length} (${r.lateMovers} noticed late; publish errors ${JSON.stringify(r.ackErrors)})` +
         r.explained,
     );
     expect(r.moved.length).toBeGreaterThan(0);
@@ -817,7 +836,7 @@ describe('the user path on a real node', () => {
         `${r.handshakes} new handshakes meanwhile, not 200: ${JSON.stringify(r.httpErrors)} ` +
         `(slowest ${r.maxHandshakeMs} ms, ${r.slowHandshakes} took >= 5 s, ${r.handshakeTimeouts} unanswered in 20 s); unmoved clients: errors ${r.steadyErrors.length}, received ${r.steadyLoss.received}/${r.steadyLoss.expected} ` +
         `(missed ${r.lostFromSteady} from unmoved publishers, ${r.lostFromMoved} acked by the killed pod); ` +
-        `moved clients' errors: ${JSON.stringify(r.movedErrors)}` +
+        `moved clients' errors: ${JSON.stringify(r.movedErrors)} (${r.lateMovers} noticed late; publish errors ${JSON.stringify(r.ackErrors)})` +
         r.explained,
     );
     // Only the dead pod's clients move: never more than the sessions it held.
