@@ -109,6 +109,13 @@ export class Reconciler {
   private readonly appliedHashes = new Map<string, AppliedMemo>();
   /** When this process last created (or found) each Redis password Secret, by namespace/name. */
   private readonly secretsEnsured = new Map<string, number>();
+  /**
+   * Clusters (key -> uid) whose namespace refused a create because it is being deleted. The
+   * namespace's deletion removes their objects one by one, and each removal would start a
+   * reconcile that is refused again; a namespace never stops terminating, so they wait for their
+   * own deletion. Keyed with the uid: a namespace of the same name created later is a new one.
+   */
+  private readonly namespaceDeleting = new Map<string, string>();
   private readonly now: () => Date;
   private readonly redis: RedisClusterManager | undefined;
   private readonly redisCa: RedisCaReader;
@@ -142,6 +149,7 @@ export class Reconciler {
       this.forget(namespace, name);
       return { kind: 'done' };
     }
+    if (this.namespaceDeleting.get(key) === (raw.metadata.uid ?? '')) return { kind: 'done' };
     const end = metrics.duration.startTimer();
     const target: EventTarget = {
       apiVersion: API_VERSION,
@@ -166,6 +174,7 @@ export class Reconciler {
       if (err.tag === 'NamespaceTerminating') {
         // Not a failure: the namespace's deletion removes this cluster next, and its watch event
         // ends the work. Retrying would only be refused again until then.
+        this.namespaceDeleting.set(key, raw.metadata.uid ?? '');
         log.info({ cluster: key, detail: err.message }, 'namespace is being deleted; not retrying');
         return { kind: 'done' };
       }
@@ -527,6 +536,7 @@ export class Reconciler {
 
   private forget(namespace: string, name: string): void {
     this.redis?.forget(`${namespace}/${name}`);
+    this.namespaceDeleting.delete(`${namespace}/${name}`);
     for (const k of [...this.appliedHashes.keys()]) {
       if (!k.startsWith(`${namespace}/`)) continue;
       const objName = k.slice(k.lastIndexOf('/') + 1);
