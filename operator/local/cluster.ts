@@ -93,6 +93,11 @@ export class LocalCluster {
     return this.passwords?.server;
   }
 
+  /** The ACL user that password belongs to; undefined without auth (the default user). */
+  get redisUsername(): string | undefined {
+    return this.passwords ? REDIS_USERS.server : undefined;
+  }
+
   serverPids(): number[] {
     return this.servers.map((s) => s.proc.pid);
   }

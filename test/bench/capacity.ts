@@ -32,12 +32,12 @@ import {
 } from '../../operator/bench/resources.js';
 import { formatSummary } from '../../operator/bench/result.js';
 import { runBench } from '../../operator/bench/run.js';
-import { REDIS_USERS } from '../../operator/desired/redis-acl.js';
 import { LocalCluster } from '../../operator/local/cluster.js';
 import { ensureBinaries } from '../../operator/local/deps.js';
 import { freePort } from '../../operator/local/ports.js';
 import { killAllSupervised } from '../../operator/local/process.js';
 import { benchCluster } from './targets.js';
+import { runMain } from './run-main.js';
 
 /** Sockets per server process and per nginx worker (2 descriptors each), under nofile 20000. */
 const PER_SERVER = 12000;
@@ -250,8 +250,8 @@ async function main(argv: string[]): Promise<number> {
       metrics: [],
       redis: local.redisPorts().map((port) => ({ host: '127.0.0.1', port })),
       redisPassword: local.redisPassword,
-      // The servers' ACL user: the sampler reads INFO and CLUSTER counters with their password.
-      redisUsername: local.redisPassword === undefined ? undefined : REDIS_USERS.server,
+      // The servers' ACL user: the sampler reads INFO and CLUSTER counters with its password.
+      redisUsername: local.redisUsername,
       out: undefined,
       maxLoss: 0,
       maxErrors: 0,
@@ -343,14 +343,4 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    killAllSupervised();
-    process.exit(code);
-  },
-  (err: unknown) => {
-    process.stderr.write(`capacity: ${(err as Error).message}\n`);
-    killAllSupervised();
-    process.exit(2);
-  },
-);
+runMain('capacity', main);

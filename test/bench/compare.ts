@@ -36,6 +36,7 @@ import {
   type TargetKey,
   type TargetOptions,
 } from './targets.js';
+import { runMain } from './run-main.js';
 
 const USAGE = `Usage: npx tsx test/bench/compare.ts [options]   (npm run bench -- [options])
 
@@ -301,14 +302,4 @@ async function main(argv: string[]): Promise<number> {
   return values.strict && failed ? 1 : 0;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    killAllSupervised();
-    process.exit(code);
-  },
-  (err: unknown) => {
-    process.stderr.write(`compare: ${(err as Error).message}\n`);
-    killAllSupervised();
-    process.exit(2);
-  },
-);
+runMain('compare', main);

@@ -22,6 +22,7 @@ import { freePort } from '../../operator/local/ports.js';
 import { killAllSupervised } from '../../operator/local/process.js';
 import { startServer } from '../../operator/local/server.js';
 import { benchCluster } from './targets.js';
+import { runMain } from './run-main.js';
 
 /** One way of running the server: node flags, extra environment, config overrides. */
 export interface Variant {
@@ -295,14 +296,4 @@ async function main(argv: string[]): Promise<number> {
   return rows.every((r) => r.connected === connections && r.disconnects === 0) ? 0 : 1;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    killAllSupervised();
-    process.exit(code);
-  },
-  (err: unknown) => {
-    process.stderr.write(`memory: ${(err as Error).message}\n`);
-    killAllSupervised();
-    process.exit(2);
-  },
-);
+runMain('memory', main);

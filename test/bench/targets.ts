@@ -2,7 +2,6 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseRealtimeCluster } from '../../operator/api/parse.js';
 import type { RealtimeCluster } from '../../operator/api/realtimecluster.js';
-import { REDIS_USERS } from '../../operator/desired/redis-acl.js';
 import type { RedisTarget } from '../../operator/bench/options.js';
 import { LocalCluster } from '../../operator/local/cluster.js';
 import type { Binaries } from '../../operator/local/deps.js';
@@ -201,7 +200,7 @@ export async function startSocketfleet(
     redis: local.redisPorts().map((port) => ({ host: '127.0.0.1', port })),
     redisPassword: local.redisPassword,
     // The servers' own ACL user: the sampler reads INFO and CLUSTER counters with its password.
-    redisUsername: local.redisPassword === undefined ? undefined : REDIS_USERS.server,
+    redisUsername: local.redisUsername,
     stop: () => local.stop(),
   };
 }
