@@ -3,7 +3,6 @@
 // socket.io-clients over https/wss that trust only the test's CA. Also: the plain port's 308,
 // the protocol/cipher floor, no HTTP/2, and a renewed certificate picked up by the sync
 // sidecar's file watch and a graceful reload while an open WebSocket stays. About 10 s.
-import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
@@ -27,6 +26,7 @@ import {
   type ServerProcess,
 } from './support/fleet.js';
 import type { RedisClusterFixture } from './support/redis-cluster.js';
+import { openssl } from './support/test-certs.js';
 
 function cluster(): RealtimeCluster {
   const parsed = parseRealtimeCluster({
@@ -37,11 +37,6 @@ function cluster(): RealtimeCluster {
   });
   if (!parsed.ok) throw new Error(parsed.problems.join('\n'));
   return parsed.cluster;
-}
-
-function openssl(dir: string, args: string[]): void {
-  const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`openssl ${args.join(' ')} failed:\n${r.stderr}`);
 }
 
 /** A CA, and a server certificate for 127.0.0.1 and localhost signed by it (`serial` differs). */

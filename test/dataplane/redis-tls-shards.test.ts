@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { plaintextPingReply } from './support/plaintext-probe.js';
 import { join } from 'node:path';
 import calculateSlot from 'cluster-key-slot';
@@ -22,6 +22,7 @@ import { RedisAdmin, type ObservedPod } from '../../operator/reconcile/redis-adm
 import { convergeRedisCluster } from '../../operator/reconcile/redis-converge.js';
 import { closeAllClients } from './support/clients.js';
 import { Fleet, sleep, type ServerProcess } from './support/fleet.js';
+import { makeCa, signCert } from './support/test-certs.js';
 import { RoomTraffic } from './support/traffic.js';
 
 /**
@@ -64,22 +65,6 @@ describe('operator-run Redis shards over TLS only (spec.redis.tls)', () => {
   let admin: RedisAdmin;
   let servers: ServerProcess[] = [];
 
-  const openssl = (args: string[]): void => {
-    const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.stderr}`);
-  };
-  const newCa = (name: string): void =>
-    openssl(
-      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2'].concat([
-        '-keyout',
-        `${name}.key`,
-        '-out',
-        `${name}.crt`,
-        '-subj',
-        `/CN=${name}`,
-      ]),
-    );
-
   const pods = (): ObservedPod[] => nodes.map((n) => ({ ref: n.ref, outdated: false }));
   const adminWith = (tls: { ca: string; serverName: string }): RedisAdmin =>
     new RedisAdmin({
@@ -90,29 +75,15 @@ describe('operator-run Redis shards over TLS only (spec.redis.tls)', () => {
     });
 
   beforeAll(async () => {
-    newCa('ca');
-    newCa('other-ca');
+    makeCa(dir, 'ca');
+    makeCa(dir, 'other-ca');
     // What a cert-manager Certificate for this cluster would hold: the one shared name.
-    openssl(
-      ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'node.key', '-out', 'node.csr'].concat([
-        '-subj',
-        `/CN=${SERVER_NAME}`,
-      ]),
-    );
-    writeFileSync(
-      f('node.ext'),
+    signCert(
+      dir,
+      'node',
+      'ca',
       `subjectAltName=DNS:${SERVER_NAME}\nextendedKeyUsage=serverAuth,clientAuth\n`,
-    );
-    openssl(
-      ['x509', '-req', '-in', 'node.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key'].concat([
-        '-CAcreateserial',
-        '-days',
-        '2',
-        '-out',
-        'node.crt',
-        '-extfile',
-        'node.ext',
-      ]),
+      SERVER_NAME,
     );
     const started = await Promise.all(
       [0, 1].flatMap((shard) =>

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REDIS_ACL_RULES } from '../../operator/desired/redis-acl.js';
 import { closeAllClients } from './support/clients.js';
 import { Fleet, freePort, sleep, until, type ServerProcess } from './support/fleet.js';
+import { makeCa, signCert } from './support/test-certs.js';
 import { RoomTraffic } from './support/traffic.js';
 
 // Issue 12 item 6 / issue 16 item 6: a TLS-only Redis Cluster, as spec.redis.external describes
@@ -23,59 +24,6 @@ describe('servers on a TLS-only external Redis Cluster (CA, client certificate, 
   const f = (name: string): string => join(dir, name);
   const seeds: { host: string; port: number }[] = [];
   let servers: ServerProcess[] = [];
-
-  const openssl = (args: string[]): void => {
-    const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.stderr}`);
-  };
-  const ca = (name: string): void =>
-    openssl([
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '2',
-      '-keyout',
-      `${name}.key`,
-      '-out',
-      `${name}.crt`,
-      '-subj',
-      `/CN=${name}`,
-    ]);
-  const signed = (name: string, caName: string, ext: string): void => {
-    openssl([
-      'req',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      `${name}.key`,
-      '-out',
-      `${name}.csr`,
-      '-subj',
-      `/CN=${name}`,
-    ]);
-    writeFileSync(f(`${name}.ext`), ext);
-    openssl([
-      'x509',
-      '-req',
-      '-in',
-      `${name}.csr`,
-      '-CA',
-      `${caName}.crt`,
-      '-CAkey',
-      `${caName}.key`,
-      '-CAcreateserial',
-      '-days',
-      '2',
-      '-out',
-      `${name}.crt`,
-      '-extfile',
-      `${name}.ext`,
-    ]);
-  };
 
   /** A server logging in the way a pod does, with TLS settings overridden per test. */
   const server = (tls: Record<string, string>, waitReady = true): Promise<ServerProcess> =>
@@ -98,14 +46,15 @@ describe('servers on a TLS-only external Redis Cluster (CA, client certificate, 
     );
 
   beforeAll(async () => {
-    ca('ca');
-    ca('other-ca');
-    signed(
+    makeCa(dir, 'ca');
+    makeCa(dir, 'other-ca');
+    signCert(
+      dir,
       'node',
       'ca',
       'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n',
     );
-    signed('client', 'ca', 'extendedKeyUsage=clientAuth\n');
+    signCert(dir, 'client', 'ca', 'extendedKeyUsage=clientAuth\n');
     writeFileSync(f('password'), PASSWORD + '\n', { mode: 0o600 });
     // The external cluster's own users: the app's user has the servers' rules.
     writeFileSync(
