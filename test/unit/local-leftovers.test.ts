@@ -40,7 +40,14 @@ const exited = (c: ChildProcess): Promise<void> =>
     : new Promise((r) => c.once('exit', () => r()));
 
 afterAll(() => {
-  for (const c of children) if (c.pid) spawn('kill', ['-9', `-${c.pid}`]);
+  // Never through the kill binary: procps-ng 4.0.x reads `kill -9 -12345` as `kill(-1)`.
+  for (const c of children) {
+    try {
+      if (c.pid) process.kill(-c.pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
   rmSync(base, { recursive: true, force: true });
 });
 
