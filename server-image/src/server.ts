@@ -320,6 +320,10 @@ export async function attach(io: Server, options: SocketfleetOptions = {}): Prom
         onSequenceGapFilled: (n) => metrics.busSequenceGapsFilled.inc(n),
         onRestore: (result) => metrics.recoveryRestores.inc({ result }),
         onReplayed: (n) => metrics.recoveryReplayed.inc(n),
+        onRestoreFailed: (err) => {
+          if (!rateLimited('restore'))
+            logger.warn({ err: err.message }, 'session restore failed; the client gets a new one');
+        },
         onJournalFailed: (err) => {
           metrics.recoveryErrors.inc({ kind: 'journal' });
           if (!rateLimited('journal'))

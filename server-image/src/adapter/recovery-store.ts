@@ -162,7 +162,9 @@ export class RecoveryStore {
   }
 
   async readAfter(key: string, after: string, end: string, count: number): Promise<ReadResult> {
-    const [deleted, rows] = await this.cluster.sfReadAfterBuffer(key, after, end, count);
+    const [deleted, rows] = await this.bus.retrying(() =>
+      this.cluster.sfReadAfterBuffer(key, after, end, count),
+    );
     const deletedId = deleted.toString();
     return {
       exists: deletedId !== '',
@@ -203,7 +205,7 @@ export class RecoveryStore {
   }
 
   loadSession(nsp: string, pid: string): Promise<Buffer | null> {
-    return this.cluster.hgetBuffer(sessionKeyOf(nsp, pid), 'v');
+    return this.bus.retrying(() => this.cluster.hgetBuffer(sessionKeyOf(nsp, pid), 'v'));
   }
 
   deleteSession(nsp: string, pid: string, owner: string): Promise<unknown> {

@@ -79,6 +79,8 @@ export interface RecoveryHooks {
     result: 'recovered' | 'expired' | 'unknown-offset' | 'gap' | 'too-long' | 'error',
   ): void;
   onReplayed?(packets: number): void;
+  /** A restore threw (Socket.IO swallows it and hands out a fresh session). */
+  onRestoreFailed?(err: Error): void;
   onSessionSaveFailed?(err: Error): void;
   /** A broadcast this server already delivered arrived again (resend, or after a gap fill). */
   onDuplicateDropped?(): void;
@@ -475,6 +477,7 @@ export class Recovery {
       return await this.restoreOrNull(pid, offsetText);
     } catch (err) {
       this.hooks.onRestore?.('error');
+      this.hooks.onRestoreFailed?.(err instanceof Error ? err : new Error(String(err)));
       throw err;
     }
   }
