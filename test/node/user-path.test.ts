@@ -4,10 +4,13 @@
 // it: scale under traffic, lose a server pod, lose a Redis pod, let the operator autoscale
 // on connections; and what the security review checks: sysctls inside the pod, Pod Security
 // "restricted", NetworkPolicies enforced by kube-router, and an operator that never gets a 403.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { AutoscalingStatus } from '../../operator/api/realtimecluster.js';
 import { closeAllClients } from '../dataplane/support/clients.js';
+import { makeCa, signCert } from '../dataplane/support/test-certs.js';
 import { readAuditEvents, run, waitFor, type AuditEvent } from '../cluster/harness.js';
 import { attachNode, repo } from './harness.js';
 import { httpErrors, startHandshakeProbe, timeouts, type ProbeSummary } from './support/probe.js';
@@ -120,6 +123,25 @@ function metric(text: string, metricName: string): number {
     }
   }
   return sum;
+}
+
+/** A CA and a node certificate for spec.redis.tls (PEM texts), made with openssl in a temp dir. */
+function redisTlsCertificates(serverName: string): { ca: string; crt: string; key: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'sf-redis-tls-'));
+  try {
+    makeCa(dir, 'ca');
+    signCert(
+      dir,
+      'node',
+      'ca',
+      `subjectAltName=DNS:${serverName}\nextendedKeyUsage=serverAuth,clientAuth\n`,
+      serverName,
+    );
+    const read = (f: string): string => readFileSync(join(dir, f), 'utf8');
+    return { ca: read('ca.crt'), crt: read('node.crt'), key: read('node.key') };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 function realtimeCluster(clusterName: string, spec: Record<string, unknown>): string {
@@ -1048,7 +1070,11 @@ describe('the user path on a real node', () => {
     expect(promotedAt - deletedAt).toBeLessThan(60_000);
   });
 
-  it('runs a safe-sysctls cluster in a Pod Security "restricted" namespace', async () => {
+  // The second cluster also runs its Redis shards TLS-only (spec.redis.tls): the pods mount the
+  // node certificate Secret and the CA ConfigMap under Pod Security "restricted", the readiness
+  // probe speaks TLS, the operator forms the shard over TLS with only the CA, and the server
+  // connects over TLS, since none of them can be Ready otherwise.
+  it('runs a safe-sysctls cluster with TLS-only Redis in a Pod Security "restricted" namespace', async () => {
     const rns = 'rt-restricted';
     await node.kubectlOk(
       ['apply', '-f', '-'],
@@ -1067,6 +1093,29 @@ describe('the user path on a real node', () => {
     await waitFor('default ServiceAccount', async () =>
       (await node.kubectl(['-n', rns, 'get', 'sa', 'default'])).code === 0 ? true : undefined,
     );
+    const certs = redisTlsCertificates(`strict-redis.${rns}.svc`);
+    await node.kubectlOk(
+      ['-n', rns, 'apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'List',
+        items: [
+          {
+            apiVersion: 'v1',
+            kind: 'Secret',
+            type: 'kubernetes.io/tls',
+            metadata: { name: 'strict-redis-tls' },
+            stringData: { 'tls.crt': certs.crt, 'tls.key': certs.key, 'ca.crt': certs.ca },
+          },
+          {
+            apiVersion: 'v1',
+            kind: 'ConfigMap',
+            metadata: { name: 'strict-redis-ca' },
+            data: { 'ca.crt': certs.ca },
+          },
+        ],
+      }),
+    );
     await node.kubectlOk(
       ['-n', rns, 'apply', '-f', '-'],
       realtimeCluster('strict', {
@@ -1074,7 +1123,11 @@ describe('the user path on a real node', () => {
         image: image(/(^|\/)socketfleet\/server:/, 'server'),
         imagePullPolicy: 'Never',
         resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '512Mi' } },
-        redis: { shards: 1, image: image(/(^|\/)redis:/, 'Redis') },
+        redis: {
+          shards: 1,
+          image: image(/(^|\/)redis:/, 'Redis'),
+          tls: { secretName: 'strict-redis-tls', caConfigMap: { name: 'strict-redis-ca' } },
+        },
         gateway: {
           replicas: 1,
           image: image(/(^|\/)nginx:/, 'nginx'),
@@ -1108,6 +1161,39 @@ describe('the user path on a real node', () => {
       '/proc/sys/net/ipv4/ip_local_port_range',
     ]);
     expect(range.trim().replace(/\s+/g, ' ')).toBe('10000 60999');
+    // The operator formed the shard over TLS, and the node has no plaintext listener.
+    await node.kubectlOk([
+      '-n',
+      rns,
+      'wait',
+      '--for=condition=RedisCluster',
+      'rtc/strict',
+      '--timeout=120s',
+    ]);
+    const [redisPod] = await readyPods(rns, sel('redis', 'strict'), 2);
+    const redisCli = (args: string[]) =>
+      node.kubectl([
+        '-n',
+        rns,
+        'exec',
+        redisPod!.metadata.name,
+        '-c',
+        'redis',
+        '--',
+        'redis-cli',
+        ...args,
+      ]);
+    const plain = await redisCli(['-p', '6379', 'ping']);
+    expect(`${plain.stdout}${plain.stderr}`).not.toMatch(/PONG|NOAUTH/);
+    const tls = await redisCli([
+      '--tls',
+      '--cacert',
+      '/etc/redis-tls-ca/ca.crt',
+      '-p',
+      '6379',
+      'ping',
+    ]);
+    expect(`${tls.stdout}${tls.stderr}`).toMatch(/NOAUTH/);
     await node.kubectlOk(['delete', 'namespace', rns, '--wait=false']);
   });
 
