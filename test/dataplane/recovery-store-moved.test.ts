@@ -5,7 +5,11 @@
 import calculateSlot from 'cluster-key-slot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterBus } from '../../server-image/src/adapter/bus.js';
-import { logKeyOf, sessionKeyOf } from '../../server-image/src/adapter/recovery-keys.js';
+import {
+  journalKeyOf,
+  logKeyOf,
+  sessionKeyOf,
+} from '../../server-image/src/adapter/recovery-keys.js';
 import { RecoveryStore } from '../../server-image/src/adapter/recovery-store.js';
 import { Fleet, until } from './support/fleet.js';
 import type { RedisClusterFixture } from './support/redis-cluster.js';
@@ -52,27 +56,38 @@ describe('recovery reads right after a slot moved', () => {
     }
   }
 
-  const save = (pid: string): Promise<boolean> =>
-    store.saveSession('/', pid, 'server-a', Buffer.from('x'), 60_000, false);
+  const save = (pid: string, value = 'x', stillLatest?: () => boolean): Promise<boolean> =>
+    store.saveSession('/', pid, 'server-a', Buffer.from(value), 60_000, false, stillLatest);
 
-  it('reads a room log and a session whose slots moved, batched with a write to their old master', async () => {
+  it('reads, saves and journals on slots that just moved, each batched with a write to their old master', async () => {
     const log = logKeyOf('/', 'moved-room');
-    const session = sessionKeyOf('/', 'moved-session');
     const control = logKeyOf('/', 'control-room');
+    const [read, saved, superseded] = ['read', 'saved', 'superseded'].map((p) => `moved-${p}`);
+    const journal = journalKeyOf('server-moved');
+    const keys = [
+      control,
+      log,
+      ...[read!, saved!, superseded!].map((p) => sessionKeyOf('/', p)),
+      journal,
+    ];
     // Scripts loaded at the old owners first, as on a server that ran a while.
     for (const key of [log, control])
       expect((await store.readAfter(key, '0-0', '+', 10)).exists).toBe(false);
-    const [nearLog, nearSession, nearControl] = [log, session, control].map(neighbourOf);
+    const near = keys.map(neighbourOf);
     const added = await redis.addMaster();
-    for (const key of [log, session, control]) await redis.moveSlot(calculateSlot(key), added.port);
+    // Each step moves its keys' slots just before it: the first answer from a moved slot is the case.
+    const move = async (...i: number[]): Promise<void> => {
+      for (const k of i) await redis.moveSlot(calculateSlot(keys[k]!), added.port);
+    };
 
     // The control, ioredis alone: in one auto-pipelined batch for the old owner the write
     // succeeds, so the read's MOVED is handed to its caller instead of followed.
+    await move(0);
     const raw = bus.cluster as unknown as {
       sfReadAfterBuffer(k: string, a: string, e: string, c: number): Promise<unknown>;
     };
     const [, direct] = await Promise.all([
-      save(nearControl!),
+      save(near[0]!),
       raw.sfReadAfterBuffer(control, '0-0', '+', 10).then(
         () => 'read',
         (err: Error) => err.message,
@@ -81,14 +96,33 @@ describe('recovery reads right after a slot moved', () => {
     console.log(`store-moved: the read batched with a write, by ioredis alone: ${direct}`);
     expect(direct).toMatch(/^MOVED \d+ /);
 
-    const [, read, , loaded] = await Promise.all([
-      save(nearLog!),
+    await move(1, 2);
+    const [, logRead, , loaded] = await Promise.all([
+      save(near[1]!),
       store.readAfter(log, '0-0', '+', 10),
-      save(nearSession!),
-      store.loadSession('/', 'moved-session'),
+      save(near[2]!),
+      store.loadSession('/', read!),
     ]);
-    expect(read).toEqual({ exists: false, deleted: '0-0', entries: [] });
+    expect(logRead).toEqual({ exists: false, deleted: '0-0', entries: [] });
     expect(loaded).toBeNull();
-    expect(bus.ownerOf(log)).toBe(`localhost:${added.port}`);
+
+    await move(3, 5);
+    const id = `${Date.now()}-0`;
+    const [, savedOk, , appended] = await Promise.all([
+      save(near[3]!),
+      save(saved!, 'saved'),
+      save(near[5]!),
+      store.appendJournal('server-moved', id, '0-0', '[]'),
+    ]);
+    expect(savedOk).toBe(true);
+    expect((await store.loadSession('/', saved!))?.toString()).toBe('saved');
+    expect(appended).toBe(1);
+    expect((await store.readAfter(journal, '0-0', '+', 10)).entries.map((e) => e.id)).toEqual([id]);
+
+    // A refused save that a newer save of the same session superseded is not sent again.
+    await move(4);
+    const [, stale] = await Promise.all([save(near[4]!), save(superseded!, 'stale', () => false)]);
+    expect(stale).toBe(false);
+    expect(await store.loadSession('/', superseded!)).toBeNull();
   });
 });

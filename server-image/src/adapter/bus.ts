@@ -390,10 +390,11 @@ export class ClusterBus extends EventEmitter {
   }
 
   /**
-   * A read sent again on the answers a held publish is (below), for up to the hold time: a
-   * restore's read batched with a write that succeeded got MOVED after a reshard, in about one
-   * run in three (recovery.test.ts; recovery-store-moved.test.ts shows it). Writes are not
-   * retried here: a late retry could land after a newer write of the same key.
+   * A command that is not a publish, sent again on the answers a held publish is (below), for up
+   * to the hold time: a restore's read batched with a write that succeeded got MOVED after a
+   * reshard, in about one run in three (recovery.test.ts; recovery-store-moved.test.ts shows
+   * it). Each such answer means Redis did not run the command; a writer whose late retry could
+   * land after a newer write of the same key must check that in `send`.
    */
   retrying<T>(send: () => Promise<T>): Promise<T> {
     return this.publishHeld(send, Date.now());

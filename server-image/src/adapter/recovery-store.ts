@@ -177,20 +177,29 @@ export class RecoveryStore {
     };
   }
 
+  /**
+   * Sent again on a moving slot's answers like a read: an entry's explicit id makes a late
+   * retry fail rather than land out of order, so a journal can lose an entry but never reorder.
+   */
   appendJournal(uid: string, id: string, prev: string, items: string): Promise<number> {
     const ms = Number(id.slice(0, id.indexOf('-')));
-    // Not a publish: ioredis's own redirection budget (sized to the hold) outlasts a failover.
-    return this.cluster.sfJournalAppend(
-      journalKeyOf(uid),
-      id,
-      prev,
-      items,
-      `${ms - this.limits.retentionMs}-0`,
-      this.limits.retentionMs,
+    return this.bus.retrying(() =>
+      this.cluster.sfJournalAppend(
+        journalKeyOf(uid),
+        id,
+        prev,
+        items,
+        `${ms - this.limits.retentionMs}-0`,
+        this.limits.retentionMs,
+      ),
     );
   }
 
-  /** Resolves false when another server owns the session (see SAVE_SESSION). */
+  /**
+   * Resolves false when another server owns the session (see SAVE_SESSION), or when a moving
+   * slot refused it and `stillLatest()` says a newer save of it was issued since (sending this
+   * one again could overwrite that one).
+   */
   saveSession(
     nsp: string,
     pid: string,
@@ -198,9 +207,21 @@ export class RecoveryStore {
     value: Buffer,
     ttlMs: number,
     force: boolean,
+    stillLatest: () => boolean = () => true,
   ): Promise<boolean> {
-    return this.cluster
-      .sfSaveSession(sessionKeyOf(nsp, pid), owner, value, ttlMs, force ? '1' : '0')
+    let tries = 0;
+    return this.bus
+      .retrying(() =>
+        tries++ > 0 && !stillLatest()
+          ? Promise.resolve(0)
+          : this.cluster.sfSaveSession(
+              sessionKeyOf(nsp, pid),
+              owner,
+              value,
+              ttlMs,
+              force ? '1' : '0',
+            ),
+      )
       .then((n) => Number(n) === 1);
   }
 

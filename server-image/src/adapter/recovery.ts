@@ -109,8 +109,10 @@ interface Track {
   /** Ids the socket was given beyond `pos` when it was restored here (its replay). */
   floor: Map<string, string>;
   pending?: { base: string; pos: Map<string, string> };
-  /** Restored here: the first save takes the session over from the server it came from. */
+  /** Restored here: saves take the session over from the server it came from until one did. */
   takeOver?: boolean;
+  /** Saves issued so far: a save refused by a moving slot is sent again only if still the last. */
+  saves?: number;
 }
 
 interface SavedSession {
@@ -434,8 +436,22 @@ export class Recovery {
     // While connected the session must outlive a crash of this server by the whole window.
     const ttl = this.settings.maxDisconnectionMs + (live ? this.settings.heartbeatMs : 0);
     const force = track.takeOver === true;
-    track.takeOver = false;
-    this.track(this.store.saveSession(this.host.nsp, track.pid, this.host.uid, value, ttl, force));
+    const save = (track.saves = (track.saves ?? 0) + 1);
+    this.track(
+      this.store
+        .saveSession(
+          this.host.nsp,
+          track.pid,
+          this.host.uid,
+          value,
+          ttl,
+          force,
+          () => track.saves === save,
+        )
+        .then((saved) => {
+          if (force && saved) track.takeOver = false;
+        }),
+    );
   }
 
   private track(p: Promise<unknown>): void {
