@@ -4,6 +4,7 @@
 // it: scale under traffic, lose a server pod, lose a Redis pod, let the operator autoscale
 // on connections; and what the security review checks: sysctls inside the pod, Pod Security
 // "restricted", NetworkPolicies enforced by kube-router, and an operator that never gets a 403.
+import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -125,24 +126,43 @@ function metric(text: string, metricName: string): number {
   return sum;
 }
 
-/** A CA and a node certificate for spec.redis.tls (PEM texts), made with openssl in a temp dir. */
-function redisTlsCertificates(serverName: string): { ca: string; crt: string; key: string } {
+interface NodeCertificate {
+  crt: string;
+  key: string;
+  /** Upper-case hex, as Node's TLS peer certificate gives it. */
+  serial: string;
+}
+
+/**
+ * A CA and two node certificates it signed for spec.redis.tls (PEM texts), made with openssl in
+ * a temp dir: the second is the renewal a rotation puts into the Secret.
+ */
+function redisTlsCertificates(serverName: string): {
+  ca: string;
+  first: NodeCertificate;
+  renewed: NodeCertificate;
+} {
   const dir = mkdtempSync(join(tmpdir(), 'sf-redis-tls-'));
   try {
     makeCa(dir, 'ca');
-    signCert(
-      dir,
-      'node',
-      'ca',
-      `subjectAltName=DNS:${serverName}\nextendedKeyUsage=serverAuth,clientAuth\n`,
-      serverName,
-    );
+    const ext = `subjectAltName=DNS:${serverName}\nextendedKeyUsage=serverAuth,clientAuth\n`;
     const read = (f: string): string => readFileSync(join(dir, f), 'utf8');
-    return { ca: read('ca.crt'), crt: read('node.crt'), key: read('node.key') };
+    const sign = (name: string): NodeCertificate => {
+      signCert(dir, name, 'ca', ext, serverName);
+      const crt = read(`${name}.crt`);
+      return { crt, key: read(`${name}.key`), serial: new X509Certificate(crt).serialNumber };
+    };
+    return { ca: read('ca.crt'), first: sign('node'), renewed: sign('renewed') };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/** The certificate a TLS Redis node serves, seen from a server pod with the pod's own CA and name. */
+const SERVED_SERIAL = `const tls = require('tls'), fs = require('fs');
+const s = tls.connect({ host: process.argv[1], port: 6379, ca: fs.readFileSync(process.env.REDIS_TLS_CA_FILE),
+  servername: process.env.REDIS_TLS_SERVER_NAME }, () => { console.log(s.getPeerCertificate().serialNumber); s.end(); });
+s.on('error', (e) => { console.error(e.message); process.exit(1); });`;
 
 function realtimeCluster(clusterName: string, spec: Record<string, unknown>): string {
   return JSON.stringify({
@@ -1105,7 +1125,11 @@ describe('the user path on a real node', () => {
             kind: 'Secret',
             type: 'kubernetes.io/tls',
             metadata: { name: 'strict-redis-tls' },
-            stringData: { 'tls.crt': certs.crt, 'tls.key': certs.key, 'ca.crt': certs.ca },
+            stringData: {
+              'tls.crt': certs.first.crt,
+              'tls.key': certs.first.key,
+              'ca.crt': certs.ca,
+            },
           },
           {
             apiVersion: 'v1',
@@ -1194,6 +1218,77 @@ describe('the user path on a real node', () => {
       'ping',
     ]);
     expect(`${tls.stdout}${tls.stderr}`).toMatch(/NOAUTH/);
+
+    // Rotation as the README says: the Secret renewed (same CA), then `kubectl rollout restart`
+    // of the shard's StatefulSet; the operator restarts its pods one at a time (OnDelete).
+    const served = async (): Promise<string[]> => {
+      const nodes = (await pods(rns, sel('redis', 'strict'))).filter(ready);
+      return Promise.all(
+        nodes.map(async (n) => {
+          const r = await node.kubectl(
+            ['-n', rns, 'exec', pod!.metadata.name, '-c', 'server', '--'].concat([
+              'node',
+              '-e',
+              SERVED_SERIAL,
+              n.status.podIP ?? '',
+            ]),
+          );
+          return r.code === 0 ? r.stdout.trim() : `error: ${r.stderr.trim()}`;
+        }),
+      );
+    };
+    expect(await served()).toEqual([certs.first.serial, certs.first.serial]);
+    await node.kubectlOk(
+      ['-n', rns, 'apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        type: 'kubernetes.io/tls',
+        metadata: { name: 'strict-redis-tls' },
+        stringData: {
+          'tls.crt': certs.renewed.crt,
+          'tls.key': certs.renewed.key,
+          'ca.crt': certs.ca,
+        },
+      }),
+    );
+    const rotateAt = Date.now();
+    await node.kubectlOk(
+      ['-n', rns, 'rollout', 'restart', 'statefulset'].concat([
+        '-l',
+        'app.kubernetes.io/instance=strict,app.kubernetes.io/component=redis',
+      ]),
+    );
+    let last: string[] = [];
+    await waitFor(
+      'both Redis nodes to serve the renewed certificate',
+      async () => {
+        last = await served();
+        return last.length === 2 && last.every((x) => x === certs.renewed.serial)
+          ? true
+          : undefined;
+      },
+      240_000,
+      2000,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}; last seen: ${JSON.stringify(last)}`);
+    });
+    const rotatedMs = Date.now() - rotateAt;
+    await node.kubectlOk([
+      '-n',
+      rns,
+      'wait',
+      '--for=condition=RedisCluster',
+      'rtc/strict',
+      '--timeout=120s',
+    ]);
+    const [after] = await readyPods(rns, sel('server', 'strict'), 1);
+    console.log(
+      `[node] TLS rotation: both Redis nodes serve the renewed certificate ${rotatedMs} ms after the rollout restart; server pod restarts ${JSON.stringify(after!.status.containerStatuses?.map((c) => c.restartCount))}`,
+    );
+    // The server pod kept running through it: same pod, no container restart.
+    expect(after!.metadata.uid).toBe(pod!.metadata.uid);
+    expect(after!.status.containerStatuses?.every((c) => c.restartCount === 0)).toBe(true);
     await node.kubectlOk(['delete', 'namespace', rns, '--wait=false']);
   });
 
