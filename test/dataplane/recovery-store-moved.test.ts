@@ -28,7 +28,7 @@ describe('recovery reads right after a slot moved', () => {
       username: login.redisUsername,
       password: login.redisPassword,
       // No periodic refresh: only the answers of the moved slot can tell the client.
-      timings: { slotsRefreshIntervalMs: 3_600_000 },
+      timings: { slotsRefreshIntervalMs: 3_600_000, slotsRefreshIdleMs: 3_600_000 },
     });
     store = new RecoveryStore(bus, {
       maxLogLength: 100,
