@@ -122,7 +122,7 @@ export class ClusterBus extends EventEmitter {
     const t = this.timings;
     const clusterOptions: ClusterOptions = {
       shardedSubscribers: true,
-      // Refreshed by this class at a pace that follows the topology (refreshSlots).
+      // Refreshed by this class at a pace that follows the topology (scheduleRefresh).
       slotsRefreshInterval: 0,
       slotsRefreshTimeout: 1000,
       retryDelayOnFailover: t.retryDelayMs,
