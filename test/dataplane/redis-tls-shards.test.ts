@@ -22,7 +22,7 @@ import { RedisAdmin, type ObservedPod } from '../../operator/reconcile/redis-adm
 import { convergeRedisCluster } from '../../operator/reconcile/redis-converge.js';
 import { closeAllClients } from './support/clients.js';
 import { Fleet, sleep, type ServerProcess } from './support/fleet.js';
-import { makeCa, signCert } from './support/test-certs.js';
+import { makeCa, redisNodeCertExt, signCert } from './support/test-certs.js';
 import { RoomTraffic } from './support/traffic.js';
 
 /**
@@ -78,13 +78,7 @@ describe('operator-run Redis shards over TLS only (spec.redis.tls)', () => {
     makeCa(dir, 'ca');
     makeCa(dir, 'other-ca');
     // What a cert-manager Certificate for this cluster would hold: the one shared name.
-    signCert(
-      dir,
-      'node',
-      'ca',
-      `subjectAltName=DNS:${SERVER_NAME}\nextendedKeyUsage=serverAuth,clientAuth\n`,
-      SERVER_NAME,
-    );
+    signCert(dir, 'node', 'ca', redisNodeCertExt(`DNS:${SERVER_NAME}`), SERVER_NAME);
     const started = await Promise.all(
       [0, 1].flatMap((shard) =>
         [0, 1].map(async (ordinal) =>

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REDIS_ACL_RULES } from '../../operator/desired/redis-acl.js';
 import { closeAllClients } from './support/clients.js';
 import { Fleet, freePort, sleep, until, type ServerProcess } from './support/fleet.js';
-import { makeCa, signCert } from './support/test-certs.js';
+import { makeCa, redisNodeCertExt, signCert } from './support/test-certs.js';
 import { RoomTraffic } from './support/traffic.js';
 
 // Issue 12 item 6 / issue 16 item 6: a TLS-only Redis Cluster, as spec.redis.external describes
@@ -48,12 +48,7 @@ describe('servers on a TLS-only external Redis Cluster (CA, client certificate, 
   beforeAll(async () => {
     makeCa(dir, 'ca');
     makeCa(dir, 'other-ca');
-    signCert(
-      dir,
-      'node',
-      'ca',
-      'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n',
-    );
+    signCert(dir, 'node', 'ca', redisNodeCertExt('DNS:localhost,IP:127.0.0.1'));
     signCert(dir, 'client', 'ca', 'extendedKeyUsage=clientAuth\n');
     writeFileSync(f('password'), PASSWORD + '\n', { mode: 0o600 });
     // The external cluster's own users: the app's user has the servers' rules.

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { AutoscalingStatus } from '../../operator/api/realtimecluster.js';
 import { closeAllClients } from '../dataplane/support/clients.js';
-import { makeCa, signCert } from '../dataplane/support/test-certs.js';
+import { makeCa, redisNodeCertExt, signCert } from '../dataplane/support/test-certs.js';
 import { readAuditEvents, run, waitFor, type AuditEvent } from '../cluster/harness.js';
 import { attachNode, repo } from './harness.js';
 import { httpErrors, startHandshakeProbe, timeouts, type ProbeSummary } from './support/probe.js';
@@ -145,10 +145,9 @@ function redisTlsCertificates(serverName: string): {
   const dir = mkdtempSync(join(tmpdir(), 'sf-redis-tls-'));
   try {
     makeCa(dir, 'ca');
-    const ext = `subjectAltName=DNS:${serverName}\nextendedKeyUsage=serverAuth,clientAuth\n`;
     const read = (f: string): string => readFileSync(join(dir, f), 'utf8');
     const sign = (name: string): NodeCertificate => {
-      signCert(dir, name, 'ca', ext, serverName);
+      signCert(dir, name, 'ca', redisNodeCertExt(`DNS:${serverName}`), serverName);
       const crt = read(`${name}.crt`);
       return { crt, key: read(`${name}.key`), serial: new X509Certificate(crt).serialNumber };
     };
@@ -1114,23 +1113,28 @@ describe('the user path on a real node', () => {
       (await node.kubectl(['-n', rns, 'get', 'sa', 'default'])).code === 0 ? true : undefined,
     );
     const certs = redisTlsCertificates(`strict-redis.${rns}.svc`);
+    // The shard's node certificate (a cert-manager Certificate would write the same Secret).
+    const redisTlsSecret = (cert: NodeCertificate): object => ({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      type: 'kubernetes.io/tls',
+      metadata: { name: 'strict-redis-tls' },
+      stringData: { 'tls.crt': cert.crt, 'tls.key': cert.key, 'ca.crt': certs.ca },
+    });
+    // The operator formed the shard (over TLS: it cannot reach the nodes otherwise).
+    const redisFormed = (): Promise<string> =>
+      node.kubectlOk(
+        ['-n', rns, 'wait', '--for=condition=RedisCluster', 'rtc/strict'].concat([
+          '--timeout=120s',
+        ]),
+      );
     await node.kubectlOk(
       ['-n', rns, 'apply', '-f', '-'],
       JSON.stringify({
         apiVersion: 'v1',
         kind: 'List',
         items: [
-          {
-            apiVersion: 'v1',
-            kind: 'Secret',
-            type: 'kubernetes.io/tls',
-            metadata: { name: 'strict-redis-tls' },
-            stringData: {
-              'tls.crt': certs.first.crt,
-              'tls.key': certs.first.key,
-              'ca.crt': certs.ca,
-            },
-          },
+          redisTlsSecret(certs.first),
           {
             apiVersion: 'v1',
             kind: 'ConfigMap',
@@ -1186,14 +1190,7 @@ describe('the user path on a real node', () => {
     ]);
     expect(range.trim().replace(/\s+/g, ' ')).toBe('10000 60999');
     // The operator formed the shard over TLS, and the node has no plaintext listener.
-    await node.kubectlOk([
-      '-n',
-      rns,
-      'wait',
-      '--for=condition=RedisCluster',
-      'rtc/strict',
-      '--timeout=120s',
-    ]);
+    await redisFormed();
     const [redisPod] = await readyPods(rns, sel('redis', 'strict'), 2);
     const redisCli = (args: string[]) =>
       node.kubectl([
@@ -1240,17 +1237,7 @@ describe('the user path on a real node', () => {
     expect(await served()).toEqual([certs.first.serial, certs.first.serial]);
     await node.kubectlOk(
       ['-n', rns, 'apply', '-f', '-'],
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Secret',
-        type: 'kubernetes.io/tls',
-        metadata: { name: 'strict-redis-tls' },
-        stringData: {
-          'tls.crt': certs.renewed.crt,
-          'tls.key': certs.renewed.key,
-          'ca.crt': certs.ca,
-        },
-      }),
+      JSON.stringify(redisTlsSecret(certs.renewed)),
     );
     const rotateAt = Date.now();
     await node.kubectlOk(
@@ -1274,14 +1261,7 @@ describe('the user path on a real node', () => {
       throw new Error(`${err.message}; last seen: ${JSON.stringify(last)}`);
     });
     const rotatedMs = Date.now() - rotateAt;
-    await node.kubectlOk([
-      '-n',
-      rns,
-      'wait',
-      '--for=condition=RedisCluster',
-      'rtc/strict',
-      '--timeout=120s',
-    ]);
+    await redisFormed();
     const [after] = await readyPods(rns, sel('server', 'strict'), 1);
     console.log(
       `[node] TLS rotation: both Redis nodes serve the renewed certificate ${rotatedMs} ms after the rollout restart; server pod restarts ${JSON.stringify(after!.status.containerStatuses?.map((c) => c.restartCount))}`,

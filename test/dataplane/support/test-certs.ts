@@ -28,6 +28,14 @@ export function makeCa(dir: string, name: string): void {
 }
 
 /**
+ * The openssl extensions of a Redis node certificate for `subjectAltName` (e.g.
+ * `DNS:localhost,IP:127.0.0.1`): server and client use, since nodes connect to one another on
+ * the cluster bus and for replication.
+ */
+export const redisNodeCertExt = (subjectAltName: string): string =>
+  `subjectAltName=${subjectAltName}\nextendedKeyUsage=serverAuth,clientAuth\n`;
+
+/**
  * An RSA certificate signed by CA_NAME, valid for 2 days: NAME.key and NAME.crt in `dir`, with
  * the openssl extensions in `ext` (subjectAltName, extendedKeyUsage) and subject CN `cn`.
  */
