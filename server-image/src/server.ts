@@ -318,12 +318,12 @@ export async function attach(io: Server, options: SocketfleetOptions = {}): Prom
         onDuplicateDropped: () => metrics.busDuplicatesDropped.inc(),
         onSequenceGap: (n) => metrics.busSequenceGaps.inc(n),
         onSequenceGapFilled: (n) => metrics.busSequenceGapsFilled.inc(n),
-        onRestore: (result) => metrics.recoveryRestores.inc({ result }),
-        onReplayed: (n) => metrics.recoveryReplayed.inc(n),
-        onRestoreFailed: (err) => {
-          if (!rateLimited('restore'))
+        onRestore: (result, err) => {
+          metrics.recoveryRestores.inc({ result });
+          if (err && !rateLimited('restore'))
             logger.warn({ err: err.message }, 'session restore failed; the client gets a new one');
         },
+        onReplayed: (n) => metrics.recoveryReplayed.inc(n),
         onJournalFailed: (err) => {
           metrics.recoveryErrors.inc({ kind: 'journal' });
           if (!rateLimited('journal'))

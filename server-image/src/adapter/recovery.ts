@@ -75,12 +75,12 @@ export interface RecoverySettings {
 
 export interface RecoveryHooks {
   onJournalFailed?(err: Error): void;
+  /** With 'error', what the restore threw (Socket.IO swallows it and hands out a fresh session). */
   onRestore?(
     result: 'recovered' | 'expired' | 'unknown-offset' | 'gap' | 'too-long' | 'error',
+    err?: Error,
   ): void;
   onReplayed?(packets: number): void;
-  /** A restore threw (Socket.IO swallows it and hands out a fresh session). */
-  onRestoreFailed?(err: Error): void;
   onSessionSaveFailed?(err: Error): void;
   /** A broadcast this server already delivered arrived again (resend, or after a gap fill). */
   onDuplicateDropped?(): void;
@@ -492,8 +492,7 @@ export class Recovery {
     try {
       return await this.restoreOrNull(pid, offsetText);
     } catch (err) {
-      this.hooks.onRestore?.('error');
-      this.hooks.onRestoreFailed?.(err instanceof Error ? err : new Error(String(err)));
+      this.hooks.onRestore?.('error', err instanceof Error ? err : new Error(String(err)));
       throw err;
     }
   }
